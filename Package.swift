@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+// cowtrace: a copy-on-write tracer for Linux x86-64.
+import PackageDescription
+
+let package = Package(
+    name: "cowtrace",
+    products: [
+        .executable(name: "cowtrace", targets: ["cowtrace"]),
+        .library(name: "CowtraceCore", targets: ["CowtraceCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The only C: variadic calls (ptrace, syscall), wait macros, and the post-fork spawn path.
+        .target(
+            name: "CCowtrace",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .systemLibrary(
+            name: "CCapstone",
+            pkgConfig: "capstone",
+            providers: [.apt(["libcapstone-dev"])]
+        ),
+        .target(
+            name: "CowtraceCore",
+            dependencies: ["CCowtrace", "CCapstone"]
+        ),
+        .target(
+            name: "CowtraceCLI",
+            dependencies: [
+                "CowtraceCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "cowtrace",
+            dependencies: ["CowtraceCLI"]
+        ),
+        .testTarget(
+            name: "CowtraceCoreTests",
+            dependencies: ["CowtraceCore"]
+        ),
+        .testTarget(
+            name: "CowtraceIntegrationTests",
+            dependencies: ["CowtraceCore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,85 @@
+// The C shim: everything Swift cannot call directly (variadic functions,
+// function-like macros) and everything that must run between fork and exec.
+// Every symbol carries the cow_ prefix.
+#ifndef CCOWTRACE_H
+#define CCOWTRACE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+#include <signal.h>
+
+// ---- ptrace -----------------------------------------------------------
+// Returns the kernel's result, or -1 with errno set. `data` is a pointer or an integer.
+long cow_ptrace(int request, pid_t pid, uintptr_t addr, uintptr_t data);
+// PTRACE_PEEKDATA with unambiguous error reporting: 0 and *out set, or -1 with errno.
+int cow_ptrace_peek(pid_t pid, uintptr_t addr, uint64_t *out);
+int cow_ptrace_getregs(pid_t pid, struct user_regs_struct *regs);
+int cow_ptrace_getsiginfo(pid_t pid, siginfo_t *info);
+
+// PTRACE_GET_SYSCALL_INFO, flattened (the kernel struct has an anonymous union).
+typedef struct {
+    int op;                 // 0 none, 1 entry, 2 exit, 3 seccomp
+    uint32_t arch;
+    uint64_t instruction_pointer;
+    uint64_t stack_pointer;
+    uint64_t nr;
+    uint64_t args[6];
+    int64_t rval;
+    int is_error;
+} cow_syscall_info;
+int cow_ptrace_syscall_info(pid_t pid, cow_syscall_info *out);
+
+// PTRACE_GET_RSEQ_CONFIGURATION: the thread's registered rseq area.
+typedef struct {
+    uint64_t rseq_abi_pointer;
+    uint32_t rseq_abi_size;
+    uint32_t signature;
+    uint32_t flags;
+    uint32_t pad;
+} cow_rseq_configuration;
+int cow_ptrace_rseq_configuration(pid_t pid, cow_rseq_configuration *out);
+
+// siginfo_t fields (a union in C).
+int cow_siginfo_code(const siginfo_t *info);
+uintptr_t cow_siginfo_addr(const siginfo_t *info);
+pid_t cow_siginfo_pid(const siginfo_t *info);
+uid_t cow_siginfo_uid(const siginfo_t *info);
+int cow_siginfo_status(const siginfo_t *info);
+long cow_siginfo_utime(const siginfo_t *info);
+long cow_siginfo_stime(const siginfo_t *info);
+uint64_t cow_siginfo_perf_data(const siginfo_t *info);
+uint32_t cow_siginfo_perf_type(const siginfo_t *info);
+
+// ---- wait status decoding (the W* macros) ------------------------------
+int cow_wifexited(int status);
+int cow_wexitstatus(int status);
+int cow_wifsignaled(int status);
+int cow_wtermsig(int status);
+int cow_wcoredump(int status);
+int cow_wifstopped(int status);
+int cow_wstopsig(int status);
+int cow_wifcontinued(int status);
+extern const int cow_WALL;
+
+// ---- raw syscalls ------------------------------------------------------
+pid_t cow_gettid(void);
+int cow_tgkill(pid_t tgid, pid_t tid, int sig);
+long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kernel);
+
+// ---- launching a traced program ------------------------------------------
+// fork; in the child: default signal dispositions, empty mask, PTRACE_TRACEME,
+// SIGSTOP to itself, execve(path, argv, envp). Nothing but async-signal-safe
+// calls run in the child. If execve fails the child writes its errno to a
+// close-on-exec pipe and exits 127; *error_fd receives the pipe's read end.
+// Returns the child's pid, or -1 with errno set.
+pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int *error_fd);
+
+// ---- interruption (Ctrl-C and friends) -------------------------------------
+// Installs handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE that only record the
+// signal, without SA_RESTART, so a blocking waitpid returns EINTR.
+void cow_install_interrupt_handlers(void);
+// The last interrupting signal received, or 0.
+int cow_interrupt_signal(void);
+
+#endif

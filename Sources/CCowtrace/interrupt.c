@@ -1,0 +1,23 @@
+#include "CCowtrace.h"
+#include <signal.h>
+#include <string.h>
+
+static volatile sig_atomic_t interrupt_signal = 0;
+
+static void record(int sig) { interrupt_signal = sig; }
+
+void cow_install_interrupt_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = record;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: waitpid must return EINTR
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaction(sigs[i], &sa, NULL);
+    struct sigaction ign;
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, NULL);
+}
+
+int cow_interrupt_signal(void) { return interrupt_signal; }

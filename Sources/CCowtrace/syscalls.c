@@ -1,0 +1,25 @@
+#include "CCowtrace.h"
+#include <linux/perf_event.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+pid_t cow_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+int cow_tgkill(pid_t tgid, pid_t tid, int sig) { return (int)syscall(SYS_tgkill, tgid, tid, sig); }
+
+// A software page-fault event on one thread that stops it with SIGTRAP at every fault.
+long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kernel) {
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.size = sizeof(attr);
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_PAGE_FAULTS;
+    attr.sample_period = 1;
+    attr.exclude_kernel = exclude_kernel ? 1 : 0;
+    attr.exclude_hv = 1;
+    attr.remove_on_exec = 1;
+    attr.sigtrap = 1;
+    attr.sig_data = cookie;
+    return syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}

@@ -1,0 +1,68 @@
+import CCowtrace
+import Glibc
+
+/// Typed ptrace calls. Each throws a SystemCallError naming the request, the pid and the errno.
+/// ptrace is per thread: every call must come from the thread that attached the tracee.
+public enum Ptrace {
+    @discardableResult
+    static func call(_ request: PtraceRequest, _ tid: pid_t, addr: UInt = 0, data: UInt = 0) throws(SystemCallError) -> Int {
+        try systemCall("ptrace(\(request.name))", pid: tid) {
+            cow_ptrace(request.rawValue, tid, addr, data)
+        }
+    }
+
+    static func resume(_ tid: pid_t, _ request: PtraceRequest, signal: Int32 = 0) throws(SystemCallError) {
+        try call(request, tid, data: UInt(signal))
+    }
+
+    static func setOptions(_ tid: pid_t, _ options: PtraceOptions) throws(SystemCallError) {
+        try call(.setOptions, tid, data: options.rawValue)
+    }
+
+    static func seize(_ tid: pid_t, _ options: PtraceOptions) throws(SystemCallError) {
+        try call(.seize, tid, data: options.rawValue)
+    }
+
+    static func interrupt(_ tid: pid_t) throws(SystemCallError) { try call(.interrupt, tid) }
+    static func listen(_ tid: pid_t) throws(SystemCallError) { try call(.listen, tid) }
+    static func detach(_ tid: pid_t, signal: Int32 = 0) throws(SystemCallError) { try call(.detach, tid, data: UInt(signal)) }
+
+    static func eventMessage(_ tid: pid_t) throws(SystemCallError) -> UInt {
+        var message: UInt = 0
+        try withUnsafeMutablePointer(to: &message) { (p) throws(SystemCallError) -> Void in
+            try call(.getEventMessage, tid, data: UInt(bitPattern: p))
+        }
+        return message
+    }
+
+    public static func registers(_ tid: pid_t) throws(SystemCallError) -> user_regs_struct {
+        var regs = user_regs_struct()
+        try systemCall("ptrace(PTRACE_GETREGS)", pid: tid) { cow_ptrace_getregs(tid, &regs) }
+        return regs
+    }
+
+    static func signalInfo(_ tid: pid_t) throws(SystemCallError) -> siginfo_t {
+        var info = siginfo_t()
+        try systemCall("ptrace(PTRACE_GETSIGINFO)", pid: tid) { cow_ptrace_getsiginfo(tid, &info) }
+        return info
+    }
+
+    static func syscallInfo(_ tid: pid_t) throws(SystemCallError) -> cow_syscall_info {
+        var info = cow_syscall_info()
+        try systemCall("ptrace(PTRACE_GET_SYSCALL_INFO)", pid: tid) { cow_ptrace_syscall_info(tid, &info) }
+        return info
+    }
+
+    static func rseqConfiguration(_ tid: pid_t) throws(SystemCallError) -> cow_rseq_configuration {
+        var config = cow_rseq_configuration()
+        try systemCall("ptrace(PTRACE_GET_RSEQ_CONFIGURATION)", pid: tid) { cow_ptrace_rseq_configuration(tid, &config) }
+        return config
+    }
+
+    /// One word of tracee memory through PTRACE_PEEKDATA (does not copy shared pages).
+    static func peek(_ tid: pid_t, _ address: UInt64) throws(SystemCallError) -> UInt64 {
+        var word: UInt64 = 0
+        try systemCall("ptrace(PTRACE_PEEKDATA)", pid: tid) { cow_ptrace_peek(tid, UInt(address), &word) }
+        return word
+    }
+}

@@ -1,0 +1,40 @@
+import Glibc
+
+/// What an engine (page ledger, step engine, fault engine) hooks into. The tracer calls these
+/// from its event loop, with the tracee stopped; every method has a do-nothing default.
+public protocol TraceObserver: AnyObject {
+    /// Syscall-entry stop. `clone` is set for clone-family calls.
+    func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer)
+    /// Syscall-exit stop, after the log line is printed.
+    func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer)
+    /// A new process or thread exists (the parent's PTRACE_EVENT_FORK/VFORK/CLONE stop).
+    func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer)
+    /// How many pages the clone left shared (for the clone line's annotation and JSON event).
+    func sharedPageCount(child: pid_t) -> Int?
+    /// The process exec'd: its address space is new.
+    func execed(_ tracee: Tracee, tracer: Tracer)
+    /// PTRACE_EVENT_EXIT: the thread is about to exit; its memory is still there.
+    func exiting(_ tracee: Tracee, tracer: Tracer)
+    /// The thread is gone (exit status reaped).
+    func gone(_ tracee: Tracee, tracer: Tracer)
+    /// A SIGTRAP signal-delivery stop: true if the observer caused it (a single step) and
+    /// the signal must not reach the program.
+    func trapped(_ tracee: Tracee, tracer: Tracer) -> Bool
+    /// How to resume this tracee.
+    func resumeMode(for tracee: Tracee) -> ResumeMode
+    /// The event loop is over.
+    func finished(tracer: Tracer)
+}
+
+extension TraceObserver {
+    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {}
+    public func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer) {}
+    public func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {}
+    public func sharedPageCount(child: pid_t) -> Int? { nil }
+    public func execed(_ tracee: Tracee, tracer: Tracer) {}
+    public func exiting(_ tracee: Tracee, tracer: Tracer) {}
+    public func gone(_ tracee: Tracee, tracer: Tracer) {}
+    public func trapped(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
+    public func resumeMode(for tracee: Tracee) -> ResumeMode { .syscall }
+    public func finished(tracer: Tracer) {}
+}

@@ -1,0 +1,52 @@
+import Glibc
+
+/// One traced thread. ptrace works on threads; `tgid` names its process.
+public final class Tracee {
+    public internal(set) var tid: pid_t
+    public internal(set) var tgid: pid_t
+    /// Attached with PTRACE_SEIZE (group-stops arrive as PTRACE_EVENT_STOP and can be LISTENed).
+    let seized: Bool
+    /// A new tracee's first stop (SIGSTOP, or PTRACE_EVENT_STOP when seized) is ours, not the program's.
+    var awaitingFirstStop = true
+    /// Entry seen, exit not yet.
+    var inFlight: InFlightSyscall?
+    /// The process has exec'd at least once since we started tracing it.
+    var execCount = 0
+
+    init(tid: pid_t, tgid: pid_t, seized: Bool) {
+        self.tid = tid
+        self.tgid = tgid
+        self.seized = seized
+    }
+
+    public var isLeader: Bool { tid == tgid }
+}
+
+/// A syscall between its entry stop and its exit stop.
+struct InFlightSyscall {
+    let arguments: SyscallArguments
+    let decoder: any SyscallDecoder
+    /// Printed at entry; its exit is printed too.
+    let logged: Bool
+    let entryText: String
+    /// For clone-family calls: what was asked for, decoded at entry.
+    let clone: CloneRequest?
+    let instructionPointer: UInt64
+}
+
+/// How a tracee is let go after a stop.
+public enum ResumeMode: Sendable {
+    /// Run to the next syscall stop (PTRACE_SYSCALL).
+    case syscall
+    /// Execute one instruction (PTRACE_SINGLESTEP); syscall stops still happen.
+    case singleStep
+}
+
+/// Reads "Tgid:" from /proc/TID/status.
+func threadGroup(of tid: pid_t) -> pid_t? {
+    guard let bytes = try? readWholeFile("/proc/\(tid)/status", pid: tid) else { return nil }
+    for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("Tgid:") {
+        return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { pid_t($0) }
+    }
+    return nil
+}

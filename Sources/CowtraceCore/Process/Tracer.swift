@@ -1,0 +1,448 @@
+import CCowtrace
+import Glibc
+
+/// The ptrace event loop: one `waitpid(-1, __WALL)` loop over every traced thread, on the
+/// thread that attached them (ptrace is per thread), so it is synchronous and `noasync`.
+public final class Tracer {
+    public struct Configuration {
+        /// -q: log clone-family calls (and cow annotations) only.
+        public var quiet = false
+        public init() {}
+    }
+
+    public let configuration: Configuration
+    public let log: SyscallLog
+    public let events: JSONEventLog?
+    public weak var observer: (any TraceObserver)?
+
+    public private(set) var tracees: [pid_t: Tracee] = [:]
+    private var memories: [pid_t: TraceeMemory] = [:]
+    /// The first process: its exit status becomes cowtrace's.
+    private var mainPid: pid_t = 0
+    private var mainTermination: WaitStatus?
+    private var launched = false
+    private var spawnErrorFD: Int32 = -1
+    private var mainExeced = false
+
+    public init(configuration: Configuration, log: SyscallLog, events: JSONEventLog?) {
+        self.configuration = configuration
+        self.log = log
+        self.events = events
+    }
+
+    // MARK: Starting
+
+    /// Launches `command` stopped under ptrace (fork, PTRACE_TRACEME, SIGSTOP, execve, all in C).
+    @available(*, noasync, message: "ptrace calls must stay on the thread that attached")
+    public func launch(_ command: [String], environment: [String]? = nil) throws {
+        let path = try ProgramLocator.locate(command[0])
+        let env = environment ?? Self.currentEnvironment()
+        var errorFD: Int32 = -1
+        let pid = withCStrings(command) { argv in
+            withCStrings(env) { envp in cow_spawn_traced(path, argv, envp, &errorFD) }
+        }
+        guard pid > 0 else { throw CowtraceError("cannot start \(command[0]): fork: \(ErrnoNames.message(errno))") }
+        spawnErrorFD = errorFD
+        var status: Int32 = 0
+        try systemCall("waitpid", pid: pid) { waitpid(pid, &status, cow_WALL) }
+        guard case .signalStop(SIGSTOP) = WaitStatus(raw: status) else {
+            throw CowtraceError("cannot start \(command[0]): \(spawnFailure() ?? "it did not stop under ptrace")")
+        }
+        try Ptrace.setOptions(pid, PtraceOptions.following.union(.exitKill))
+        launched = true
+        mainPid = pid
+        let tracee = Tracee(tid: pid, tgid: pid, seized: false)
+        tracee.awaitingFirstStop = false
+        add(tracee)
+        resume(tracee)
+    }
+
+    /// Attaches to every thread of a running process with PTRACE_SEIZE, then interrupts them.
+    @available(*, noasync, message: "ptrace calls must stay on the thread that attached")
+    public func attach(pid: pid_t) throws {
+        guard pid > 0, access("/proc/\(pid)", F_OK) == 0 else {
+            throw CowtraceError("attach: pid \(pid): No such process")
+        }
+        guard pid != getpid() else { throw CowtraceError("attach: pid \(pid) is cowtrace itself") }
+        mainPid = pid
+        var seen: Set<pid_t> = []
+        // Threads may be created while we attach: list again until nothing new appears.
+        while true {
+            let tids = Self.threads(of: pid)
+            let fresh = tids.filter { !seen.contains($0) }
+            if fresh.isEmpty { break }
+            for tid in fresh {
+                seen.insert(tid)
+                do {
+                    try Ptrace.seize(tid, .following)
+                } catch let error where error.errno == ESRCH && tid != pid {
+                    continue  // the thread exited meanwhile
+                } catch {
+                    if !tracees.isEmpty { detachAll() }
+                    throw CowtraceError("attach: ptrace(PTRACE_SEIZE, \(tid)): \(ErrnoNames.message(error.errno))")
+                }
+                add(Tracee(tid: tid, tgid: pid, seized: true))
+                _ = try? Ptrace.interrupt(tid)
+            }
+        }
+        if tracees.isEmpty { throw CowtraceError("attach: pid \(pid): No such process") }
+    }
+
+    // MARK: The loop
+
+    /// Runs until every tracee is gone; returns cowtrace's exit status.
+    @available(*, noasync, message: "blocks in waitpid")
+    public func run() throws -> Int32 {
+        cow_install_interrupt_handlers()
+        var interruptedBy: Int32 = 0
+        while !tracees.isEmpty {
+            let signal = cow_interrupt_signal()
+            if signal != 0 && interruptedBy == 0 {
+                interruptedBy = signal
+                handleInterrupt(signal)
+                if tracees.isEmpty { break }
+            }
+            var raw: Int32 = 0
+            let pid = waitpid(-1, &raw, cow_WALL)
+            if pid < 0 {
+                if errno == EINTR { continue }
+                if errno == ECHILD { break }
+                throw SystemCallError(call: "waitpid", pid: -1, errno: errno)
+            }
+            handle(pid, WaitStatus(raw: raw))
+        }
+        observer?.finished(tracer: self)
+        log.flush()
+        events?.flush()
+        if interruptedBy != 0 { return 128 + interruptedBy }
+        if launched && !mainExeced, let failure = spawnFailure() {
+            throw CowtraceError("exec \(failure)")
+        }
+        switch mainTermination {
+        case .exited(let code): return code
+        case .killed(let signal, _): return 128 + signal
+        default: return 0
+        }
+    }
+
+    private func handle(_ pid: pid_t, _ status: WaitStatus) {
+        switch status {
+        case .exited, .killed:
+            exited(pid, status)
+            return
+        case .continued, .unknown:
+            return
+        default:
+            break
+        }
+        let tracee = tracees[pid] ?? newborn(pid)
+        switch status {
+        case .syscallStop:
+            syscallStop(tracee)
+        case .eventStop(let event, let signal):
+            eventStop(tracee, event, signal: signal)
+        case .signalStop(let signal):
+            signalStop(tracee, signal)
+        default:
+            break
+        }
+    }
+
+    /// A stop from a pid we have not heard of: a new child whose first stop beat its
+    /// parent's PTRACE_EVENT_FORK/CLONE.
+    private func newborn(_ pid: pid_t) -> Tracee {
+        let seized = tracees.values.first?.seized ?? false
+        let tracee = Tracee(tid: pid, tgid: threadGroup(of: pid) ?? pid, seized: seized)
+        add(tracee)
+        return tracee
+    }
+
+    private func add(_ tracee: Tracee) {
+        tracees[tracee.tid] = tracee
+        log.traceeCount = tracees.count
+    }
+
+    // MARK: Syscall stops
+
+    private func syscallStop(_ tracee: Tracee) {
+        guard let info = try? Ptrace.syscallInfo(tracee.tid) else {
+            resume(tracee)
+            return
+        }
+        switch info.op {
+        case 1: syscallEntry(tracee, info)
+        case 2: syscallExit(tracee, info)
+        default: break
+        }
+        resume(tracee)
+    }
+
+    private func syscallEntry(_ tracee: Tracee, _ info: cow_syscall_info) {
+        let name = SyscallTable.name(info.nr)
+        let args = SyscallArguments(number: info.nr, name: name, values: withUnsafeBytes(of: info.args) { Array($0.bindMemory(to: UInt64.self)) })
+        let memory = self.memory(of: tracee.tgid)
+        let clone = CloneRequest.decode(name: name, arguments: args.values, memory: memory)
+        let logged = !configuration.quiet || clone != nil
+        let decoder = SyscallDecoders.decoder(for: info.nr)
+        var entryText = ""
+        if logged {
+            entryText = decoder.entry(args, memory)
+            log.begin(tid: tracee.tid, name: name, entry: entryText)
+        }
+        tracee.inFlight = InFlightSyscall(arguments: args, decoder: decoder, logged: logged, entryText: entryText,
+                                          clone: clone, instructionPointer: info.instruction_pointer)
+        observer?.syscallEntered(tracee, args, clone: clone, tracer: self)
+    }
+
+    private func syscallExit(_ tracee: Tracee, _ info: cow_syscall_info) {
+        guard let call = tracee.inFlight else { return }  // attached mid-call
+        tracee.inFlight = nil
+        let outcome = SyscallOutcome(rval: info.rval, isError: info.is_error != 0)
+        finishLine(tracee, call, outcome)
+        if let request = call.clone, case .value(let child) = outcome, child > 0 {
+            reportClone(tracee, request: request, child: pid_t(child))
+        }
+        observer?.syscallExited(tracee, call.arguments, outcome, clone: call.clone, tracer: self)
+    }
+
+    private func finishLine(_ tracee: Tracee, _ call: InFlightSyscall, _ outcome: SyscallOutcome) {
+        guard call.logged else { return }
+        let memory = self.memory(of: tracee.tgid)
+        let exitText = outcome == .noReturn ? "" : call.decoder.exit(call.arguments, outcome, memory)
+        let style = call.decoder.returnStyle
+        let result = SyscallDecoders.result(outcome, style: style)
+        log.finish(tid: tracee.tid, name: call.arguments.name, exit: exitText, result: result)
+        if let events {
+            var ret: JSONValue = .null
+            if case .value(let v) = outcome, style != .never { ret = .int(v) }
+            if case .error = outcome { ret = .int(-1) }
+            var fields: [(String, JSONValue)] = [
+                ("pid", .int32(tracee.tid)), ("name", .string(call.arguments.name)), ("ret", ret),
+            ]
+            if case .error(let e) = outcome { fields.append(("errno", .string(ErrnoNames.name(e)))) }
+            fields.append(("text", .string(call.arguments.name + "(" + call.entryText + exitText + ") = " + result)))
+            events.emit("syscall", fields)
+        }
+    }
+
+    private func reportClone(_ parent: Tracee, request: CloneRequest, child: pid_t) {
+        let shared = observer?.sharedPageCount(child: child)
+        guard let events else { return }
+        var parentTid: JSONValue = .null
+        if let pointer = request.parentTidPointer { parentTid = .hex(pointer) }
+        events.emit("clone", [
+            ("pid", .int32(parent.tgid)), ("child", .int32(child)), ("syscall", .string(request.call.rawValue)),
+            ("flags", .array(request.flags.names.map { .string($0) })),
+            ("exit_signal", request.exitSignal == 0 ? .null : .string(SignalNames.name(request.exitSignal))),
+            ("child_tidptr", .hex(request.childTidPointer)), ("parent_tid", parentTid),
+            ("shares_memory", .bool(request.sharesMemory)), ("shared_pages", .int(shared ?? 0)),
+        ])
+    }
+
+    // MARK: Event stops
+
+    private func eventStop(_ tracee: Tracee, _ event: PtraceEvent, signal: Int32) {
+        switch event {
+        case .fork, .vfork, .clone:
+            if let message = try? Ptrace.eventMessage(tracee.tid) {
+                let childTid = pid_t(truncatingIfNeeded: message)
+                let request = tracee.inFlight?.clone
+                let child: Tracee
+                if let existing = tracees[childTid] {
+                    child = existing
+                } else {
+                    let isThread = request?.isThread ?? (event == .clone && threadGroup(of: childTid) == tracee.tgid)
+                    child = Tracee(tid: childTid, tgid: isThread ? tracee.tgid : childTid, seized: tracee.seized)
+                    add(child)
+                }
+                observer?.created(child, by: tracee, request: request, tracer: self)
+            }
+            resume(tracee)
+        case .exec:
+            let former = pid_t(truncatingIfNeeded: (try? Ptrace.eventMessage(tracee.tid)) ?? UInt(tracee.tid))
+            if former != tracee.tid, let old = tracees.removeValue(forKey: former) {
+                // A non-leader thread exec'd: it takes over the leader's tid.
+                old.tid = tracee.tid
+                old.inFlight = old.inFlight ?? tracee.inFlight
+                tracees[tracee.tid] = old
+                log.traceeCount = tracees.count
+            }
+            let current = tracees[tracee.tid] ?? tracee
+            current.execCount += 1
+            memories[current.tgid]?.invalidate()
+            if current.tgid == mainPid { mainExeced = true }
+            observer?.execed(current, tracer: self)
+            resume(current)
+        case .exit:
+            observer?.exiting(tracee, tracer: self)
+            resume(tracee)
+        case .stop:
+            if tracee.awaitingFirstStop {
+                tracee.awaitingFirstStop = false
+                resume(tracee)
+            } else if SignalNames.isStopSignal(signal) {
+                // A group-stop of a seized tracee: stay stopped but keep reporting.
+                _ = try? Ptrace.listen(tracee.tid)
+            } else {
+                resume(tracee)
+            }
+        case .vforkDone, .seccomp:
+            resume(tracee)
+        }
+    }
+
+    // MARK: Signal stops
+
+    private func signalStop(_ tracee: Tracee, _ signal: Int32) {
+        if tracee.awaitingFirstStop && signal == SIGSTOP {
+            tracee.awaitingFirstStop = false
+            resume(tracee)
+            return
+        }
+        guard let info = try? Ptrace.signalInfo(tracee.tid) else {
+            // No siginfo: a group-stop of a tracee attached with TRACEME. Without PTRACE_SEIZE
+            // it cannot be held in LISTEN; let it go on, as strace does.
+            resume(tracee)
+            return
+        }
+        if signal == SIGTRAP, observer?.trapped(tracee, tracer: self) == true {
+            resume(tracee)
+            return
+        }
+        if !configuration.quiet {
+            log.line(tid: tracee.tid, "--- \(SignalNames.name(signal)) \(SignalInfoFormat.describe(info, signal: signal)) ---")
+        }
+        resume(tracee, signal: signal)
+    }
+
+    // MARK: Exits
+
+    private func exited(_ pid: pid_t, _ status: WaitStatus) {
+        guard let tracee = tracees[pid] else { return }
+        if let call = tracee.inFlight {
+            tracee.inFlight = nil
+            finishLine(tracee, call, .noReturn)
+        }
+        if !configuration.quiet {
+            switch status {
+            case .exited(let code):
+                log.line(tid: pid, "+++ exited with \(code) +++")
+            case .killed(let signal, let core):
+                log.line(tid: pid, "+++ killed by \(SignalNames.name(signal))\(core ? " (core dumped)" : "") +++")
+            default: break
+            }
+        }
+        if tracee.isLeader, let events {
+            switch status {
+            case .exited(let code):
+                events.emit("exit", [("pid", .int32(pid)), ("status", .int32(code)), ("signal", .null)])
+            case .killed(let signal, _):
+                events.emit("exit", [("pid", .int32(pid)), ("status", .null), ("signal", .string(SignalNames.name(signal)))])
+            default: break
+            }
+        }
+        tracees.removeValue(forKey: pid)
+        log.traceeCount = max(1, tracees.count)
+        if pid == mainPid { mainTermination = status }
+        if tracee.isLeader && !tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
+            memories.removeValue(forKey: tracee.tgid)
+        }
+        observer?.gone(tracee, tracer: self)
+    }
+
+    // MARK: Resuming, interrupting, detaching
+
+    public func resume(_ tracee: Tracee, signal: Int32 = 0) {
+        let mode = observer?.resumeMode(for: tracee) ?? .syscall
+        let request: PtraceRequest = mode == .singleStep ? .singleStep : .syscall
+        do {
+            try Ptrace.resume(tracee.tid, request, signal: signal)
+        } catch {
+            // ESRCH: killed meanwhile (SIGKILL, or exit_group of another thread); its exit
+            // status is still to come through waitpid.
+        }
+    }
+
+    public func memory(of tgid: pid_t) -> TraceeMemory {
+        if let m = memories[tgid] { return m }
+        let m = TraceeMemory(pid: tgid)
+        memories[tgid] = m
+        return m
+    }
+
+    private func handleInterrupt(_ signal: Int32) {
+        if launched {
+            log.message("interrupted by \(SignalNames.name(signal)): killing the traced program")
+            for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, SIGKILL) }
+        } else {
+            detachAll()
+            log.message("interrupted by \(SignalNames.name(signal)): detached from \(mainPid), which runs on")
+        }
+    }
+
+    /// Stops every tracee (PTRACE_INTERRUPT), then detaches it, passing on a pending signal.
+    public func detachAll() {
+        for tracee in tracees.values { _ = try? Ptrace.interrupt(tracee.tid) }
+        var waiting = Set(tracees.keys)
+        while !waiting.isEmpty {
+            var raw: Int32 = 0
+            let pid = waitpid(-1, &raw, cow_WALL)
+            if pid < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            let status = WaitStatus(raw: raw)
+            switch status {
+            case .exited, .killed:
+                waiting.remove(pid)
+                tracees.removeValue(forKey: pid)
+                continue
+            case .signalStop(let signal):
+                let pass = (tracees[pid]?.awaitingFirstStop == true && signal == SIGSTOP) ? 0 : signal
+                _ = try? Ptrace.detach(pid, signal: pass)
+            default:
+                _ = try? Ptrace.detach(pid)
+            }
+            waiting.remove(pid)
+            tracees.removeValue(forKey: pid)
+        }
+        tracees.removeAll()
+    }
+
+    /// Reads what the spawn helper reported if execve failed.
+    private func spawnFailure() -> String? {
+        guard spawnErrorFD >= 0 else { return nil }
+        defer { close(spawnErrorFD); spawnErrorFD = -1 }
+        var err: Int32 = 0
+        let n = read(spawnErrorFD, &err, MemoryLayout<Int32>.size)
+        return n == MemoryLayout<Int32>.size ? ErrnoNames.message(err) : nil
+    }
+
+    static func threads(of pid: pid_t) -> [pid_t] {
+        guard let dir = opendir("/proc/\(pid)/task") else { return [] }
+        defer { closedir(dir) }
+        var tids: [pid_t] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if let tid = pid_t(name) { tids.append(tid) }
+        }
+        return tids.sorted()
+    }
+
+    static func currentEnvironment() -> [String] {
+        var result: [String] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            result.append(String(cString: entry))
+            cursor += 1
+        }
+        return result
+    }
+}
+
+/// Calls `body` with a NULL-terminated C array of the strings.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    let pointers = strings.map { strdup($0) } + [nil]
+    defer { pointers.forEach { free($0) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}

@@ -1,0 +1,94 @@
+import Glibc
+
+/// The strace-style text log. Knows strace's layout rules: "[pid N] " prefixes while more than
+/// one tracee exists, " = result" starting at column 39, and "<unfinished ...>" / "<... name resumed>"
+/// when another tracee prints between a call's entry and its exit.
+public final class SyscallLog {
+    private let sink: OutputSink
+    /// The tracee whose line is open (entry printed, exit not yet), with the syscall name.
+    private var open: (tid: pid_t, name: String)?
+    /// Column of the cursor on the current output line.
+    private var column = 0
+    /// How many tracees exist; more than one turns on pid prefixes.
+    public var traceeCount = 1
+
+    static let resultColumn = 39
+
+    public init(sink: OutputSink) { self.sink = sink }
+
+    private func prefix(_ tid: pid_t) -> String {
+        guard traceeCount > 1 else { return "" }
+        let digits = String(tid)
+        return "[pid " + String(repeating: " ", count: max(0, 5 - digits.count)) + digits + "] "
+    }
+
+    private func emit(_ text: String) {
+        sink.write(text)
+        if let newline = text.utf8.lastIndex(of: 10) {
+            column = text.utf8.distance(from: newline, to: text.utf8.endIndex) - 1
+        } else {
+            column += text.utf8.count
+        }
+    }
+
+    /// Closes another tracee's open line before this one prints.
+    private func interrupt(for tid: pid_t) {
+        if let current = open, current.tid != tid {
+            emit(" <unfinished ...>\n")
+            open = nil
+        }
+    }
+
+    /// Prints "name(entry-args" and leaves the line open.
+    public func begin(tid: pid_t, name: String, entry: String) {
+        interrupt(for: tid)
+        if open != nil { emit(" <unfinished ...>\n") }
+        emit(prefix(tid) + name + "(" + entry)
+        open = (tid, name)
+    }
+
+    /// Prints the rest of the call: output arguments, ")", padding to column 40, " = result".
+    public func finish(tid: pid_t, name: String, exit: String, result: String) {
+        if let current = open, current.tid == tid {
+            emit(exit + ")")
+        } else {
+            interrupt(for: tid)
+            emit(prefix(tid) + "<... " + name + " resumed>" + exit + ")")
+        }
+        open = nil
+        if column < Self.resultColumn {
+            emit(String(repeating: " ", count: Self.resultColumn - column))
+        }
+        emit(" = " + result + "\n")
+    }
+
+    /// A whole line of its own: "+++ exited with 0 +++", "--- SIGCHLD {…} ---".
+    public func line(tid: pid_t, _ text: String) {
+        interrupt(for: tid)
+        if open != nil { emit(" <unfinished ...>\n"); open = nil }
+        emit(prefix(tid) + text + "\n")
+    }
+
+    /// A cowtrace annotation under the current line, indented past the pid prefix.
+    public func annotation(tid: pid_t, _ text: String) {
+        interrupt(for: tid)
+        if open != nil { emit(" <unfinished ...>\n"); open = nil }
+        emit(String(repeating: " ", count: traceeCount > 1 ? 11 : 0) + text + "\n")
+    }
+
+    /// A line about cowtrace itself ("cowtrace: …"), never prefixed.
+    public func message(_ text: String) {
+        if open != nil {
+            emit(" <unfinished ...>\n")
+            open = nil
+        }
+        emit("cowtrace: " + text + "\n")
+    }
+
+    /// Drops the open line of a tracee that vanished without finishing its call.
+    public func forget(tid: pid_t) {
+        if open?.tid == tid { emit("\n"); open = nil }
+    }
+
+    public func flush() { sink.flush() }
+}

@@ -1,0 +1,3 @@
+import CowtraceCLI
+
+CowtraceMain.main()
