@@ -14,6 +14,11 @@ void cow_install_interrupt_handlers(void) {
     sa.sa_flags = 0;  // no SA_RESTART: waitpid must return EINTR
     int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
     for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaction(sigs[i], &sa, NULL);
+    // A parent (a test runner, a shell script) may have handed us a blocked mask.
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaddset(&mask, sigs[i]);
+    sigprocmask(SIG_UNBLOCK, &mask, NULL);
     struct sigaction ign;
     memset(&ign, 0, sizeof(ign));
     ign.sa_handler = SIG_IGN;
