@@ -65,17 +65,24 @@ public struct CowtraceCommand: ParsableCommand {
     }
 
     public func run() throws {
+        let watchFilter = try WatchFilter(parsing: watch)
         let logSink = try output.map { try OutputSink.open(path: $0) } ?? OutputSink(fd: STDERR_FILENO)
         let events = try json.map { JSONEventLog(sink: try OutputSink.open(path: $0)) }
         var configuration = Tracer.Configuration()
         configuration.quiet = quiet || summaryOnly
-        let tracer = Tracer(configuration: configuration, log: SyscallLog(sink: logSink), events: events)
+        let log = SyscallLog(sink: logSink)
+        let tracer = Tracer(configuration: configuration, log: log, events: events)
+        let reporter = CowReporter(log: log, events: events, summaryOnly: summaryOnly)
+        let disassembler = try Disassembler(syntax: syntax == .intel ? .intel : .att)
+        let engine = StepEngine(tracker: CowTracker(reporter: reporter, watch: watchFilter, engineName: "step"),
+                                disassembler: disassembler, maxSteps: maxSteps)
+        tracer.observer = engine
         if let pid {
             try tracer.attach(pid: pid)
         } else {
             try tracer.launch(command)
         }
-        let status = try tracer.run()
+        let status = try withExtendedLifetime(engine) { try tracer.run() }
         throw ExitCode(status)
     }
 }

@@ -17,11 +17,13 @@ public protocol TraceObserver: AnyObject {
     func exiting(_ tracee: Tracee, tracer: Tracer)
     /// The thread is gone (exit status reaped).
     func gone(_ tracee: Tracee, tracer: Tracer)
-    /// A SIGTRAP signal-delivery stop: true if the observer caused it (a single step) and
-    /// the signal must not reach the program.
-    func trapped(_ tracee: Tracee, tracer: Tracer) -> Bool
-    /// How to resume this tracee.
-    func resumeMode(for tracee: Tracee) -> ResumeMode
+    /// A new tracee's first stop (ours, not the program's), before it runs any instruction.
+    func firstStop(_ tracee: Tracee, tracer: Tracer)
+    /// A SIGTRAP signal-delivery stop with this si_code: true if the observer caused it (a
+    /// single step, its own perf event) and the signal must not reach the program.
+    func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool
+    /// How to resume this tracee; `signal` is being delivered with this resume (0 for none).
+    func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode
     /// The event loop is over.
     func finished(tracer: Tracer)
 }
@@ -34,7 +36,17 @@ extension TraceObserver {
     public func execed(_ tracee: Tracee, tracer: Tracer) {}
     public func exiting(_ tracee: Tracee, tracer: Tracer) {}
     public func gone(_ tracee: Tracee, tracer: Tracer) {}
-    public func trapped(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
-    public func resumeMode(for tracee: Tracee) -> ResumeMode { .syscall }
+    public func firstStop(_ tracee: Tracee, tracer: Tracer) {}
+    public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool { false }
+    public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode { .syscall }
     public func finished(tracer: Tracer) {}
+}
+
+/// The parts of a siginfo an observer needs.
+public struct SignalDetails: Sendable {
+    public let signal: Int32
+    public let code: Int32
+    public let address: UInt64
+    /// perf_event sigtrap: the event's sig_data cookie.
+    public let perfData: UInt64
 }

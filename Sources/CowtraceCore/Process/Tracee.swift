@@ -38,8 +38,10 @@ struct InFlightSyscall {
 public enum ResumeMode: Sendable {
     /// Run to the next syscall stop (PTRACE_SYSCALL).
     case syscall
-    /// Execute one instruction (PTRACE_SINGLESTEP); syscall stops still happen.
+    /// Execute one instruction (PTRACE_SINGLESTEP).
     case singleStep
+    /// Leave it stopped; the observer resumes it later.
+    case hold
 }
 
 /// Reads "Tgid:" from /proc/TID/status.

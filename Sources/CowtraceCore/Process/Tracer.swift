@@ -199,10 +199,10 @@ public final class Tracer {
         tracee.inFlight = nil
         let outcome = SyscallOutcome(rval: info.rval, isError: info.is_error != 0)
         finishLine(tracee, call, outcome)
+        observer?.syscallExited(tracee, call.arguments, outcome, clone: call.clone, tracer: self)
         if let request = call.clone, case .value(let child) = outcome, child > 0 {
             reportClone(tracee, request: request, child: pid_t(child))
         }
-        observer?.syscallExited(tracee, call.arguments, outcome, clone: call.clone, tracer: self)
     }
 
     private func finishLine(_ tracee: Tracee, _ call: InFlightSyscall, _ outcome: SyscallOutcome) {
@@ -279,6 +279,7 @@ public final class Tracer {
         case .stop:
             if tracee.awaitingFirstStop {
                 tracee.awaitingFirstStop = false
+                observer?.firstStop(tracee, tracer: self)
                 resume(tracee)
             } else if SignalNames.isStopSignal(signal) {
                 // A group-stop of a seized tracee: stay stopped but keep reporting.
@@ -296,6 +297,7 @@ public final class Tracer {
     private func signalStop(_ tracee: Tracee, _ signal: Int32) {
         if tracee.awaitingFirstStop && signal == SIGSTOP {
             tracee.awaitingFirstStop = false
+            observer?.firstStop(tracee, tracer: self)
             resume(tracee)
             return
         }
@@ -305,9 +307,14 @@ public final class Tracer {
             resume(tracee)
             return
         }
-        if signal == SIGTRAP, observer?.trapped(tracee, tracer: self) == true {
-            resume(tracee)
-            return
+        if signal == SIGTRAP, let observer {
+            var copy = info
+            let details = SignalDetails(signal: signal, code: cow_siginfo_code(&copy), address: UInt64(cow_siginfo_addr(&copy)),
+                                        perfData: cow_siginfo_perf_data(&copy))
+            if observer.trapped(tracee, info: details, tracer: self) {
+                resume(tracee)
+                return
+            }
         }
         if !configuration.quiet {
             log.line(tid: tracee.tid, "--- \(SignalNames.name(signal)) \(SignalInfoFormat.describe(info, signal: signal)) ---")
@@ -353,8 +360,13 @@ public final class Tracer {
     // MARK: Resuming, interrupting, detaching
 
     public func resume(_ tracee: Tracee, signal: Int32 = 0) {
-        let mode = observer?.resumeMode(for: tracee) ?? .syscall
-        let request: PtraceRequest = mode == .singleStep ? .singleStep : .syscall
+        let mode = observer?.resumeMode(for: tracee, signal: signal, tracer: self) ?? .syscall
+        let request: PtraceRequest
+        switch mode {
+        case .hold: return
+        case .singleStep: request = .singleStep
+        case .syscall: request = .syscall
+        }
         do {
             try Ptrace.resume(tracee.tid, request, signal: signal)
         } catch {

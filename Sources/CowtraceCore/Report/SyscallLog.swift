@@ -85,6 +85,15 @@ public final class SyscallLog {
         emit("cowtrace: " + text + "\n")
     }
 
+    /// A line with no prefix at all (the summary).
+    public func plain(_ text: String) {
+        if open != nil {
+            emit(" <unfinished ...>\n")
+            open = nil
+        }
+        emit(text + "\n")
+    }
+
     /// Drops the open line of a tracee that vanished without finishing its call.
     public func forget(tid: pid_t) {
         if open?.tid == tid { emit("\n"); open = nil }

@@ -1,0 +1,219 @@
+import Glibc
+
+/// Page bookkeeping shared by the engines: the clone-time snapshot, the ledger, re-reading
+/// pagemap, and turning frame changes into splits, reuses, drops (or nothing, for migration).
+/// Engines decide *when* to look and *what cause* a change gets; this decides *whether* it is a split.
+public final class CowTracker {
+    public let ledger = PageLedger()
+    public let reporter: CowReporter
+    let watch: WatchFilter
+    let engineName: String
+    let zeroFrame: UInt64?
+
+    /// Per process (tgid): pagemap, maps cache.
+    private var pagemaps: [pid_t: Pagemap] = [:]
+    private var mapsCache: [pid_t: [Mapping]] = [:]
+    /// Pages left to exactly one process after a split: its next write reuses the frame.
+    private var reuseWatch: [pid_t: [UInt64: UInt64]] = [:]
+
+    public struct Snapshot {
+        let parent: pid_t
+        /// page -> (frame, kind, region), for present pages of private writable mappings.
+        var pages: [(page: UInt64, frame: UInt64, kind: PageKind, region: String)]
+    }
+
+    public init(reporter: CowReporter, watch: WatchFilter, engineName: String) {
+        self.reporter = reporter
+        self.watch = watch
+        self.engineName = engineName
+        self.zeroFrame = ZeroPage.frame
+    }
+
+    public func shares(_ pid: pid_t) -> Bool { ledger.sharedCount(of: pid) > 0 }
+
+    func pagemap(_ pid: pid_t) -> Pagemap? {
+        if let p = pagemaps[pid] { return p }
+        guard let p = try? Pagemap(pid: pid) else { return nil }
+        pagemaps[pid] = p
+        return p
+    }
+
+    public func maps(_ pid: pid_t) -> [Mapping] {
+        if let m = mapsCache[pid] { return m }
+        let m = (try? ProcMaps.read(pid: pid)) ?? []
+        mapsCache[pid] = m
+        return m
+    }
+
+    /// The address space changed shape (mmap, munmap, mprotect, brk, mremap).
+    public func mappingsChanged(_ pid: pid_t) { mapsCache[pid] = nil }
+
+    /// After exec the pagemap file still shows the old address space: reopen it.
+    public func addressSpaceReplaced(_ pid: pid_t) {
+        pagemaps[pid] = nil
+        mapsCache[pid] = nil
+        reuseWatch[pid] = nil
+    }
+
+    // MARK: Clone
+
+    /// At clone entry: the parent's frames for its private writable mappings.
+    public func snapshot(parent pid: pid_t) -> Snapshot {
+        mapsCache[pid] = nil
+        var result = Snapshot(parent: pid, pages: [])
+        guard let pagemap = pagemap(pid) else { return result }
+        for mapping in maps(pid) where mapping.isCopyOnWrite && mapping.path != "[vvar]" && mapping.path != "[vsyscall]" {
+            let count = Int((mapping.end - mapping.start) / Pagemap.pageSize)
+            guard let entries = try? pagemap.entries(from: mapping.start, count: count) else { continue }
+            for (i, entry) in entries.enumerated() where entry.present && entry.frame != 0 {
+                let page = mapping.start + UInt64(i) * Pagemap.pageSize
+                guard watch.includes(page: page, in: mapping) else { continue }
+                result.pages.append((page, entry.frame, kind(entry), mapping.region))
+            }
+        }
+        return result
+    }
+
+    func kind(_ entry: PagemapEntry) -> PageKind {
+        if let zeroFrame, entry.frame == zeroFrame { return .zero }
+        return entry.fileOrShared ? .file : .anon
+    }
+
+    /// At the parent's clone exit: which snapshot pages the child shares, and which were
+    /// already copied inside clone (by the kernel's CLONE_CHILD_SETTID / CLONE_PARENT_SETTID
+    /// stores, or for no reason we can name).
+    public func cloneCompleted(_ snapshot: Snapshot, child: pid_t, request: CloneRequest) {
+        let parent = snapshot.parent
+        var counts: [PageKind: Int] = [:]
+        let childTidPage = request.flags.contains(.childSettid) ? request.childTidPointer.map { $0 & ~4095 } : nil
+        let parentTidPage = request.flags.contains(.parentSettid) ? request.parentTidPointer.map { $0 & ~4095 } : nil
+        let childEntries = entries(child, snapshot.pages.map(\.page))
+        let parentEntries = entries(parent, snapshot.pages.map(\.page))
+        var splits: [Split] = []
+        for (i, p) in snapshot.pages.enumerated() {
+            guard let c = childEntries[i], let now = parentEntries[i], c.present, now.present else { continue }
+            let before = ledger.holders(frame: p.frame, page: p.page).subtracting([parent])
+            if c.frame == p.frame && now.frame == p.frame {
+                ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [parent, child])
+                counts[p.kind, default: 0] += 1
+            } else if c.frame != p.frame && now.frame == p.frame {
+                let cause: SplitCause = p.page == childTidPage
+                    ? .clone(flag: "CLONE_CHILD_SETTID", pointer: request.childTidPointer!)
+                    : .unknown(note: "copied in the child inside clone")
+                splits.append(Split(page: p.page, region: p.region, kind: p.kind, writer: child,
+                                    others: ([parent] + before).sorted(), frameBefore: p.frame, frameAfter: c.frame,
+                                    cause: cause, engine: engineName))
+            } else if now.frame != p.frame && c.frame == p.frame {
+                let cause: SplitCause = p.page == parentTidPage
+                    ? .clone(flag: "CLONE_PARENT_SETTID", pointer: request.parentTidPointer!)
+                    : .unknown(note: "copied in the parent inside clone")
+                splits.append(Split(page: p.page, region: p.region, kind: p.kind, writer: parent,
+                                    others: ([child] + before).sorted(), frameBefore: p.frame, frameAfter: now.frame,
+                                    cause: cause, engine: engineName))
+                // The child keeps the old frame, with whoever else still maps it.
+                if ledger.record(parent, p.page) != nil { ledger.leave(parent, page: p.page) }
+                ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [child] + Array(before))
+            }
+        }
+        reporter.report(.shared(parent: parent, child: child, call: request.call.rawValue,
+                                anon: counts[.anon] ?? 0, file: counts[.file] ?? 0, zero: counts[.zero] ?? 0))
+        for split in splits { reporter.report(.split(split)) }
+    }
+
+    /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per contiguous run.
+    func entries(_ pid: pid_t, _ pages: [UInt64]) -> [PagemapEntry?] {
+        var result = [PagemapEntry?](repeating: nil, count: pages.count)
+        guard let pagemap = pagemap(pid), !pages.isEmpty else { return result }
+        var runStart = 0
+        for i in 1...pages.count {
+            if i < pages.count && pages[i] == pages[i - 1] + Pagemap.pageSize { continue }
+            if let run = try? pagemap.entries(from: pages[runStart], count: i - runStart) {
+                for (k, e) in run.enumerated() { result[runStart + k] = e }
+            }
+            runStart = i
+        }
+        return result
+    }
+
+    // MARK: Checking pages
+
+    /// Re-reads `pages` (those still shared) of `pid`; every changed frame is resolved with
+    /// `cause`. Pages that left the address space are dropped with `dropReason`.
+    public func check(_ pid: pid_t, pages: some Sequence<UInt64>, dropReason: String, cause: (UInt64) -> SplitCause) {
+        let shared = ledger.sharedPages(of: pid)
+        let wanted = pages.filter { shared[$0] != nil }.sorted()
+        guard !wanted.isEmpty else { return }
+        let found = entries(pid, wanted)
+        var dropped: [(page: UInt64, region: String, frame: UInt64)] = []
+        for (i, page) in wanted.enumerated() {
+            guard let entry = found[i], let record = ledger.record(pid, page) else { continue }
+            if !entry.present {
+                if entry.swapped { continue }  // swapped out: still the same page, just not in memory
+                dropped.append((page, record.region, record.frame))
+                if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame) }
+                continue
+            }
+            if entry.frame == record.frame || entry.frame == 0 { continue }
+            resolve(pid, page: page, record: record, newFrame: entry.frame, cause: cause(page))
+        }
+        if !dropped.isEmpty { reporter.report(.drop(pid: pid, pages: dropped, reason: dropReason)) }
+    }
+
+    /// Every shared page of `pid`.
+    public func sweep(_ pid: pid_t, dropReason: String, cause: (UInt64) -> SplitCause) {
+        check(pid, pages: Array(ledger.sharedPages(of: pid).keys), dropReason: dropReason, cause: cause)
+    }
+
+    /// `pid`'s frame for `page` changed: a split, unless every other holder moved to the same
+    /// new frame (migration).
+    private func resolve(_ pid: pid_t, page: UInt64, record: PageRecord, newFrame: UInt64, cause: SplitCause) {
+        let others = ledger.holders(frame: record.frame, page: page).subtracting([pid])
+        let othersNow = others.map { ($0, entries($0, [page])[0]) }
+        if !othersNow.isEmpty && othersNow.allSatisfy({ $0.1?.frame == newFrame }) {
+            ledger.migrate(page: page, from: record.frame, to: newFrame)
+            return
+        }
+        let split = Split(page: page, region: record.region, kind: record.kind, writer: pid, others: others.sorted(),
+                          frameBefore: record.frame, frameAfter: newFrame, cause: cause, engine: engineName)
+        if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame) }
+        reporter.report(.split(split))
+    }
+
+    private func watchReuse(_ pid: pid_t, page: UInt64, frame: UInt64) {
+        reuseWatch[pid, default: [:]][page] = frame
+    }
+
+    /// The process wrote `pages`: those it alone still maps (after others copied) are reused.
+    public func checkReuse(_ pid: pid_t, pages: some Sequence<UInt64>, ip: UInt64?) {
+        guard var watched = reuseWatch[pid], !watched.isEmpty else { return }
+        for page in pages {
+            guard let frame = watched[page], let entry = entries(pid, [page])[0] else { continue }
+            watched[page] = nil
+            if entry.present && entry.frame == frame {
+                let region = maps(pid).mapping(containing: page)?.region ?? "anon"
+                reporter.report(.reuse(pid: pid, page: page, region: region, frame: frame, ip: ip))
+            }
+        }
+        reuseWatch[pid] = watched
+    }
+
+    // MARK: Processes going away
+
+    /// exec or exit: every page the process shared is gone from it.
+    public func processGone(_ pid: pid_t, reason: String) {
+        let removed = ledger.removeProcess(pid)
+        if !removed.isEmpty {
+            reporter.report(.drop(pid: pid, pages: removed.map { ($0.page, $0.record.region, $0.record.frame) }, reason: reason))
+        }
+        for item in removed {
+            if let last = item.remaining.onlyElement { watchReuse(last, page: item.page, frame: item.record.frame) }
+        }
+        pagemaps[pid] = nil
+        mapsCache[pid] = nil
+        reuseWatch[pid] = nil
+    }
+}
+
+extension Set {
+    var onlyElement: Element? { count == 1 ? first : nil }
+}

@@ -1,0 +1,141 @@
+/// A memory operand as capstone decodes it.
+public struct MemoryOperand: Sendable, Equatable {
+    public let segment: String?
+    public let base: String?
+    public let index: String?
+    public let scale: Int
+    public let displacement: Int64
+    public let size: Int
+    /// capstone marks the operand written (CS_AC_WRITE).
+    public let written: Bool
+    public let addressSize32: Bool
+
+    /// The effective address, from the registers as they were before the instruction ran.
+    /// nil when a register is not one we can read (a vector index: scatter/gather).
+    public func address(before regs: Registers, instructionEnd: UInt64, fsBase: UInt64, gsBase: UInt64) -> UInt64? {
+        var address = UInt64(bitPattern: displacement)
+        if let base {
+            if base == "rip" {
+                address &+= instructionEnd
+            } else {
+                guard let r = RegisterReference(name: base) else { return nil }
+                address &+= r.value(in: regs)
+            }
+        }
+        if let index {
+            guard let r = RegisterReference(name: index) else { return nil }
+            address &+= r.value(in: regs) &* UInt64(max(scale, 1))
+        }
+        if addressSize32 { address &= 0xffff_ffff }
+        switch segment {
+        case "fs": address &+= fsBase
+        case "gs": address &+= gsBase
+        default: break
+        }
+        return address
+    }
+}
+
+/// One decoded instruction and what it writes.
+public struct DecodedInstruction: Sendable {
+    public enum Kind: Sendable, Equatable {
+        case plain
+        /// call, push, pushf: also stores below the stack pointer.
+        case push
+        case syscall
+        /// xsave family, scatters, enter…: the write set cannot be computed from operands.
+        case notComputable
+    }
+
+    public let address: UInt64
+    public let bytes: [UInt8]
+    public let mnemonic: String
+    public let operands: String
+    public let kind: Kind
+    public let memoryOperands: [MemoryOperand]
+    /// A rep prefix (string instructions repeat rcx times).
+    public let repeated: Bool
+
+    public var length: Int { bytes.count }
+    public var text: String { operands.isEmpty ? mnemonic : mnemonic + " " + operands }
+    public var isSyscall: Bool { kind == .syscall }
+    public var writesMemory: Bool { kind == .push || kind == .notComputable || memoryOperands.contains { $0.written } }
+
+    /// Everything this instruction stored while stepping from `before` to `after`.
+    public func writeSet(before: Registers, after: Registers) -> WriteSet {
+        if kind == .notComputable { return .notComputable(mnemonic) }
+        var ranges: [WriteRange] = []
+        let end = address &+ UInt64(length)
+        let fs = UInt64(before.fs_base), gs = UInt64(before.gs_base)
+        for operand in memoryOperands where operand.written {
+            guard let start = operand.address(before: before, instructionEnd: end, fsBase: fs, gsBase: gs) else {
+                return .notComputable(mnemonic)
+            }
+            var count: UInt64 = 1
+            if repeated && operand.base == "rdi" {
+                // A single step runs one iteration (or more, on some CPUs): use how far rcx moved.
+                count = UInt64(before.rcx) &- UInt64(after.rcx)
+                if count == 0 { continue }
+            }
+            let size = UInt64(operand.size) * count
+            if before.directionFlag && operand.base == "rdi" && count > 1 {
+                ranges.append(WriteRange(address: start &- (size - UInt64(operand.size)), size: Int(size)))
+            } else {
+                ranges.append(WriteRange(address: start, size: Int(size)))
+            }
+        }
+        if kind == .push {
+            let moved = UInt64(before.rsp) &- UInt64(after.rsp)
+            let size: UInt64 = (moved > 0 && moved <= 16) ? moved : 8
+            ranges.append(WriteRange(address: UInt64(before.rsp) &- size, size: Int(size)))
+        }
+        return .ranges(ranges)
+    }
+
+    /// Addresses of every memory operand, written or not: a page that changed under an
+    /// operand capstone says is only read must not be blamed on the kernel either.
+    public func touchedPages(before: Registers) -> Set<UInt64> {
+        let end = address &+ UInt64(length)
+        var pages: Set<UInt64> = []
+        for operand in memoryOperands {
+            if let a = operand.address(before: before, instructionEnd: end, fsBase: UInt64(before.fs_base), gsBase: UInt64(before.gs_base)) {
+                for p in WriteRange(address: a, size: max(operand.size, 1)).pages { pages.insert(p) }
+            }
+        }
+        return pages
+    }
+}
+
+public struct WriteRange: Sendable, Equatable {
+    public let address: UInt64
+    public let size: Int
+
+    public init(address: UInt64, size: Int) {
+        self.address = address
+        self.size = size
+    }
+
+    /// The pages this range touches.
+    public var pages: [UInt64] {
+        guard size > 0 else { return [] }
+        let first = address & ~4095
+        let last = (address &+ UInt64(size) &- 1) & ~4095
+        return Array(stride(from: first, through: last, by: 4096))
+    }
+}
+
+public enum WriteSet: Sendable, Equatable {
+    case ranges([WriteRange])
+    case notComputable(String)
+
+    public var pages: Set<UInt64> {
+        guard case .ranges(let ranges) = self else { return [] }
+        return Set(ranges.flatMap(\.pages))
+    }
+
+    /// The first range on `page`.
+    public func range(on page: UInt64) -> WriteRange? {
+        guard case .ranges(let ranges) = self else { return nil }
+        return ranges.first { $0.pages.contains(page) }
+    }
+}

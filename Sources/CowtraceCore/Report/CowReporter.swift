@@ -1,0 +1,141 @@
+import Glibc
+
+/// Turns cow events into annotation lines, JSON objects and the end-of-run summary.
+public final class CowReporter {
+    private let log: SyscallLog
+    private let events: JSONEventLog?
+    private let summaryOnly: Bool
+    public private(set) var summary = CowSummary()
+
+    public init(log: SyscallLog, events: JSONEventLog?, summaryOnly: Bool) {
+        self.log = log
+        self.events = events
+        self.summaryOnly = summaryOnly
+    }
+
+    public func report(_ event: CowEvent) {
+        summary.add(event)
+        switch event {
+        case let .shared(parent, child, call, anon, file, zero):
+            let total = anon + file + zero
+            text(parent, annotation: true, "cow: \(total) page\(total == 1 ? "" : "s") now shared with \(child) (anon \(anon), file \(file), zero \(zero))")
+            _ = call
+        case .split(let split):
+            text(split.writer, annotation: false, Self.describe(split))
+            events?.emit("split", Self.json(split))
+        case let .reuse(pid, page, region, frame, ip):
+            text(pid, annotation: false, "cow: reuse \(hex(page)) \(region): last holder wrote its own frame \(hex(frame)), no copy")
+            events?.emit("reuse", [("pid", .int32(pid)), ("page", .hex(page)), ("region", .string(region)),
+                                   ("frame", .hex(frame)), ("ip", .hex(ip))])
+        case let .drop(pid, pages, reason):
+            guard !pages.isEmpty else { return }
+            text(pid, annotation: true, "cow: \(pid) dropped \(pages.count) shared page\(pages.count == 1 ? "" : "s") (\(reason))")
+            for p in pages {
+                events?.emit("drop", [("pid", .int32(pid)), ("page", .hex(p.page)), ("region", .string(p.region)),
+                                      ("frame", .hex(p.frame)), ("reason", .string(reason))])
+            }
+        }
+    }
+
+    func logMessage(_ text: String) { log.message(text) }
+
+    private func text(_ pid: pid_t, annotation: Bool, _ line: String) {
+        guard !summaryOnly else { return }
+        if annotation { log.annotation(tid: pid, line) } else { log.line(tid: pid, line) }
+    }
+
+    static func describe(_ s: Split) -> String {
+        var out = "cow: split \(hex(s.page)) \(s.region) (\(s.kind.rawValue))"
+        switch s.cause {
+        case .instruction(let w):
+            out += " by \(hex(w.ip))"
+            if let top = s.backtrace.first, let symbol = top.symbol {
+                out += " <\(symbol)\(top.offset.map { $0 == 0 ? "" : "+\($0)" } ?? "")>"
+            }
+            if let source = s.backtrace.first?.source { out += " \(source)" }
+            out += "  \(w.text)  (\(w.size) byte\(w.size == 1 ? "" : "s") at \(hex(w.address)))"
+        case .syscall(let name, _):
+            out += " in \(name): the kernel wrote it during the syscall"
+        case .clone(let flag, let pointer):
+            let what = flag == "CLONE_CHILD_SETTID" ? "child TID at child_tidptr" : "child TID at parent_tid"
+            out += " in clone: kernel stored the \(what) \(hex(pointer)) (\(flag))"
+        case .kernel(let detail):
+            switch detail {
+            case "rseq": out += " by the kernel: rseq area update on return to user mode (rseq)"
+            case let d?: out += " by the kernel (\(d))"
+            case nil: out += " by the kernel, outside any syscall"
+            }
+        case .unknown(let note):
+            out += ", cause unknown: \(note)"
+        }
+        out += "; frame \(hex(s.frameBefore)) -> \(hex(s.frameAfter))"
+        for (i, frame) in s.backtrace.enumerated() {
+            out += "\n             #\(i) \(hex(frame.ip))"
+            if let symbol = frame.symbol { out += " \(symbol)\(frame.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "")" }
+            if let module = frame.module { out += " (\(module))" }
+            if let source = frame.source { out += " \(source)" }
+            if i == 0, let text = s.sourceText { out += "\n                 \(text)" }
+        }
+        return out
+    }
+
+    static func json(_ s: Split) -> [(String, JSONValue)] {
+        var ip: JSONValue = .null, instruction: JSONValue = .null, address: JSONValue = .null, size: JSONValue = .null
+        var bytes: JSONValue = .null, syscall: JSONValue = .null, cloneFlag: JSONValue = .null, detail: JSONValue = .null
+        var note: JSONValue = .null
+        switch s.cause {
+        case .instruction(let w):
+            ip = .hex(w.ip)
+            instruction = .string(w.text)
+            address = .hex(w.address)
+            size = .int(w.size)
+            bytes = .string(w.bytes.map { String($0, radix: 16).leftPadded(2) }.joined(separator: " "))
+        case .syscall(let name, _): syscall = .string(name)
+        case .clone(let flag, let pointer):
+            cloneFlag = .string(flag)
+            address = .hex(pointer)
+            size = .int(4)
+        case .kernel(let d): detail = .string(d)
+        case .unknown(let n): note = .string(n)
+        }
+        let top = s.backtrace.first
+        let symbol: JSONValue = top?.symbol.map { sym in
+            .string(sym + (top?.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? ""))
+        } ?? .null
+        return [
+            ("page", .hex(s.page)), ("region", .string(s.region)), ("kind", .string(s.kind.rawValue)),
+            ("writer", .int32(s.writer)), ("others", .array(s.others.map { .int32($0) })),
+            ("frame_before", .hex(s.frameBefore)), ("frame_after", .hex(s.frameAfter)),
+            ("cause", .string(s.cause.name)), ("detail", detail), ("ip", ip), ("instruction", instruction),
+            ("bytes", bytes), ("address", address), ("size", size), ("syscall", syscall), ("clone_flag", cloneFlag),
+            ("symbol", symbol), ("source", .string(top?.source)),
+            ("backtrace", .array(s.backtrace.map { f in
+                .object([("ip", .hex(f.ip)), ("symbol", .string(f.symbol)), ("offset", f.offset.map { .int(Int64($0)) } ?? .null),
+                         ("module", .string(f.module)), ("module_offset", .hex(f.moduleOffset)), ("source", .string(f.source))])
+            })),
+            ("note", note), ("engine", .string(s.engine)),
+        ]
+    }
+
+    /// Prints the summary to the log and the JSON stream.
+    public func finish(engine: String, steps: Int, stillShared: Int) {
+        summary.steps = steps
+        summary.stillShared = stillShared
+        summary.engine = engine
+        for line in summary.textLines() { log.plain(line) }
+        events?.emit("summary", summary.json())
+    }
+}
+
+func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
+extension String {
+    func leftPadded(_ width: Int, with pad: Character = "0") -> String {
+        count >= width ? self : String(repeating: pad, count: width - count) + self
+    }
+}
+
+extension CowReporter {
+    /// A remark in the log (not an event): "cowtrace: …".
+    public func note(_ pid: pid_t, _ text: String) { logMessage(text) }
+}

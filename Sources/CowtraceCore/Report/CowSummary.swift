@@ -1,0 +1,101 @@
+import Glibc
+
+/// End-of-run totals: pages shared per clone, splits per process and cause, reuses, drops,
+/// what is still shared, and the instructions that copied the most pages.
+public struct CowSummary: Sendable {
+    public struct CloneShare: Sendable {
+        public let parent: pid_t, child: pid_t, call: String, anon: Int, file: Int, zero: Int
+        public var total: Int { anon + file + zero }
+    }
+
+    public var engine = "step"
+    public var steps = 0
+    public var stillShared = 0
+    public private(set) var clones: [CloneShare] = []
+    public private(set) var splits = 0
+    public private(set) var causesByProcess: [pid_t: [String: Int]] = [:]
+    public private(set) var reuses = 0
+    public private(set) var drops = 0
+    /// ip -> (instruction text, pages copied)
+    public private(set) var byInstruction: [UInt64: (text: String, symbol: String?, pages: Int)] = [:]
+
+    mutating func add(_ event: CowEvent) {
+        switch event {
+        case let .shared(parent, child, call, anon, file, zero):
+            clones.append(CloneShare(parent: parent, child: child, call: call, anon: anon, file: file, zero: zero))
+        case .split(let s):
+            splits += 1
+            causesByProcess[s.writer, default: [:]][s.cause.name, default: 0] += 1
+            if case .instruction(let w) = s.cause {
+                let symbol = s.backtrace.first?.symbol.map { sym in sym + (s.backtrace.first?.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "") }
+                let old = byInstruction[w.ip]
+                byInstruction[w.ip] = (w.text, symbol ?? old?.symbol, (old?.pages ?? 0) + 1)
+            }
+        case .reuse:
+            reuses += 1
+        case .drop(_, let pages, _):
+            drops += pages.count
+        }
+    }
+
+    public var topInstructions: [(ip: UInt64, text: String, symbol: String?, pages: Int)] {
+        byInstruction.map { (ip: $0.key, text: $0.value.text, symbol: $0.value.symbol, pages: $0.value.pages) }
+            .sorted { $0.pages != $1.pages ? $0.pages > $1.pages : $0.ip < $1.ip }
+    }
+
+    /// Pages copied per function (the symbol without its offset).
+    public var topFunctions: [(function: String, pages: Int)] {
+        var counts: [String: Int] = [:]
+        for entry in byInstruction.values {
+            guard let symbol = entry.symbol else { continue }
+            let function = symbol.split(separator: "+").first.map(String.init) ?? symbol
+            counts[function, default: 0] += entry.pages
+        }
+        return counts.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+    }
+
+    func textLines() -> [String] {
+        var lines = ["cow summary (engine \(engine), \(steps) step\(steps == 1 ? "" : "s")):"]
+        for c in clones {
+            lines.append("  \(c.call) \(c.parent) -> \(c.child): \(c.total) pages shared (anon \(c.anon), file \(c.file), zero \(c.zero))")
+        }
+        let perProcess = causesByProcess.keys.sorted().map { pid in
+            "\(pid): " + causesByProcess[pid]!.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        }
+        lines.append("  splits: \(splits)" + (perProcess.isEmpty ? "" : " (" + perProcess.joined(separator: "; ") + ")"))
+        lines.append("  reused: \(reuses), dropped: \(drops), still shared: \(stillShared)")
+        let top = topInstructions.prefix(10)
+        if !top.isEmpty {
+            lines.append("  top instructions by pages copied:")
+            for t in top {
+                lines.append("    \(String(t.pages).leftPadded(6, with: " "))  \(hex(t.ip))\(t.symbol.map { " <\($0)>" } ?? "")  \(t.text)")
+            }
+        }
+        let functions = topFunctions.prefix(10)
+        if !functions.isEmpty {
+            lines.append("  top functions by pages copied:")
+            for f in functions { lines.append("    \(String(f.pages).leftPadded(6, with: " "))  \(f.function)") }
+        }
+        return lines
+    }
+
+    func json() -> [(String, JSONValue)] {
+        [
+            ("engine", .string(engine)), ("steps", .int(steps)), ("splits", .int(splits)), ("reuses", .int(reuses)),
+            ("drops", .int(drops)), ("still_shared", .int(stillShared)),
+            ("clones", .array(clones.map { c in
+                .object([("parent", .int32(c.parent)), ("child", .int32(c.child)), ("syscall", .string(c.call)),
+                         ("shared_pages", .int(c.total)), ("anon", .int(c.anon)), ("file", .int(c.file)), ("zero", .int(c.zero))])
+            })),
+            ("by_process", .array(causesByProcess.keys.sorted().map { pid in
+                .object([("pid", .int32(pid)), ("causes", .object(causesByProcess[pid]!.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }))])
+            })),
+            ("top_instructions", .array(topInstructions.prefix(20).map { t in
+                .object([("ip", .hex(t.ip)), ("instruction", .string(t.text)), ("symbol", .string(t.symbol)), ("pages", .int(t.pages))])
+            })),
+            ("top_functions", .array(topFunctions.prefix(20).map { f in
+                .object([("function", .string(f.function)), ("pages", .int(f.pages))])
+            })),
+        ]
+    }
+}

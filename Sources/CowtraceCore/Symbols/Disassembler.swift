@@ -1,0 +1,74 @@
+import CCapstone
+
+/// x86-64 disassembly with capstone (detail mode on, for operands and their access).
+public final class Disassembler {
+    public enum Syntax: Sendable { case att, intel }
+
+    private var handle: csh = 0
+
+    public init(syntax: Syntax = .att) throws {
+        guard cs_open(CS_ARCH_X86, CS_MODE_64, &handle) == CS_ERR_OK else {
+            throw CowtraceError("capstone: cs_open failed")
+        }
+        cs_option(handle, CS_OPT_DETAIL, Int(CS_OPT_ON.rawValue))
+        cs_option(handle, CS_OPT_SYNTAX, Int(syntax == .att ? CS_OPT_SYNTAX_ATT.rawValue : CS_OPT_SYNTAX_INTEL.rawValue))
+    }
+
+    deinit { cs_close(&handle) }
+
+    /// Decodes the first instruction in `bytes`, located at `address`.
+    public func decode(_ bytes: [UInt8], at address: UInt64) -> DecodedInstruction? {
+        var insn: UnsafeMutablePointer<cs_insn>?
+        let count = bytes.withUnsafeBufferPointer { cs_disasm(handle, $0.baseAddress, $0.count, address, 1, &insn) }
+        guard count == 1, let insn else { return nil }
+        defer { cs_free(insn, count) }
+        let i = insn.pointee
+        let mnemonic = withUnsafeBytes(of: i.mnemonic) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        let operands = withUnsafeBytes(of: i.op_str) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        let length = Int(i.size)
+        let x86 = i.detail.pointee.x86
+        var memory: [MemoryOperand] = []
+        withUnsafeBytes(of: x86.operands) { raw in
+            let ops = raw.bindMemory(to: cs_x86_op.self)
+            for k in 0..<Int(x86.op_count) where ops[k].type == X86_OP_MEM {
+                let m = ops[k].mem
+                memory.append(MemoryOperand(
+                    segment: registerName(m.segment),
+                    base: registerName(m.base),
+                    index: registerName(m.index),
+                    scale: Int(m.scale),
+                    displacement: m.disp,
+                    size: Int(ops[k].size),
+                    written: Int(ops[k].access) & Int(CS_AC_WRITE.rawValue) != 0,
+                    addressSize32: x86.addr_size == 4))
+            }
+        }
+        let id = i.id
+        return DecodedInstruction(
+            address: address, bytes: Array(bytes.prefix(length)), mnemonic: mnemonic, operands: operands,
+            kind: Self.kind(id), memoryOperands: memory, repeated: x86.prefix.0 == UInt8(X86_PREFIX_REP.rawValue))
+    }
+
+    private func registerName(_ reg: UInt32) -> String? {
+        guard reg != 0, let name = cs_reg_name(handle, reg) else { return nil }
+        return String(cString: name)
+    }
+
+    private func registerName(_ reg: x86_reg) -> String? { registerName(reg.rawValue) }
+
+    /// What an instruction writes beyond its explicit operands.
+    static func kind(_ id: UInt32) -> DecodedInstruction.Kind {
+        func is_(_ ins: x86_insn) -> Bool { id == ins.rawValue }
+        if is_(X86_INS_SYSCALL) { return .syscall }
+        if is_(X86_INS_CALL) || is_(X86_INS_PUSH) || is_(X86_INS_PUSHF) || is_(X86_INS_PUSHFQ) { return .push }
+        let notComputable: [x86_insn] = [
+            X86_INS_XSAVE, X86_INS_XSAVE64, X86_INS_XSAVEC, X86_INS_XSAVEC64, X86_INS_XSAVEOPT, X86_INS_XSAVEOPT64,
+            X86_INS_XSAVES, X86_INS_XSAVES64, X86_INS_FNSAVE, X86_INS_FNSTENV, X86_INS_ENTER,
+            X86_INS_VPSCATTERDD, X86_INS_VPSCATTERDQ, X86_INS_VPSCATTERQD, X86_INS_VPSCATTERQQ,
+            X86_INS_VSCATTERDPD, X86_INS_VSCATTERDPS, X86_INS_VSCATTERQPD, X86_INS_VSCATTERQPS,
+            X86_INS_MASKMOVDQU, X86_INS_MASKMOVQ, X86_INS_VMASKMOVDQU, X86_INS_INT, X86_INS_INT3, X86_INS_SYSENTER,
+        ]
+        if notComputable.contains(where: { $0.rawValue == id }) { return .notComputable }
+        return .plain
+    }
+}
