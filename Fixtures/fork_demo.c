@@ -7,6 +7,8 @@
 
 int main(void) {
     volatile int local = 1;
+    printf("local at %p\n", (void *)&local);
+    fflush(stdout);
     pid_t pid = fork();
     if (pid < 0) return 2;
     if (pid == 0) {

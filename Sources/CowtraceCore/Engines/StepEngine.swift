@@ -10,6 +10,8 @@ public final class StepEngine: TraceObserver {
     private let instructions: InstructionCache
     private let maxSteps: Int?
     public private(set) var steps = 0
+    /// Steps issued (some may still be under way): what --max-steps bounds.
+    private var stepsIssued = 0
     private var warnedMaxSteps = false
 
     /// A full re-read of the process's shared pages every this many steps: a safety net for
@@ -48,7 +50,7 @@ public final class StepEngine: TraceObserver {
         return s
     }
 
-    private var stepBudgetLeft: Bool { maxSteps.map { steps < $0 } ?? true }
+    private var stepBudgetLeft: Bool { maxSteps.map { stepsIssued < $0 } ?? true }
 
     // MARK: Syscalls
 
@@ -137,20 +139,26 @@ public final class StepEngine: TraceObserver {
         // Between a syscall's entry and exit stops: PTRACE_SYSCALL, or the exit stop is lost.
         if tracee.inFlight != nil { return .syscall }
         guard tracker.shares(tracee.tgid) else { return .syscall }
-        guard stepBudgetLeft else {
+        let thread = state(tracee.tid)
+        // A step interrupted by a signal stop is issued again, not counted again.
+        guard stepBudgetLeft || thread.pending != nil else {
             if !warnedMaxSteps {
                 warnedMaxSteps = true
                 tracker.reporter.note(tracee.tid, "--max-steps \(maxSteps!) reached: later splits are found at syscall stops, cause unknown")
             }
             return .syscall
         }
-        let thread = state(tracee.tid)
         if thread.before == nil { thread.before = try? Ptrace.registers(tracee.tid) }
         guard let regs = thread.before else { return .syscall }
         let instruction = instructions.instruction(at: UInt64(regs.rip), in: tracee.tgid, memory: tracer.memory(of: tracee.tgid))
         // A syscall is run with PTRACE_SYSCALL, so its entry and exit are logged and the
         // pages it writes are attributed to it at the exit stop.
-        if instruction?.isSyscall == true && signal == 0 { return .syscall }
+        if instruction?.isSyscall == true && signal == 0 {
+            if thread.pending != nil { stepsIssued -= 1 }
+            thread.pending = nil
+            return .syscall
+        }
+        if thread.pending == nil { stepsIssued += 1 }
         thread.pending = (instruction, signal != 0)
         return .singleStep
     }

@@ -1,0 +1,188 @@
+import Foundation
+import Testing
+
+/// The step engine's attributions, checked against nm/objdump and strace, never against
+/// cowtrace's own output.
+@Suite(.serialized) struct StepEngineTests {
+    static let engine = ["--engine", "step"]
+
+    @Test func childStoreIsOneSplitAtTheLabel() throws {
+        let binary = try Fixtures.path("child_store")
+        let label = try Fixtures.symbol("child_store", in: binary)
+        let target = try Fixtures.symbol("target", in: binary)
+        let run = try TraceRun.run(Self.engine + ["-q"], [binary])
+        #expect(run.result.status == 0, "\(run.result.stderr)")
+        let child = try #require(run.clones.first?["child"] as? Int)
+        let splits = run.splits(onPage: pageOf(target))
+        #expect(splits.count == 1, "\(run.result.stderr)")
+        let split = try #require(splits.first)
+        #expect(split["writer"] as? Int == child)
+        #expect(split["cause"] as? String == "instruction")
+        #expect(hexValue(split["ip"]) == label)
+        #expect(hexValue(split["address"]) == target + 8 * 8)
+        #expect(split["size"] as? Int == 8)
+        #expect(split["instruction"] as? String == "movq $0x2222, \(String(format: "0x%x", target + 64 - label - 11))(%rip)")
+        #expect(hexValue(split["frame_before"]) != hexValue(split["frame_after"]))
+    }
+
+    @Test func parentStoreCopiesInTheParent() throws {
+        let binary = try Fixtures.path("parent_store")
+        let label = try Fixtures.symbol("parent_store", in: binary)
+        let target = try Fixtures.symbol("target", in: binary)
+        let run = try TraceRun.run(Self.engine + ["-q"], [binary])
+        #expect(run.result.status == 0)
+        let clone = try #require(run.clones.first)
+        let split = try #require(run.splits(onPage: pageOf(target)).first, "\(run.result.stderr)")
+        #expect(run.splits(onPage: pageOf(target)).count == 1)
+        #expect(split["writer"] as? Int == clone["pid"] as? Int)
+        #expect(split["others"] as? [Int] == [clone["child"] as! Int])
+        #expect(split["cause"] as? String == "instruction")
+        #expect(hexValue(split["ip"]) == label)
+        #expect(hexValue(split["address"]) == target + 16 * 8)
+    }
+
+    @Test func readIntoSharedBufferIsTheSyscall() throws {
+        let binary = try Fixtures.path("pipe_read")
+        let buffer = try Fixtures.symbol("buffer", in: binary)
+        let run = try TraceRun.run(Self.engine + ["-q"], [binary])
+        #expect(run.result.status == 0)
+        let child = try #require(run.clones.first?["child"] as? Int)
+        let split = try #require(run.splits(onPage: pageOf(buffer)).first, "\(run.result.stderr)")
+        #expect(split["writer"] as? Int == child)
+        #expect(split["cause"] as? String == "syscall")
+        #expect(split["syscall"] as? String == "read")
+        #expect(split["ip"] is NSNull)
+    }
+
+    /// Plain fork(): the child_tidptr page is the kernel's CLONE_CHILD_SETTID store, the rseq
+    /// page the kernel's rseq update, and other pages have causes of their own. The
+    /// child_tidptr and the rseq area's address come from strace's log of the same binary.
+    @Test func forkPagesEachHaveTheirOwnCause() throws {
+        let binary = try Fixtures.path("fork_demo")
+        let strace = try Command.runWithoutRandomization(["/usr/bin/strace", "-f", "-qq", "-e", "trace=clone,rseq", binary])
+        let straceLines = StraceLines.joined(strace.stderr)
+        let cloneLine = try #require(straceLines.first { $0.hasPrefix("clone(") })
+        let childTid = try #require(hexValue(String(cloneLine.split(separator: "child_tidptr=")[1].prefix { $0 != ")" })))
+        let rseqLine = try #require(straceLines.first { $0.hasPrefix("rseq(") })
+        let rseqArea = try #require(hexValue(String(rseqLine.dropFirst(5).prefix { $0 != "," })))
+        #expect(pageOf(childTid) != pageOf(rseqArea))
+
+        let run = try TraceRun.run(Self.engine, [binary], withoutRandomization: true)
+        #expect(run.result.status == 0)
+        let child = try #require(run.clones.first?["child"] as? Int)
+        #expect(hexValue(run.clones.first?["child_tidptr"]) == childTid)
+
+        let tidSplit = try #require(run.splits(onPage: pageOf(childTid)).first, "\(run.result.stderr)")
+        #expect(tidSplit["writer"] as? Int == child)
+        #expect(tidSplit["cause"] as? String == "clone")
+        #expect(tidSplit["clone_flag"] as? String == "CLONE_CHILD_SETTID")
+
+        let rseqSplit = try #require(run.splits(onPage: pageOf(rseqArea)).first, "\(run.result.stderr)")
+        #expect(rseqSplit["cause"] as? String == "kernel")
+        #expect(rseqSplit["detail"] as? String == "rseq")
+
+        // The fixture prints the address of its local; that stack page is copied by an
+        // ordinary write, not by the kernel's clone store.
+        let localLine = try #require(run.result.stdout.split(separator: "\n").first { $0.hasPrefix("local at ") })
+        let local = try #require(hexValue(String(localLine.dropFirst("local at ".count))))
+        let stackSplit = try #require(run.splits(onPage: pageOf(local)).first, "\(run.result.stderr)")
+        #expect(stackSplit["cause"] as? String == "instruction")
+        #expect(stackSplit["region"] as? String == "[stack]")
+
+        // Every instruction blamed wrote the page it is blamed for.
+        for split in run.splits where split["cause"] as? String == "instruction" {
+            let address = try #require(hexValue(split["address"]))
+            let size = try #require(split["size"] as? Int)
+            let page = try #require(hexValue(split["page"]))
+            #expect(address < page + 4096 && address + UInt64(size) > page, "\(split)")
+        }
+        let causes = Set(run.splits.compactMap { $0["cause"] as? String })
+        #expect(causes.isSuperset(of: ["clone", "kernel", "instruction"]))
+        #expect(!causes.contains("unknown"), "\(run.result.stderr)")
+    }
+
+    @Test func pageNobodyWritesStaysShared() throws {
+        let binary = try Fixtures.path("clone_spin")
+        let watched = try Fixtures.symbol("watched", in: binary)
+        let run = try TraceRun.run(Self.engine + ["-q", "--watch", String(format: "0x%llx", watched)], [binary])
+        #expect(run.result.status == 0, "\(run.result.stderr)")
+        #expect(run.clones.first?["shared_pages"] as? Int == 1)
+        #expect(run.splits.isEmpty, "\(run.result.stderr)")
+        #expect(run.events("reuse").isEmpty)
+        #expect(run.summary?["splits"] as? Int == 0)
+        #expect((run.summary?["steps"] as? Int ?? 0) > 2000)  // both loops were stepped
+    }
+
+    @Test func grandchildStoreNamesAllHolders() throws {
+        let binary = try Fixtures.path("grandchild_store")
+        let label = try Fixtures.symbol("grandchild_store", in: binary)
+        let target = try Fixtures.symbol("target", in: binary)
+        let run = try TraceRun.run(Self.engine + ["-q"], [binary])
+        #expect(run.result.status == 0)
+        #expect(run.clones.count == 2)
+        let parent = try #require(run.clones.first?["pid"] as? Int)
+        let child = try #require(run.clones.first?["child"] as? Int)
+        let grandchild = try #require(run.clones.last?["child"] as? Int)
+        #expect(run.clones.last?["pid"] as? Int == child)
+        let split = try #require(run.splits(onPage: pageOf(target)).first, "\(run.result.stderr)")
+        #expect(run.splits(onPage: pageOf(target)).count == 1)
+        #expect(split["writer"] as? Int == grandchild)
+        #expect(split["others"] as? [Int] == [parent, child].sorted())
+        #expect(hexValue(split["ip"]) == label)
+    }
+
+    @Test(arguments: ["shared", "dontneed", "exec", "vfork", "thread"])
+    func memoryThatIsNeverCopiedOnWrite(_ mode: String) throws {
+        let binary = try Fixtures.path("no_cow")
+        let run = try TraceRun.run(Self.engine + ["-q"], [binary, mode])
+        #expect(run.result.status == 0, "\(run.result.stderr)")
+        let page = try #require(hexValue(run.result.stdout.split(separator: "\n").first.map(String.init)))
+        #expect(run.splits(onPage: pageOf(page)).isEmpty, "\(run.result.stderr)")
+        #expect(!run.events("reuse").contains { hexValue($0["page"]) == pageOf(page) })
+        switch mode {
+        case "dontneed":
+            #expect(run.events("drop").contains { hexValue($0["page"]) == pageOf(page) && $0["reason"] as? String == "madvise" })
+        case "exec":
+            #expect(run.events("drop").contains { hexValue($0["page"]) == pageOf(page) && $0["reason"] as? String == "exec" })
+        case "vfork", "thread":
+            #expect(run.clones.allSatisfy { $0["shares_memory"] as? Bool == true })
+            #expect(run.splits.isEmpty)
+        default:
+            break
+        }
+    }
+
+    @Test func twoThousandPagesOneInstruction() throws {
+        let binary = try Fixtures.path("many_pages")
+        let label = try Fixtures.symbol("page_loop_store", in: binary)
+        let pages = try Fixtures.symbol("pages", in: binary)
+        let range = String(format: "0x%llx-0x%llx", pages, pages + 2000 * 4096)
+        let run = try TraceRun.run(Self.engine + ["-q", "--watch", range], [binary])
+        #expect(run.result.status == 0)
+        #expect(run.clones.first?["shared_pages"] as? Int == 2000)
+        #expect(run.splits.count == 2000)
+        #expect(run.splits.allSatisfy { hexValue($0["ip"]) == label && $0["cause"] as? String == "instruction" })
+        #expect(Set(run.splits.compactMap { hexValue($0["page"]) }).count == 2000)
+        let summary = try #require(run.summary)
+        #expect(summary["splits"] as? Int == 2000)
+        #expect(summary["still_shared"] as? Int == 0)
+        let top = try #require((summary["top_instructions"] as? [[String: Any]])?.first)
+        #expect(hexValue(top["ip"]) == label)
+        #expect(top["pages"] as? Int == 2000)
+        #expect(run.result.stderr.contains("splits: 2000"))
+    }
+
+    /// Past --max-steps nothing is stepped: the store is still found, at the child's next
+    /// syscall, and honestly reported as unknown.
+    @Test func maxStepsDegradesToUnknown() throws {
+        let binary = try Fixtures.path("child_store")
+        let target = try Fixtures.symbol("target", in: binary)
+        let run = try TraceRun.run(Self.engine + ["-q", "--max-steps", "5"], [binary])
+        #expect(run.result.status == 0)
+        let split = try #require(run.splits(onPage: pageOf(target)).first, "\(run.result.stderr)")
+        #expect(split["cause"] as? String == "unknown")
+        #expect((split["note"] as? String)?.contains("--max-steps") == true)
+        #expect(run.summary?["steps"] as? Int == 5)
+        #expect(run.result.stderr.contains("--max-steps 5 reached"))
+    }
+}
