@@ -25,8 +25,8 @@ import Testing
         #expect(StraceLines.cloneCalls(cowtrace.stderr) == StraceLines.cloneCalls(strace.stderr))
         let names: (String) -> [String] = { text in
             StraceLines.joined(text).compactMap { line in
-                guard let paren = line.firstIndex(of: "("), !line.hasPrefix("---"), !line.hasPrefix("+++") else { return nil }
-                return String(line[..<paren])
+                guard let r = line.range(of: #"^[a-z_][a-z0-9_]*\("#, options: .regularExpression) else { return nil }
+                return String(line[r].dropLast())
             }
         }
         // Same sequence of syscall names as strace (interleaving of the two processes aside).

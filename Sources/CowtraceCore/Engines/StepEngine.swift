@@ -36,6 +36,9 @@ public final class StepEngine: TraceObserver {
     private var firstStopSeen: Set<pid_t> = []
     private var awaitingLedger: Set<pid_t> = []
     private var knownChildren: Set<pid_t> = []
+    /// What each child's clone asked for: its CLONE_CHILD_SETTID store may land any time
+    /// before the child's first instruction.
+    private var requests: [pid_t: CloneRequest] = [:]
 
     public init(tracker: CowTracker, disassembler: Disassembler, maxSteps: Int?) {
         self.tracker = tracker
@@ -99,6 +102,7 @@ public final class StepEngine: TraceObserver {
 
     public func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {
         knownChildren.insert(child.tid)
+        if let request { requests[child.tid] = request }
         if let request, !request.sharesMemory, snapshots[parent.tid] != nil {
             awaitingLedger.insert(child.tid)
         } else {
@@ -108,7 +112,7 @@ public final class StepEngine: TraceObserver {
 
     public func firstStop(_ tracee: Tracee, tracer: Tracer) {
         firstStopSeen.insert(tracee.tid)
-        let isNewProcess = tracee.tid == tracee.tgid
+        let isNewProcess = tracee.tid == tracee.tgid && !tracee.isInitial
         if isNewProcess && (awaitingLedger.contains(tracee.tid) || !knownChildren.contains(tracee.tid)) {
             held.insert(tracee.tid)
             return
@@ -116,11 +120,16 @@ public final class StepEngine: TraceObserver {
         checkFirstStop(tracee.tgid)
     }
 
-    /// Before the child's first instruction only the kernel has run in it: a copy here is
-    /// its CLONE_CHILD_SETTID store (cloneCompleted already names that page) or unknown.
+    /// Before the child's first instruction only the kernel has run in it: a copy of the
+    /// page holding child_tidptr is its CLONE_CHILD_SETTID store; anything else is unknown.
     private func checkFirstStop(_ pid: pid_t) {
+        let request = requests.removeValue(forKey: pid)
         guard tracker.shares(pid) else { return }
-        tracker.sweep(pid, dropReason: "exit") { _ in .unknown(note: "copied in the child before its first instruction") }
+        let tidPage = request.flatMap { $0.flags.contains(.childSettid) ? $0.childTidPointer : nil }
+        tracker.sweep(pid, dropReason: "exit") { page in
+            if let tidPage, page == tidPage & ~4095 { return .clone(flag: "CLONE_CHILD_SETTID", pointer: tidPage) }
+            return .unknown(note: "copied in the child before its first instruction")
+        }
     }
 
     private func release(_ tid: pid_t, tracer: Tracer) {
@@ -239,6 +248,7 @@ public final class StepEngine: TraceObserver {
     public func gone(_ tracee: Tracee, tracer: Tracer) {
         threads[tracee.tid] = nil
         held.remove(tracee.tid)
+        requests[tracee.tid] = nil
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
             tracker.processGone(tracee.tgid, reason: "exit")
             instructions.invalidate(tracee.tgid)

@@ -6,8 +6,10 @@ public struct MemoryOperand: Sendable, Equatable {
     public let scale: Int
     public let displacement: Int64
     public let size: Int
-    /// capstone marks the operand written (CS_AC_WRITE).
+    /// The instruction stores to this operand (see DestinationRules).
     public let written: Bool
+    /// false for lea and nop, which compute an address without touching memory.
+    public let accessesMemory: Bool
     public let addressSize32: Bool
 
     /// The effective address, from the registers as they were before the instruction ran.
@@ -97,7 +99,7 @@ public struct DecodedInstruction: Sendable {
     public func touchedPages(before: Registers) -> Set<UInt64> {
         let end = address &+ UInt64(length)
         var pages: Set<UInt64> = []
-        for operand in memoryOperands {
+        for operand in memoryOperands where operand.accessesMemory {
             if let a = operand.address(before: before, instructionEnd: end, fsBase: UInt64(before.fs_base), gsBase: UInt64(before.gs_base)) {
                 for p in WriteRange(address: a, size: max(operand.size, 1)).pages { pages.insert(p) }
             }

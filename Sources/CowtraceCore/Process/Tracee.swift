@@ -12,6 +12,8 @@ public final class Tracee {
     var inFlight: InFlightSyscall?
     /// The process has exec'd at least once since we started tracing it.
     var execCount = 0
+    /// Launched or attached by cowtrace, not created by a traced clone.
+    public internal(set) var isInitial = false
 
     init(tid: pid_t, tgid: pid_t, seized: Bool) {
         self.tid = tid

@@ -53,6 +53,7 @@ public final class Tracer {
         mainPid = pid
         let tracee = Tracee(tid: pid, tgid: pid, seized: false)
         tracee.awaitingFirstStop = false
+        tracee.isInitial = true
         add(tracee)
         resume(tracee)
     }
@@ -81,7 +82,9 @@ public final class Tracer {
                     if !tracees.isEmpty { detachAll() }
                     throw CowtraceError("attach: ptrace(PTRACE_SEIZE, \(tid)): \(ErrnoNames.message(error.errno))")
                 }
-                add(Tracee(tid: tid, tgid: pid, seized: true))
+                let tracee = Tracee(tid: tid, tgid: pid, seized: true)
+                tracee.isInitial = true
+                add(tracee)
                 _ = try? Ptrace.interrupt(tid)
             }
         }

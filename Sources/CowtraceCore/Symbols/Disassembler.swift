@@ -27,23 +27,27 @@ public final class Disassembler {
         let operands = withUnsafeBytes(of: i.op_str) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
         let length = Int(i.size)
         let x86 = i.detail.pointee.x86
+        let id = i.id
+        let name = cs_insn_name(handle, id).map { String(cString: $0) } ?? mnemonic
         var memory: [MemoryOperand] = []
         withUnsafeBytes(of: x86.operands) { raw in
             let ops = raw.bindMemory(to: cs_x86_op.self)
-            for k in 0..<Int(x86.op_count) where ops[k].type == X86_OP_MEM {
+            let count = Int(x86.op_count)
+            for k in 0..<count where ops[k].type == X86_OP_MEM {
                 let m = ops[k].mem
+                let written = DestinationRules.writes(instruction: name, operandIndex: k, operandCount: count)
                 memory.append(MemoryOperand(
                     segment: registerName(m.segment),
                     base: registerName(m.base),
                     index: registerName(m.index),
                     scale: Int(m.scale),
                     displacement: m.disp,
-                    size: Int(ops[k].size),
-                    written: Int(ops[k].access) & Int(CS_AC_WRITE.rawValue) != 0,
+                    size: name.hasPrefix("fxsave") ? 512 : Int(ops[k].size),
+                    written: written,
+                    accessesMemory: !DestinationRules.addressOnly.contains(name),
                     addressSize32: x86.addr_size == 4))
             }
         }
-        let id = i.id
         return DecodedInstruction(
             address: address, bytes: Array(bytes.prefix(length)), mnemonic: mnemonic, operands: operands,
             kind: Self.kind(id), memoryOperands: memory, repeated: x86.prefix.0 == UInt8(X86_PREFIX_REP.rawValue))

@@ -1,0 +1,86 @@
+import CowtraceCore
+import Testing
+
+@Suite struct ProcMapsTests {
+    static let sample = """
+        00400000-00401000 r--p 00000000 fe:01 1234                               /tmp/a b/prog
+        00404000-00405000 rw-p 00003000 fe:01 1234                               /tmp/a b/prog
+        01e5d000-01e7e000 rw-p 00000000 00:00 0                                  [heap]
+        7f0000000000-7f0000021000 rw-p 00000000 00:00 0 
+        7ffd1c7a0000-7ffd1c7c1000 rw-p 00000000 00:00 0                          [stack]
+        7f0000100000-7f0000101000 rw-s 00000000 00:01 77                         /dev/zero (deleted)
+        """
+
+    @Test func parsesEveryField() throws {
+        let maps = try ProcMaps.parse(Self.sample)
+        #expect(maps.count == 6)
+        #expect(maps[0].start == 0x400000 && maps[0].end == 0x401000)
+        #expect(maps[0].path == "/tmp/a b/prog")
+        #expect(maps[0].readable && !maps[0].writable && maps[0].isPrivate)
+        #expect(maps[1].offset == 0x3000 && maps[1].inode == 1234 && maps[1].isCopyOnWrite)
+        #expect(maps[2].region == "[heap]")
+        #expect(maps[3].path == "" && maps[3].region == "anon")
+        #expect(maps[5].path == "/dev/zero (deleted)" && !maps[5].isPrivate && !maps[5].isCopyOnWrite)
+        #expect(maps.mapping(containing: 0x7ffd1c7a0010)?.region == "[stack]")
+        #expect(maps.mapping(containing: 0x402000) == nil)
+    }
+
+    @Test func rejectsMalformedLines() {
+        #expect(throws: ProcMapsError.self) { try ProcMaps.parse("00400000 r--p 00000000 fe:01 1234 /x") }
+        #expect(throws: ProcMapsError.self) { try ProcMaps.parse("zz-00401000 r--p 00000000 fe:01 1234 /x") }
+        #expect(throws: ProcMapsError.self) { try ProcMaps.parse("00400000-00401000 r-p 00000000 fe:01 1234 /x") }
+    }
+
+    @Test func pagemapBits() {
+        let entry = PagemapEntry(raw: (1 << 63) | (1 << 61) | (1 << 56) | 0x12345)
+        #expect(entry.present && entry.fileOrShared && entry.exclusive && !entry.swapped && !entry.softDirty)
+        #expect(entry.frame == 0x12345)
+        #expect(!PagemapEntry(raw: 1 << 62).present)
+    }
+}
+
+@Suite struct WatchFilterTests {
+    @Test func parsesEachForm() throws {
+        let filter = try WatchFilter(parsing: ["0x404040", "0x1000-0x3000", "[stack]", "/usr/lib/libc.so.6", "4096"])
+        #expect(filter.items == [.address(0x404040), .range(0x1000, 0x3000), .region("[stack]"), .region("/usr/lib/libc.so.6"), .address(4096)])
+    }
+
+    @Test func rejectsMalformed() {
+        for bad in ["", "zzz", "0x3000-0x1000", "[stack", "[]", "0x1-0x2-0x3", "-5"] {
+            #expect(throws: CowtraceError.self, "\(bad)") { try WatchFilter(parsing: [bad]) }
+        }
+    }
+}
+
+@Suite struct PageLedgerTests {
+    @Test func splitLeavesTheOthersAndPrivatizesTheLast() {
+        let ledger = PageLedger()
+        ledger.share(page: 0x1000, frame: 7, kind: .anon, region: "anon", among: [1, 2])
+        #expect(ledger.sharedCount(of: 1) == 1 && ledger.sharedCount(of: 2) == 1)
+        // A grandchild joins the same frame.
+        ledger.share(page: 0x1000, frame: 7, kind: .anon, region: "anon", among: [2, 3])
+        #expect(ledger.holders(frame: 7, page: 0x1000) == [1, 2, 3])
+        #expect(ledger.leave(3, page: 0x1000) == [1, 2])
+        #expect(ledger.sharedCount(of: 1) == 1)
+        // The second-to-last copy leaves one holder: no longer shared.
+        #expect(ledger.leave(1, page: 0x1000) == [2])
+        #expect(ledger.sharedCount(of: 2) == 0 && ledger.totalShared == 0)
+    }
+
+    @Test func migrationMovesEveryone() {
+        let ledger = PageLedger()
+        ledger.share(page: 0x2000, frame: 9, kind: .file, region: "/x", among: [1, 2])
+        ledger.migrate(page: 0x2000, from: 9, to: 10)
+        #expect(ledger.record(1, 0x2000)?.frame == 10 && ledger.record(2, 0x2000)?.frame == 10)
+        #expect(ledger.holders(frame: 10, page: 0x2000) == [1, 2])
+    }
+
+    @Test func removingAProcessReportsItsPages() {
+        let ledger = PageLedger()
+        ledger.share(page: 0x1000, frame: 1, kind: .anon, region: "a", among: [5, 6])
+        ledger.share(page: 0x2000, frame: 2, kind: .zero, region: "a", among: [5, 6])
+        let removed = ledger.removeProcess(6)
+        #expect(removed.map(\.page) == [0x1000, 0x2000])
+        #expect(ledger.totalShared == 0)
+    }
+}
