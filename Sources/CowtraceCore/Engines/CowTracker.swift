@@ -183,6 +183,8 @@ public final class CowTracker {
         reuseWatch[pid, default: [:]][page] = frame
     }
 
+    public func watchesReuse(_ pid: pid_t) -> Bool { reuseWatch[pid]?.isEmpty == false }
+
     /// The process wrote `pages`: those it alone still maps (after others copied) are reused.
     public func checkReuse(_ pid: pid_t, pages: some Sequence<UInt64>, ip: UInt64?) {
         guard var watched = reuseWatch[pid], !watched.isEmpty else { return }

@@ -29,6 +29,7 @@ public final class StepEngine: TraceObserver {
     }
 
     private var threads: [pid_t: ThreadState] = [:]
+    private var stepTrapCodes: Set<Int32> = [1, 2]
     /// Snapshots taken at clone entry, by the parent's tid.
     private var snapshots: [pid_t: CowTracker.Snapshot] = [:]
     /// New processes not to run until their parent's clone exit has built the ledger.
@@ -46,10 +47,11 @@ public final class StepEngine: TraceObserver {
         self.maxSteps = maxSteps
     }
 
-    private func state(_ tid: pid_t) -> ThreadState {
-        if let s = threads[tid] { return s }
+    private func state(_ tracee: Tracee) -> ThreadState {
+        if let s = tracee.observerState as? ThreadState { return s }
         let s = ThreadState()
-        threads[tid] = s
+        tracee.observerState = s
+        threads[tracee.tid] = s
         return s
     }
 
@@ -58,7 +60,7 @@ public final class StepEngine: TraceObserver {
     // MARK: Syscalls
 
     public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
-        let thread = state(tracee.tid)
+        let thread = state(tracee)
         thread.before = nil
         if tracker.shares(tracee.tgid) {
             // Between the last step and this entry only the return to user mode ran (the
@@ -76,7 +78,7 @@ public final class StepEngine: TraceObserver {
     }
 
     public func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer) {
-        state(tracee.tid).before = nil
+        state(tracee).before = nil
         if let clone, let snapshot = snapshots.removeValue(forKey: tracee.tid), case .value(let value) = outcome, value > 0 {
             let child = pid_t(value)
             tracker.cloneCompleted(snapshot, child: child, request: clone)
@@ -148,7 +150,7 @@ public final class StepEngine: TraceObserver {
         // Between a syscall's entry and exit stops: PTRACE_SYSCALL, or the exit stop is lost.
         if tracee.inFlight != nil { return .syscall }
         guard tracker.shares(tracee.tgid) else { return .syscall }
-        let thread = state(tracee.tid)
+        let thread = state(tracee)
         // A step interrupted by a signal stop is issued again, not counted again.
         guard stepBudgetLeft || thread.pending != nil else {
             if !warnedMaxSteps {
@@ -172,23 +174,55 @@ public final class StepEngine: TraceObserver {
         return .singleStep
     }
 
+    /// A step over an instruction that cannot trap by itself: the SIGTRAP is ours.
+    public func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool {
+        let thread = state(tracee)
+        guard let pending = thread.pending, let instruction = pending.instruction, !instruction.canRaiseTrap else { return false }
+        thread.pending = nil
+        completeStep(tracee, thread, pending)
+        return true
+    }
+
     public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool {
-        let thread = state(tracee.tid)
+        let thread = state(tracee)
         // TRAP_BRKPT (1) or TRAP_TRACE (2): the single-step trap we asked for.
         guard let pending = thread.pending, info.code == 1 || info.code == 2 else { return false }
         thread.pending = nil
+        completeStep(tracee, thread, pending)
+        return true
+    }
+
+    private func completeStep(_ tracee: Tracee, _ thread: ThreadState, _ pending: (instruction: DecodedInstruction?, signal: Bool)) {
         steps += 1
         let after = try? Ptrace.registers(tracee.tid)
         defer { thread.before = after }
-        guard let before = thread.before, let after, tracker.shares(tracee.tgid) else { return true }
+        guard let before = thread.before, let after, tracker.shares(tracee.tgid) else { return }
         stepDone(tracee, thread, instruction: pending.instruction, signal: pending.signal, before: before, after: after)
-        return true
     }
 
     private func stepDone(_ tracee: Tracee, _ thread: ThreadState, instruction: DecodedInstruction?, signal: Bool,
                           before: Registers, after: Registers) {
         let pid = tracee.tgid
         let rseq = rseqPage(tracee, thread)
+        thread.stepsSinceSweep += 1
+        // The common case, without allocating: which shared pages could this step have
+        // changed? Usually none, and nothing is read.
+        if let instruction, !signal, !instruction.repeated, instruction.kind != .notComputable,
+           thread.stepsSinceSweep < Self.sweepInterval {
+            var shared: [UInt64] = []
+            let sharedPages = tracker.ledger.sharedPagesView(of: pid)
+            func consider(_ page: UInt64) {
+                if sharedPages?[page] != nil && !shared.contains(page) { shared.append(page) }
+            }
+            instruction.forEachAccessedPage(before: before, consider)
+            if let rseq { consider(rseq) }
+            if shared.isEmpty {
+                if instruction.writesMemory && tracker.watchesReuse(pid) {
+                    tracker.checkReuse(pid, pages: instruction.writeSet(before: before, after: after).pages, ip: instruction.address)
+                }
+                return
+            }
+        }
         let writes = instruction?.writeSet(before: before, after: after) ?? .notComputable("undecodable instruction")
         let touched = instruction?.touchedPages(before: before) ?? []
         // The kernel wrote a signal frame below the interrupted stack pointer before the
@@ -212,7 +246,6 @@ public final class StepEngine: TraceObserver {
                 return .kernel(detail: nil)
             }
         }
-        thread.stepsSinceSweep += 1
         var fullSweep = signal || thread.stepsSinceSweep >= Self.sweepInterval
         if case .notComputable = writes { fullSweep = true }
         if fullSweep {

@@ -38,8 +38,8 @@ public struct MemoryOperand: Sendable, Equatable {
     }
 }
 
-/// One decoded instruction and what it writes.
-public struct DecodedInstruction: Sendable {
+/// One decoded instruction and what it writes (a class: cached and handed around per step).
+public final class DecodedInstruction: Sendable {
     public enum Kind: Sendable, Equatable {
         case plain
         /// call, push, pushf: also stores below the stack pointer.
@@ -57,6 +57,17 @@ public struct DecodedInstruction: Sendable {
     public let memoryOperands: [MemoryOperand]
     /// A rep prefix (string instructions repeat rcx times).
     public let repeated: Bool
+
+    public init(address: UInt64, bytes: [UInt8], mnemonic: String, operands: String, kind: Kind,
+                memoryOperands: [MemoryOperand], repeated: Bool) {
+        self.address = address
+        self.bytes = bytes
+        self.mnemonic = mnemonic
+        self.operands = operands
+        self.kind = kind
+        self.memoryOperands = memoryOperands
+        self.repeated = repeated
+    }
 
     public var length: Int { bytes.count }
     public var text: String { operands.isEmpty ? mnemonic : mnemonic + " " + operands }
@@ -92,6 +103,26 @@ public struct DecodedInstruction: Sendable {
             ranges.append(WriteRange(address: UInt64(before.rsp) &- size, size: Int(size)))
         }
         return .ranges(ranges)
+    }
+
+    /// int3, int, into, ud…: instructions whose own SIGTRAP a step could be confused with.
+    public var canRaiseTrap: Bool { mnemonic.hasPrefix("int") }
+
+    /// Calls `body` with every page a memory operand or an implicit push touches (before
+    /// the step), without allocating; pages may repeat.
+    public func forEachAccessedPage(before regs: Registers, _ body: (UInt64) -> Void) {
+        let end = address &+ UInt64(length)
+        for operand in memoryOperands where operand.accessesMemory {
+            if let a = operand.address(before: regs, instructionEnd: end, fsBase: UInt64(regs.fs_base), gsBase: UInt64(regs.gs_base)) {
+                body(a & ~4095)
+                body((a &+ UInt64(max(operand.size, 1)) &- 1) & ~4095)
+            }
+        }
+        if kind == .push {
+            let rsp = UInt64(regs.rsp)
+            body((rsp &- 16) & ~4095)
+            body((rsp &- 1) & ~4095)
+        }
     }
 
     /// Addresses of every memory operand, written or not: a page that changed under an

@@ -34,6 +34,8 @@ public final class PageLedger {
 
     /// The pages `pid` shares with another traced process.
     public func sharedPages(of pid: pid_t) -> [UInt64: PageRecord] { pagesByProcess[pid] ?? [:] }
+    /// The same, without building anything (nil when nothing is shared).
+    public func sharedPagesView(of pid: pid_t) -> [UInt64: PageRecord]? { pagesByProcess[pid] }
     public func sharedCount(of pid: pid_t) -> Int { pagesByProcess[pid]?.count ?? 0 }
     public func record(_ pid: pid_t, _ page: UInt64) -> PageRecord? { pagesByProcess[pid]?[page] }
     public var processes: [pid_t] { Array(pagesByProcess.keys) }

@@ -22,6 +22,9 @@ public protocol TraceObserver: AnyObject {
     /// A SIGTRAP signal-delivery stop with this si_code: true if the observer caused it (a
     /// single step, its own perf event) and the signal must not reach the program.
     func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool
+    /// A SIGTRAP stop the observer knows it caused (a single step over an instruction that
+    /// cannot raise SIGTRAP itself): handled without reading the siginfo. Return true if handled.
+    func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool
     /// How to resume this tracee; `signal` is being delivered with this resume (0 for none).
     func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode
     /// The event loop is over.
@@ -38,6 +41,7 @@ extension TraceObserver {
     public func gone(_ tracee: Tracee, tracer: Tracer) {}
     public func firstStop(_ tracee: Tracee, tracer: Tracer) {}
     public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool { false }
+    public func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode { .syscall }
     public func finished(tracer: Tracer) {}
 }

@@ -14,6 +14,8 @@ public final class Tracee {
     var execCount = 0
     /// Launched or attached by cowtrace, not created by a traced clone.
     public internal(set) var isInitial = false
+    /// The observer's per-thread state, kept here so the per-step path needs no lookup.
+    public var observerState: AnyObject?
 
     init(tid: pid_t, tgid: pid_t, seized: Bool) {
         self.tid = tid

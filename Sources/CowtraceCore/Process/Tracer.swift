@@ -13,7 +13,8 @@ public final class Tracer {
     public let configuration: Configuration
     public let log: SyscallLog
     public let events: JSONEventLog?
-    public weak var observer: (any TraceObserver)?
+    /// Strong: the engine holds no reference back, and a weak load on every stop costs.
+    public var observer: (any TraceObserver)?
 
     public private(set) var tracees: [pid_t: Tracee] = [:]
     private var memories: [pid_t: TraceeMemory] = [:]
@@ -301,6 +302,10 @@ public final class Tracer {
         if tracee.awaitingFirstStop && signal == SIGSTOP {
             tracee.awaitingFirstStop = false
             observer?.firstStop(tracee, tracer: self)
+            resume(tracee)
+            return
+        }
+        if signal == SIGTRAP, observer?.ownTrap(tracee, tracer: self) == true {
             resume(tracee)
             return
         }
