@@ -164,7 +164,9 @@ public final class StepEngine: TraceObserver {
         let instruction = instructions.instruction(at: UInt64(regs.rip), in: tracee.tgid, memory: tracer.memory(of: tracee.tgid))
         // A syscall is run with PTRACE_SYSCALL, so its entry and exit are logged and the
         // pages it writes are attributed to it at the exit stop.
-        if instruction?.isSyscall == true && signal == 0 {
+        // With a signal that has no handler, no user instruction runs before the syscall:
+        // stepping would execute the syscall unseen.
+        if instruction?.isSyscall == true && (signal == 0 || !Self.hasHandler(tracee.tgid, signal)) {
             if thread.pending != nil { stepsIssued -= 1 }
             thread.pending = nil
             return .syscall
@@ -259,6 +261,16 @@ public final class StepEngine: TraceObserver {
         if instruction?.writesMemory == true {
             tracker.checkReuse(pid, pages: writes.pages, ip: instruction?.address)
         }
+    }
+
+    /// Whether the process catches `signal` (SigCgt in /proc/PID/status).
+    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool {
+        guard let bytes = try? readWholeFile("/proc/\(pid)/status", pid: pid) else { return true }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("SigCgt:") {
+            guard let mask = UInt64(line.dropFirst(7).filter { !$0.isWhitespace }, radix: 16) else { return true }
+            return mask & (1 << UInt64(signal - 1)) != 0
+        }
+        return true
     }
 
     private func rseqPage(_ tracee: Tracee, _ thread: ThreadState) -> UInt64? {

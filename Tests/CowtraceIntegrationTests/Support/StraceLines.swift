@@ -22,7 +22,11 @@ enum StraceLines {
                 continue
             }
             if line.hasPrefix("<... "), let end = line.range(of: " resumed>") {
-                let start = open.removeValue(forKey: pid) ?? ""
+                // The prefix can differ between the halves: it disappears once only one
+                // tracee is left (strace does the same). Fall back to the call's name.
+                let name = String(line[line.index(line.startIndex, offsetBy: 5)..<end.lowerBound])
+                let key = open[pid]?.hasPrefix(name + "(") == true ? pid : open.first { $0.value.hasPrefix(name + "(") }?.key
+                let start = key.flatMap { open.removeValue(forKey: $0) } ?? ""
                 line = start + line[end.upperBound...]
             }
             result.append((pid, line))
