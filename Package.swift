@@ -15,7 +15,21 @@ let package = Package(
         // The only C: variadic calls (ptrace, syscall), wait macros, and the post-fork spawn path.
         .target(
             name: "CCowtrace",
-            cSettings: [.define("_GNU_SOURCE")]
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [
+                // libunwind-ptrace (libunwind-dev) for unwind.c. gcc_s first: libunwind.so.8
+                // also exports _Unwind_*, which the Swift runtime must bind to libgcc_s.
+                // Debian's libunwind-ptrace uses liblzma without declaring it.
+                .linkedLibrary("gcc_s"),
+                .linkedLibrary("unwind-ptrace"),
+                .linkedLibrary("unwind-generic"),
+                .linkedLibrary("unwind"),
+                .linkedLibrary("lzma"),
+            ]
+        ),
+        .systemLibrary(
+            name: "CLibdw",
+            providers: [.apt(["libdw-dev"])]
         ),
         .systemLibrary(
             name: "CCapstone",
@@ -24,7 +38,7 @@ let package = Package(
         ),
         .target(
             name: "CowtraceCore",
-            dependencies: ["CCowtrace", "CCapstone"]
+            dependencies: ["CCowtrace", "CCapstone", "CLibdw"]
         ),
         .target(
             name: "CowtraceCLI",

@@ -75,6 +75,24 @@ long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kern
 // Returns the child's pid, or -1 with errno set.
 pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int *error_fd);
 
+// ---- remote unwinding (libunwind-ptrace) --------------------------------
+// One address space per traced process; its caches are flushed when the process's
+// mappings change.
+typedef struct cow_unwinder cow_unwinder;
+typedef struct {
+    uint64_t ip;
+    uint64_t sp;
+    uint64_t offset;
+    int has_name;
+    char name[256];
+} cow_frame;
+cow_unwinder *cow_unwinder_create(void);
+void cow_unwinder_destroy(cow_unwinder *unwinder);
+void cow_unwinder_flush(cow_unwinder *unwinder);
+// Unwinds thread `tid` as if its registers were `regs`; fills up to `max` frames and returns
+// how many (frame 0 is regs->rip), or -1.
+int cow_unwind(cow_unwinder *unwinder, pid_t tid, const struct user_regs_struct *regs, cow_frame *frames, int max);
+
 // ---- interruption (Ctrl-C and friends) -------------------------------------
 // Installs handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE that only record the
 // signal, without SA_RESTART, so a blocking waitpid returns EINTR.

@@ -22,8 +22,23 @@ public final class CowTracker {
         var pages: [(page: UInt64, frame: UInt64, kind: PageKind, region: String)]
     }
 
-    public init(reporter: CowReporter, watch: WatchFilter, engineName: String) {
+    /// Names the code behind instruction and syscall causes; nil leaves backtraces empty.
+    public let symbolizer: Symbolizer?
+
+    /// Where a change was seen: the thread and its registers at that moment (for a step,
+    /// before the instruction ran), so the backtrace starts at the cause.
+    public struct Origin {
+        public let tid: pid_t
+        public let regs: Registers
+        public init(tid: pid_t, regs: Registers) {
+            self.tid = tid
+            self.regs = regs
+        }
+    }
+
+    public init(reporter: CowReporter, watch: WatchFilter, engineName: String, symbolizer: Symbolizer? = Symbolizer()) {
         self.reporter = reporter
+        self.symbolizer = symbolizer
         self.watch = watch
         self.engineName = engineName
         self.zeroFrame = ZeroPage.frame
@@ -46,10 +61,14 @@ public final class CowTracker {
     }
 
     /// The address space changed shape (mmap, munmap, mprotect, brk, mremap).
-    public func mappingsChanged(_ pid: pid_t) { mapsCache[pid] = nil }
+    public func mappingsChanged(_ pid: pid_t) {
+        mapsCache[pid] = nil
+        symbolizer?.invalidate(pid)
+    }
 
     /// After exec the pagemap file still shows the old address space: reopen it.
     public func addressSpaceReplaced(_ pid: pid_t) {
+        symbolizer?.invalidate(pid)
         pagemaps[pid] = nil
         mapsCache[pid] = nil
         reuseWatch[pid] = nil
@@ -139,7 +158,7 @@ public final class CowTracker {
 
     /// Re-reads `pages` (those still shared) of `pid`; every changed frame is resolved with
     /// `cause`. Pages that left the address space are dropped with `dropReason`.
-    public func check(_ pid: pid_t, pages: some Sequence<UInt64>, dropReason: String, cause: (UInt64) -> SplitCause) {
+    public func check(_ pid: pid_t, pages: some Sequence<UInt64>, dropReason: String, origin: Origin? = nil, cause: (UInt64) -> SplitCause) {
         let shared = ledger.sharedPages(of: pid)
         let wanted = pages.filter { shared[$0] != nil }.sorted()
         guard !wanted.isEmpty else { return }
@@ -154,29 +173,42 @@ public final class CowTracker {
                 continue
             }
             if entry.frame == record.frame || entry.frame == 0 { continue }
-            resolve(pid, page: page, record: record, newFrame: entry.frame, cause: cause(page))
+            resolve(pid, page: page, record: record, newFrame: entry.frame, cause: cause(page), origin: origin)
         }
         if !dropped.isEmpty { reporter.report(.drop(pid: pid, pages: dropped, reason: dropReason)) }
     }
 
     /// Every shared page of `pid`.
-    public func sweep(_ pid: pid_t, dropReason: String, cause: (UInt64) -> SplitCause) {
-        check(pid, pages: Array(ledger.sharedPages(of: pid).keys), dropReason: dropReason, cause: cause)
+    public func sweep(_ pid: pid_t, dropReason: String, origin: Origin? = nil, cause: (UInt64) -> SplitCause) {
+        check(pid, pages: Array(ledger.sharedPages(of: pid).keys), dropReason: dropReason, origin: origin, cause: cause)
     }
 
     /// `pid`'s frame for `page` changed: a split, unless every other holder moved to the same
     /// new frame (migration).
-    private func resolve(_ pid: pid_t, page: UInt64, record: PageRecord, newFrame: UInt64, cause: SplitCause) {
+    private func resolve(_ pid: pid_t, page: UInt64, record: PageRecord, newFrame: UInt64, cause: SplitCause, origin: Origin?) {
         let others = ledger.holders(frame: record.frame, page: page).subtracting([pid])
         let othersNow = others.map { ($0, entries($0, [page])[0]) }
         if !othersNow.isEmpty && othersNow.allSatisfy({ $0.1?.frame == newFrame }) {
             ledger.migrate(page: page, from: record.frame, to: newFrame)
             return
         }
-        let split = Split(page: page, region: record.region, kind: record.kind, writer: pid, others: others.sorted(),
+        var split = Split(page: page, region: record.region, kind: record.kind, writer: pid, others: others.sorted(),
                           frameBefore: record.frame, frameAfter: newFrame, cause: cause, engine: engineName)
+        symbolize(&split, pid: pid, origin: origin)
         if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame) }
         reporter.report(.split(split))
+    }
+
+    /// Backtraces for the causes that have code behind them.
+    func symbolize(_ split: inout Split, pid: pid_t, origin: Origin?) {
+        guard let symbolizer, let origin else { return }
+        switch split.cause {
+        case .instruction, .syscall:
+            split.backtrace = symbolizer.backtrace(pid: pid, tid: origin.tid, regs: origin.regs)
+            split.sourceText = split.backtrace.first?.source.flatMap(symbolizer.sourceText)
+        default:
+            break
+        }
     }
 
     private func watchReuse(_ pid: pid_t, page: UInt64, frame: UInt64) {

@@ -87,7 +87,8 @@ public final class StepEngine: TraceObserver {
         }
         if tracker.shares(tracee.tgid) {
             let name = call.name
-            tracker.sweep(tracee.tgid, dropReason: name) { _ in
+            let origin = (try? Ptrace.registers(tracee.tid)).map { CowTracker.Origin(tid: tracee.tid, regs: $0) }
+            tracker.sweep(tracee.tgid, dropReason: name, origin: origin) { _ in
                 .syscall(name: name, line: name)
             }
         }
@@ -252,11 +253,11 @@ public final class StepEngine: TraceObserver {
         if case .notComputable = writes { fullSweep = true }
         if fullSweep {
             thread.stepsSinceSweep = 0
-            tracker.sweep(pid, dropReason: "exit", cause: cause)
+            tracker.sweep(pid, dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: before), cause: cause)
         } else {
             var candidates = writes.pages.union(touched)
             if let rseq { candidates.insert(rseq) }
-            tracker.check(pid, pages: candidates, dropReason: "exit", cause: cause)
+            tracker.check(pid, pages: candidates, dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: before), cause: cause)
         }
         if instruction?.writesMemory == true {
             tracker.checkReuse(pid, pages: writes.pages, ip: instruction?.address)

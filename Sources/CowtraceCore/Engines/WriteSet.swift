@@ -106,7 +106,7 @@ public final class DecodedInstruction: Sendable {
     }
 
     /// int3, int, into, ud…: instructions whose own SIGTRAP a step could be confused with.
-    public var canRaiseTrap: Bool { mnemonic.hasPrefix("int") }
+    public var canRaiseTrap: Bool { mnemonic.hasPrefix("int") || bytes.first == 0xcc || bytes.first == 0xcd || bytes.first == 0xf1 }
 
     /// Calls `body` with every page a memory operand or an implicit push touches (before
     /// the step), without allocating; pages may repeat.

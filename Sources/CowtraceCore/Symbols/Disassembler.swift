@@ -4,17 +4,42 @@ import CCapstone
 public final class Disassembler {
     public enum Syntax: Sendable { case att, intel }
 
+    /// Always AT&T: operand order decides which operand is the destination.
     private var handle: csh = 0
+    /// Intel text for display when asked for (--syntax intel).
+    private var intelHandle: csh = 0
 
     public init(syntax: Syntax = .att) throws {
         guard cs_open(CS_ARCH_X86, CS_MODE_64, &handle) == CS_ERR_OK else {
             throw CowtraceError("capstone: cs_open failed")
         }
         cs_option(handle, CS_OPT_DETAIL, Int(CS_OPT_ON.rawValue))
-        cs_option(handle, CS_OPT_SYNTAX, Int(syntax == .att ? CS_OPT_SYNTAX_ATT.rawValue : CS_OPT_SYNTAX_INTEL.rawValue))
+        cs_option(handle, CS_OPT_SYNTAX, Int(CS_OPT_SYNTAX_ATT.rawValue))
+        if syntax == .intel {
+            guard cs_open(CS_ARCH_X86, CS_MODE_64, &intelHandle) == CS_ERR_OK else {
+                throw CowtraceError("capstone: cs_open failed")
+            }
+            cs_option(intelHandle, CS_OPT_SYNTAX, Int(CS_OPT_SYNTAX_INTEL.rawValue))
+        }
     }
 
-    deinit { cs_close(&handle) }
+    deinit {
+        cs_close(&handle)
+        if intelHandle != 0 { cs_close(&intelHandle) }
+    }
+
+    /// mnemonic and operands in the display syntax.
+    private func intelText(_ bytes: [UInt8], at address: UInt64) -> (String, String)? {
+        var insn: UnsafeMutablePointer<cs_insn>?
+        let count = bytes.withUnsafeBufferPointer { cs_disasm(intelHandle, $0.baseAddress, $0.count, address, 1, &insn) }
+        guard count == 1, let insn else { return nil }
+        defer { cs_free(insn, count) }
+        return (Self.string(insn.pointee.mnemonic), Self.string(insn.pointee.op_str))
+    }
+
+    private static func string<T>(_ tuple: T) -> String {
+        withUnsafeBytes(of: tuple) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+    }
 
     /// Decodes the first instruction in `bytes`, located at `address`.
     public func decode(_ bytes: [UInt8], at address: UInt64) -> DecodedInstruction? {
@@ -23,12 +48,14 @@ public final class Disassembler {
         guard count == 1, let insn else { return nil }
         defer { cs_free(insn, count) }
         let i = insn.pointee
-        let mnemonic = withUnsafeBytes(of: i.mnemonic) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        let operands = withUnsafeBytes(of: i.op_str) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        var mnemonic = Self.string(i.mnemonic)
+        var operands = Self.string(i.op_str)
+        let attMnemonic = mnemonic
         let length = Int(i.size)
         let x86 = i.detail.pointee.x86
         let id = i.id
-        let name = cs_insn_name(handle, id).map { String(cString: $0) } ?? mnemonic
+        let name = cs_insn_name(handle, id).map { String(cString: $0) } ?? attMnemonic
+        if intelHandle != 0, let (m, o) = intelText(bytes, at: address) { (mnemonic, operands) = (m, o) }
         var memory: [MemoryOperand] = []
         withUnsafeBytes(of: x86.operands) { raw in
             let ops = raw.bindMemory(to: cs_x86_op.self)

@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+
+/// Backtraces, names, lines and disassembly at splits, checked against addr2line, objdump and gdb.
+@Suite(.serialized) struct SymbolTests {
+    /// objdump's "mnemonic operands" at `address`, without its comment, spaces after commas removed.
+    static func objdumpInstruction(_ binary: String, at address: UInt64) throws -> String {
+        let out = try Command.run(["/usr/bin/objdump", "-d", "--no-show-raw-insn", String(format: "--start-address=0x%llx", address),
+                                   String(format: "--stop-address=0x%llx", address + 16), binary]).stdout
+        let line = try #require(out.split(separator: "\n").first { $0.hasPrefix(String(format: "  %llx:", address)) })
+        var text = String(line.split(separator: ":", maxSplits: 1)[1])
+        if let hash = text.firstIndex(of: "#") { text = String(text[..<hash]) }
+        return normalize(text)
+    }
+
+    static func normalize(_ text: String) -> String {
+        text.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ").replacingOccurrences(of: ", ", with: ",")
+    }
+
+    /// Same mnemonic and operands; AT&T size suffixes that objdump leaves out when a register
+    /// operand implies the size ("movq %rax,…" vs "mov %rax,…") do not count.
+    static func sameInstruction(_ ours: String, _ objdump: String) -> Bool {
+        let a = normalize(ours).split(separator: " ", maxSplits: 1).map(String.init)
+        let b = objdump.split(separator: " ", maxSplits: 1).map(String.init)
+        guard a.count == b.count, a.dropFirst() == b.dropFirst() else { return false }
+        return a[0] == b[0] || (a[0].dropLast() == b[0] && "bwlq".contains(a[0].last!))
+    }
+
+    @Test func frameZeroMatchesAddr2lineAndObjdump() throws {
+        let binary = try Fixtures.path("call_chain")
+        let label = try Fixtures.symbol("chain_store", in: binary)
+        let target = try Fixtures.symbol("target", in: binary)
+        let run = try TraceRun.run(["-q"], [binary])
+        #expect(run.result.status == 0)
+        let split = try #require(run.splits(onPage: pageOf(target)).first, "\(run.result.stderr)")
+        #expect(hexValue(split["ip"]) == label)
+
+        let addr2line = try Command.run(["/usr/bin/addr2line", "-f", "-e", binary, String(format: "0x%llx", label)]).stdout
+            .split(separator: "\n").map(String.init)
+        let frames = try #require(split["backtrace"] as? [[String: Any]])
+        #expect(frames.first?["symbol"] as? String == addr2line[0])
+        #expect(frames.first?["source"] as? String == addr2line[1])
+        #expect(split["source"] as? String == addr2line[1])
+        #expect((split["symbol"] as? String)?.hasPrefix(addr2line[0] + "+0x") == true)
+        #expect(hexValue(frames.first?["ip"]) == label)
+
+        // The call chain, innermost first.
+        let names = frames.compactMap { $0["symbol"] as? String }
+        let writer = try #require(names.firstIndex(of: "writer_function"))
+        #expect(names.firstIndex(of: "main") == writer + 1, "\(names)")
+        #expect(frames.first?["module"] as? String == binary)
+        #expect(hexValue(frames.first?["module_offset"]) == label - 0x400000)
+
+        let objdump = try Self.objdumpInstruction(binary, at: label)
+        #expect(Self.sameInstruction(split["instruction"] as! String, objdump), "\(split["instruction"]!) vs objdump \(objdump)")
+
+        // The text log: function, file:line, the source line itself.
+        #expect(run.result.stderr.contains("<writer_function+"))
+        #expect(run.result.stderr.contains(#".globl chain_store"#))
+    }
+
+    @Test func intelSyntaxOnRequest() throws {
+        let binary = try Fixtures.path("child_store")
+        let label = try Fixtures.symbol("child_store", in: binary)
+        let run = try TraceRun.run(["-q", "--syntax", "intel"], [binary])
+        let split = try #require(run.splits.first { hexValue($0["ip"]) == label })
+        let objdump = try Command.run(["/usr/bin/objdump", "-d", "-M", "intel", "--no-show-raw-insn",
+                                       String(format: "--start-address=0x%llx", label), String(format: "--stop-address=0x%llx", label + 16), binary]).stdout
+        #expect(objdump.contains("mov    QWORD PTR [rip+0x"))
+        #expect((split["instruction"] as? String)?.hasPrefix("mov qword ptr [rip + 0x") == true, "\(split)")
+    }
+
+    @Test func strippedBinaryKeepsModuleOffsetAndExactIP() throws {
+        let binary = try Fixtures.path("call_chain")
+        let label = try Fixtures.symbol("chain_store", in: binary)
+        let target = try Fixtures.symbol("target", in: binary)
+        let stripped = Fixtures.directory + "/call_chain.stripped"
+        #expect(try Command.run(["/usr/bin/strip", "-o", stripped, binary]).status == 0)
+        let run = try TraceRun.run(["-q"], [stripped])
+        #expect(run.result.status == 0)
+        let split = try #require(run.splits(onPage: pageOf(target)).first, "\(run.result.stderr)")
+        #expect(hexValue(split["ip"]) == label)
+        let top = try #require((split["backtrace"] as? [[String: Any]])?.first)
+        #expect(top["module"] as? String == stripped)
+        #expect(hexValue(top["module_offset"]) == label - 0x400000)
+        #expect(top["source"] is NSNull)
+        #expect(run.result.stderr.contains(stripped))
+    }
+
+    /// libc's functions named as gdb names them (with libc6-dbg): the same function start and
+    /// offset for every libc frame #0 in a fork run (gdb may pick another alias of the address).
+    @Test func libcFramesAgreeWithGdb() throws {
+        let binary = try Fixtures.path("fork_demo")
+        let run = try TraceRun.run(["-q"], [binary])
+        let libcFrames = run.splits.compactMap { ($0["backtrace"] as? [[String: Any]])?.first }
+            .filter { ($0["module"] as? String)?.hasSuffix("/libc.so.6") == true }
+        #expect(!libcFrames.isEmpty, "\(run.result.stderr)")
+        for frame in libcFrames {
+            let module = frame["module"] as! String
+            let offset = try #require(hexValue(frame["module_offset"]))
+            let name = try #require(frame["symbol"] as? String)
+            let within = try #require(frame["offset"] as? Int)
+            let gdb = try Command.run(["/usr/bin/gdb", "-nx", "-batch", "-ex", String(format: "info symbol 0x%llx", offset),
+                                       "-ex", "info address \(name)", module]).stdout
+            let lines = gdb.split(separator: "\n").map(String.init)
+            // "fork + 526 in section .text of …" and "Symbol "__fork" is at 0xd3e80 in a file …"
+            let symbolLine = try #require(lines.first { $0.contains(" in section .text") })
+            let gdbOffset = symbolLine.components(separatedBy: " + ").count > 1
+                ? Int(symbolLine.components(separatedBy: " + ")[1].split(separator: " ")[0]) : 0
+            #expect(gdbOffset == within, "\(name): gdb says \(symbolLine)")
+            let addressLine = try #require(lines.first { $0.hasPrefix("Symbol \"\(name)\" is") }, "gdb: \(gdb)")
+            let start = try #require(addressLine.split(separator: " ").first { $0.hasPrefix("0x") }.flatMap { UInt64($0.dropFirst(2), radix: 16) })
+            #expect(start + UInt64(within) == offset, "\(name) at \(addressLine)")
+        }
+    }
+}
