@@ -49,8 +49,12 @@ public final class CowReporter {
         switch s.cause {
         case .instruction(let w):
             out += " by \(hex(w.ip))"
-            if let top = s.backtrace.first, let symbol = top.symbol {
-                out += " <\(symbol)\(top.offset.map { $0 == 0 ? "" : "+\($0)" } ?? "")>"
+            if let top = s.backtrace.first {
+                if let symbol = top.symbol {
+                    out += " <\(symbol)\(top.offset.map { $0 == 0 ? "" : "+\($0)" } ?? "")>"
+                } else if let module = top.module, let offset = top.moduleOffset {
+                    out += " <\(module.split(separator: "/").last ?? "")+\(hex(offset))>"
+                }
             }
             if let source = s.backtrace.first?.source { out += " \(source)" }
             out += "  \(w.text)  (\(w.size) byte\(w.size == 1 ? "" : "s") at \(hex(w.address)))"
@@ -71,8 +75,16 @@ public final class CowReporter {
         out += "; frame \(hex(s.frameBefore)) -> \(hex(s.frameAfter))"
         for (i, frame) in s.backtrace.enumerated() {
             out += "\n             #\(i) \(hex(frame.ip))"
-            if let symbol = frame.symbol { out += " \(symbol)\(frame.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "")" }
-            if let module = frame.module { out += " (\(module))" }
+            if let symbol = frame.symbol {
+                out += " \(symbol)\(frame.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "")"
+            } else {
+                out += " ??"  // stripped or generated code: no symbol
+            }
+            if let module = frame.module {
+                out += " (\(module)\(frame.symbol == nil ? frame.moduleOffset.map { "+" + hex($0) } ?? "" : ""))"
+            } else {
+                out += " (no module: anonymous or JIT code)"
+            }
             if let source = frame.source { out += " \(source)" }
             if i == 0, let text = s.sourceText { out += "\n                 \(text)" }
         }
