@@ -1,0 +1,182 @@
+import CCowtrace
+import Glibc
+
+/// What the step and fault engines share: snapshots at clone entry, the ledger built at clone
+/// exit, new children held until then, the sweep at every syscall stop (the kernel's writes
+/// inside syscalls), drops at exec and exit, and the summary. Subclasses decide how user-mode
+/// writes are caught between syscalls.
+public class CowEngine: TraceObserver {
+    public let tracker: CowTracker
+    let engineName: String
+
+    /// Snapshots taken at clone entry, by the parent's tid.
+    private var snapshots: [pid_t: CowTracker.Snapshot] = [:]
+    /// New processes not to run until their parent's clone exit has built the ledger.
+    private(set) var held: Set<pid_t> = []
+    private var awaitingLedger: Set<pid_t> = []
+    private var knownChildren: Set<pid_t> = []
+    /// What each child's clone asked for: its CLONE_CHILD_SETTID store may land any time
+    /// before the child's first instruction.
+    private var requests: [pid_t: CloneRequest] = [:]
+    /// Each thread's registered rseq area's page (nil inside: none).
+    private var rseqPages: [pid_t: UInt64?] = [:]
+
+    init(tracker: CowTracker, engineName: String) {
+        self.tracker = tracker
+        self.engineName = engineName
+    }
+
+    // MARK: Hooks for the engines
+
+    /// How a change found at a syscall entry is explained (what ran since the last stop).
+    func causeBeforeSyscall(_ tracee: Tracee, _ call: SyscallArguments) -> (UInt64) -> SplitCause {
+        let rseq = rseqPage(tracee)
+        return { page in page == rseq ? .kernel(detail: "rseq") : .kernel(detail: nil) }
+    }
+
+    /// `pid` now shares pages: make sure every thread of it is watched.
+    func sharingStarted(_ pid: pid_t, tracer: Tracer) {}
+
+    /// The process's code or mappings changed (mmap, exec).
+    func codeChanged(_ pid: pid_t) {}
+
+    /// A thread is gone.
+    func threadGone(_ tracee: Tracee) {}
+
+    var stepCount: Int { 0 }
+
+    // MARK: Syscalls
+
+    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
+        if tracker.shares(tracee.tgid) {
+            tracker.sweep(tracee.tgid, dropReason: call.name, cause: causeBeforeSyscall(tracee, call))
+        }
+        if let clone, !clone.sharesMemory {
+            snapshots[tracee.tid] = tracker.snapshot(parent: tracee.tgid)
+        }
+    }
+
+    public func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer) {
+        if let clone, let snapshot = snapshots.removeValue(forKey: tracee.tid), case .value(let value) = outcome, value > 0 {
+            let child = pid_t(value)
+            tracker.cloneCompleted(snapshot, child: child, request: clone)
+            if tracker.shares(tracee.tgid) { sharingStarted(tracee.tgid, tracer: tracer) }
+            awaitingLedger.remove(child)
+            release(child, tracer: tracer)
+        }
+        if tracker.shares(tracee.tgid) {
+            let name = call.name
+            let origin = (try? Ptrace.registers(tracee.tid)).map { CowTracker.Origin(tid: tracee.tid, regs: $0) }
+            tracker.sweep(tracee.tgid, dropReason: name, origin: origin) { _ in .syscall(name: name, line: name) }
+        }
+        switch call.name {
+        case "mmap", "munmap", "mprotect", "mremap", "brk", "madvise", "pkey_mprotect", "shmat", "shmdt":
+            tracker.mappingsChanged(tracee.tgid)
+            codeChanged(tracee.tgid)
+        default:
+            break
+        }
+    }
+
+    // MARK: New processes
+
+    public func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {
+        knownChildren.insert(child.tid)
+        if let request { requests[child.tid] = request }
+        if let request, !request.sharesMemory, snapshots[parent.tid] != nil {
+            awaitingLedger.insert(child.tid)
+        } else {
+            release(child.tid, tracer: tracer)
+        }
+    }
+
+    public func firstStop(_ tracee: Tracee, tracer: Tracer) {
+        let isNewProcess = tracee.tid == tracee.tgid && !tracee.isInitial
+        if isNewProcess && (awaitingLedger.contains(tracee.tid) || !knownChildren.contains(tracee.tid)) {
+            held.insert(tracee.tid)
+            return
+        }
+        childReady(tracee, tracer: tracer)
+    }
+
+    /// Before the child's first instruction only the kernel has run in it: a copy of the
+    /// page holding child_tidptr is its CLONE_CHILD_SETTID store; anything else is unknown.
+    private func childReady(_ tracee: Tracee, tracer: Tracer) {
+        let request = requests.removeValue(forKey: tracee.tid)
+        guard tracker.shares(tracee.tgid) else { return }
+        let tidPage = request.flatMap { $0.flags.contains(.childSettid) ? $0.childTidPointer : nil }
+        tracker.sweep(tracee.tgid, dropReason: "exit") { page in
+            if let tidPage, page == tidPage & ~4095 { return .clone(flag: "CLONE_CHILD_SETTID", pointer: tidPage) }
+            return .unknown(note: "copied in the child before its first instruction")
+        }
+        sharingStarted(tracee.tgid, tracer: tracer)
+    }
+
+    private func release(_ tid: pid_t, tracer: Tracer) {
+        guard held.contains(tid), !awaitingLedger.contains(tid), knownChildren.contains(tid) else { return }
+        held.remove(tid)
+        if let tracee = tracer.tracees[tid] {
+            childReady(tracee, tracer: tracer)
+            tracer.resume(tracee)
+        }
+    }
+
+    public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
+        held.contains(tracee.tid) ? .hold : .syscall
+    }
+
+    public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool { false }
+    public func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
+
+    // MARK: Exec and exit
+
+    public func execed(_ tracee: Tracee, tracer: Tracer) {
+        tracker.processGone(tracee.tgid, reason: "exec")
+        tracker.addressSpaceReplaced(tracee.tgid)
+        codeChanged(tracee.tgid)
+        for (tid, other) in tracer.tracees where other.tgid == tracee.tgid { rseqPages[tid] = nil }
+    }
+
+    public func exiting(_ tracee: Tracee, tracer: Tracer) {}
+
+    public func gone(_ tracee: Tracee, tracer: Tracer) {
+        held.remove(tracee.tid)
+        requests[tracee.tid] = nil
+        rseqPages[tracee.tid] = nil
+        threadGone(tracee)
+        if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
+            tracker.processGone(tracee.tgid, reason: "exit")
+            codeChanged(tracee.tgid)
+        }
+    }
+
+    public func sharedPageCount(child: pid_t) -> Int? {
+        tracker.reporter.summary.clones.last { $0.child == child }?.total
+    }
+
+    public func finished(tracer: Tracer) {
+        tracker.reporter.finish(engine: engineName, steps: stepCount, stillShared: tracker.ledger.totalShared)
+    }
+
+    // MARK: Helpers
+
+    /// The page of the thread's registered rseq area, which the kernel rewrites on every
+    /// return to user mode after a stop.
+    func rseqPage(_ tracee: Tracee) -> UInt64? {
+        if let known = rseqPages[tracee.tid] { return known }
+        let config = try? Ptrace.rseqConfiguration(tracee.tid)
+        let page: UInt64? = (config?.rseq_abi_pointer).flatMap { $0 == 0 ? nil : $0 & ~4095 }
+        rseqPages[tracee.tid] = .some(page)
+        return page
+    }
+
+    /// Whether the process catches `signal` (SigCgt in /proc/PID/status).
+    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool {
+        guard let bytes = try? readWholeFile("/proc/\(pid)/status", pid: pid) else { return true }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("SigCgt:") {
+            guard let mask = UInt64(line.dropFirst(7).filter { !$0.isWhitespace }, radix: 16) else { return true }
+            return mask & (1 << UInt64(signal - 1)) != 0
+        }
+        return true
+    }
+}
