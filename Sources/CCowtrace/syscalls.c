@@ -9,7 +9,7 @@ pid_t cow_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 int cow_tgkill(pid_t tgid, pid_t tid, int sig) { return (int)syscall(SYS_tgkill, tgid, tid, sig); }
 
 // A software page-fault event on one thread that stops it with SIGTRAP at every fault.
-long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kernel) {
+long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kernel, int disabled) {
     struct perf_event_attr attr;
     memset(&attr, 0, sizeof(attr));
     attr.size = sizeof(attr);
@@ -18,6 +18,7 @@ long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kern
     attr.sample_period = 1;
     attr.exclude_kernel = exclude_kernel ? 1 : 0;
     attr.exclude_hv = 1;
+    attr.disabled = disabled ? 1 : 0;
     attr.remove_on_exec = 1;
     attr.sigtrap = 1;
     attr.sig_data = cookie;

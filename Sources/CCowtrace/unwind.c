@@ -6,12 +6,53 @@
 #include <stdlib.h>
 #include <string.h>
 
+// A _UPT handle caches the ELF image of its last lookup only, and re-reads /proc/PID/maps
+// and maps the file again whenever a lookup falls in another module. A backtrace crosses
+// modules at every frame or two, so each (thread, module) gets a handle of its own.
+#define SLOTS 64
+struct slot {
+    pid_t tid;
+    uint64_t start, end;
+    void *upt;
+};
+
 struct cow_unwinder {
     unw_addr_space_t space;
-    // The last thread's _UPT handle: it caches the ELF image of the last lookup.
-    void *upt;
-    pid_t upt_tid;
+    struct slot slots[SLOTS];
+    int next;  // round-robin replacement
 };
+
+// The modules (executable mappings) of the current cow_unwind call.
+static _Thread_local const uint64_t *current_modules;
+static _Thread_local int current_module_count;
+static _Thread_local cow_unwinder *current_unwinder;
+static _Thread_local pid_t current_tid;
+
+static void *handle_for(uint64_t ip, void *fallback) {
+    cow_unwinder *u = current_unwinder;
+    if (!u) return fallback;
+    for (int i = 0; i < current_module_count; i++) {
+        uint64_t start = current_modules[2 * i], end = current_modules[2 * i + 1];
+        if (ip < start || ip >= end) continue;
+        for (int k = 0; k < SLOTS; k++) {
+            struct slot *s = &u->slots[k];
+            if (s->upt && s->tid == current_tid && s->start == start && s->end == end) return s->upt;
+        }
+        struct slot *s = &u->slots[u->next];
+        u->next = (u->next + 1) % SLOTS;
+        if (s->upt) _UPT_destroy(s->upt);
+        s->upt = _UPT_create(current_tid);
+        s->tid = current_tid;
+        s->start = start;
+        s->end = end;
+        return s->upt ? s->upt : fallback;
+    }
+    return fallback;
+}
+
+static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need, void *arg) {
+    return _UPT_find_proc_info(as, ip, pi, need, handle_for(ip, arg));
+}
 
 // libunwind-ptrace's own routines call the address space's accessors back with the _UPT
 // handle as `arg`, so `arg` cannot carry our registers: they are in this thread-local for the
@@ -58,7 +99,7 @@ static int resume(unw_addr_space_t as, unw_cursor_t *c, void *arg) {
 }
 
 static unw_accessors_t accessors = {
-    _UPT_find_proc_info, _UPT_put_unwind_info, _UPT_get_dyn_info_list_addr, access_mem, access_reg, access_fpreg, resume,
+    find_proc_info, _UPT_put_unwind_info, _UPT_get_dyn_info_list_addr, access_mem, access_reg, access_fpreg, resume,
     _UPT_get_proc_name,
 };
 
@@ -76,28 +117,43 @@ cow_unwinder *cow_unwinder_create(void) {
 
 void cow_unwinder_destroy(cow_unwinder *u) {
     if (!u) return;
-    if (u->upt) _UPT_destroy(u->upt);
+    cow_unwinder_flush(u);
     unw_destroy_addr_space(u->space);
     free(u);
 }
 
 void cow_unwinder_flush(cow_unwinder *u) {
     unw_flush_cache(u->space, 0, 0);
-    if (u->upt) _UPT_destroy(u->upt);
-    u->upt = NULL;
+    for (int k = 0; k < SLOTS; k++) {
+        if (u->slots[k].upt) _UPT_destroy(u->slots[k].upt);
+        u->slots[k].upt = NULL;
+    }
 }
 
-int cow_unwind(cow_unwinder *u, pid_t tid, const struct user_regs_struct *regs, cow_frame *frames, int max) {
-    if (!u->upt || u->upt_tid != tid) {
-        if (u->upt) _UPT_destroy(u->upt);
-        u->upt = _UPT_create(tid);
-        u->upt_tid = tid;
+void cow_unwinder_forget_thread(cow_unwinder *u, pid_t tid) {
+    for (int k = 0; k < SLOTS; k++) {
+        if (u->slots[k].upt && u->slots[k].tid == tid) {
+            _UPT_destroy(u->slots[k].upt);
+            u->slots[k].upt = NULL;
+        }
     }
-    if (!u->upt) return -1;
+}
+
+int cow_unwind(cow_unwinder *u, pid_t tid, const struct user_regs_struct *regs, const uint64_t *modules,
+               int module_count, cow_frame *frames, int max) {
+    current_unwinder = u;
+    current_tid = tid;
+    current_modules = modules;
+    current_module_count = module_count;
     saved_regs = regs;
+    // The cursor's own handle: any module's will do for register and memory access.
+    void *main_handle = handle_for(regs->rip, NULL);
+    if (!main_handle) main_handle = handle_for(modules && module_count ? modules[0] : 0, NULL);
     unw_cursor_t cursor;
     int n = 0;
-    if (unw_init_remote(&cursor, u->space, u->upt) == 0) {
+    void *own = NULL;
+    if (!main_handle) main_handle = own = _UPT_create(tid);
+    if (main_handle && unw_init_remote(&cursor, u->space, main_handle) == 0) {
         do {
             unw_word_t ip = 0, sp = 0, off = 0;
             unw_get_reg(&cursor, UNW_REG_IP, &ip);
@@ -106,14 +162,16 @@ int cow_unwind(cow_unwinder *u, pid_t tid, const struct user_regs_struct *regs, 
             memset(f, 0, sizeof(*f));
             f->ip = ip;
             f->sp = sp;
-            if (unw_get_proc_name(&cursor, f->name, sizeof(f->name), &off) == 0) {
-                f->has_name = 1;
-                f->offset = off;
-            }
+            // No unw_get_proc_name: _UPT_get_proc_name re-reads /proc/PID/maps and maps the
+            // ELF file on every call. Names come from libdw, which caches per module.
+            (void)off;
             n++;
             if (ip == 0) break;
         } while (n < max && unw_step(&cursor) > 0);
     }
+    if (own) _UPT_destroy(own);
     saved_regs = NULL;
+    current_unwinder = NULL;
+    current_modules = NULL;
     return n;
 }

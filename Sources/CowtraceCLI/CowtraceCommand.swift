@@ -74,15 +74,32 @@ public struct CowtraceCommand: ParsableCommand {
         let tracer = Tracer(configuration: configuration, log: log, events: events)
         let reporter = CowReporter(log: log, events: events, summaryOnly: summaryOnly)
         let disassembler = try Disassembler(syntax: syntax == .intel ? .intel : .att)
-        let engine = StepEngine(tracker: CowTracker(reporter: reporter, watch: watchFilter, engineName: "step"),
-                                disassembler: disassembler, maxSteps: maxSteps)
-        tracer.observer = engine
+        let useFault: Bool
+        switch engine {
+        case .step: useFault = false
+        case .fault:
+            guard FaultEngine.isAvailable() else {
+                throw CowtraceError("--engine fault: this kernel does not allow perf page-fault events with sigtrap (needs Linux 5.13+ and perf permissions)")
+            }
+            useFault = true
+        case .auto: useFault = maxSteps == nil && FaultEngine.isAvailable()
+        }
+        let name = useFault ? "fault" : "step"
+        let tracker = CowTracker(reporter: reporter, watch: watchFilter, engineName: name)
+        let observer: CowEngine = useFault
+            ? FaultEngine(tracker: tracker, disassembler: disassembler)
+            : StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: maxSteps)
+        tracer.observer = observer
+
         if let pid {
             try tracer.attach(pid: pid)
         } else {
             try tracer.launch(command)
         }
-        let status = try withExtendedLifetime(engine) { try tracer.run() }
+        if !summaryOnly {
+            log.message(useFault ? "engine fault (perf page-fault events with sigtrap)" : "engine step (single-stepping)")
+        }
+        let status = try withExtendedLifetime(observer) { try tracer.run() }
         throw ExitCode(status)
     }
 }

@@ -65,7 +65,10 @@ extern const int cow_WALL;
 // ---- raw syscalls ------------------------------------------------------
 pid_t cow_gettid(void);
 int cow_tgkill(pid_t tgid, pid_t tid, int sig);
-long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kernel);
+// A PERF_COUNT_SW_PAGE_FAULTS event on thread `tid`, sample_period 1, sigtrap with `cookie`
+// in si_perf_data, remove_on_exec. Returns the fd, or -1 with errno set. `disabled` opens it
+// stopped (a capability probe).
+long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kernel, int disabled);
 
 // ---- launching a traced program ------------------------------------------
 // fork; in the child: default signal dispositions, empty mask, PTRACE_TRACEME,
@@ -90,8 +93,12 @@ cow_unwinder *cow_unwinder_create(void);
 void cow_unwinder_destroy(cow_unwinder *unwinder);
 void cow_unwinder_flush(cow_unwinder *unwinder);
 // Unwinds thread `tid` as if its registers were `regs`; fills up to `max` frames and returns
-// how many (frame 0 is regs->rip), or -1.
-int cow_unwind(cow_unwinder *unwinder, pid_t tid, const struct user_regs_struct *regs, cow_frame *frames, int max);
+// how many (frame 0 is regs->rip), or -1. `modules` holds `module_count` [start, end) pairs:
+// the process's executable mappings (each gets its own cached ELF image).
+int cow_unwind(cow_unwinder *unwinder, pid_t tid, const struct user_regs_struct *regs, const uint64_t *modules,
+               int module_count, cow_frame *frames, int max);
+// The thread is gone: drop its handles.
+void cow_unwinder_forget_thread(cow_unwinder *unwinder, pid_t tid);
 
 // ---- interruption (Ctrl-C and friends) -------------------------------------
 // Installs handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE that only record the

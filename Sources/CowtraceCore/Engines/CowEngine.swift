@@ -143,6 +143,7 @@ public class CowEngine: TraceObserver {
         held.remove(tracee.tid)
         requests[tracee.tid] = nil
         rseqPages[tracee.tid] = nil
+        tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
         threadGone(tracee)
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
             tracker.processGone(tracee.tgid, reason: "exit")

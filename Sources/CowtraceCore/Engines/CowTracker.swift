@@ -204,7 +204,7 @@ public final class CowTracker {
         guard let symbolizer, let origin else { return }
         switch split.cause {
         case .instruction, .syscall:
-            split.backtrace = symbolizer.backtrace(pid: pid, tid: origin.tid, regs: origin.regs)
+            split.backtrace = symbolizer.backtrace(pid: pid, tid: origin.tid, regs: origin.regs, mappings: maps(pid))
             split.sourceText = split.backtrace.first?.source.flatMap(symbolizer.sourceText)
         default:
             break

@@ -130,8 +130,9 @@ public final class CowReporter {
     }
 
     /// Prints the summary to the log and the JSON stream.
-    public func finish(engine: String, steps: Int, stillShared: Int) {
+    public func finish(engine: String, steps: Int, stillShared: Int, faults: Int? = nil) {
         summary.steps = steps
+        summary.faults = faults
         summary.stillShared = stillShared
         summary.engine = engine
         for line in summary.textLines() { log.plain(line) }

@@ -10,6 +10,8 @@ public struct CowSummary: Sendable {
 
     public var engine = "step"
     public var steps = 0
+    /// Page faults seen (fault engine).
+    public var faults: Int?
     public var stillShared = 0
     public private(set) var clones: [CloneShare] = []
     public private(set) var splits = 0
@@ -55,7 +57,8 @@ public struct CowSummary: Sendable {
     }
 
     func textLines() -> [String] {
-        var lines = ["cow summary (engine \(engine), \(steps) step\(steps == 1 ? "" : "s")):"]
+        let work = faults.map { "\($0) page fault\($0 == 1 ? "" : "s")" } ?? "\(steps) step\(steps == 1 ? "" : "s")"
+        var lines = ["cow summary (engine \(engine), \(work)):"]
         for c in clones {
             lines.append("  \(c.call) \(c.parent) -> \(c.child): \(c.total) pages shared (anon \(c.anon), file \(c.file), zero \(c.zero))")
         }
@@ -81,7 +84,7 @@ public struct CowSummary: Sendable {
 
     func json() -> [(String, JSONValue)] {
         [
-            ("engine", .string(engine)), ("steps", .int(steps)), ("splits", .int(splits)), ("reuses", .int(reuses)),
+            ("engine", .string(engine)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
             ("drops", .int(drops)), ("still_shared", .int(stillShared)),
             ("clones", .array(clones.map { c in
                 .object([("parent", .int32(c.parent)), ("child", .int32(c.child)), ("syscall", .string(c.call)),

@@ -50,7 +50,11 @@ final class DebugInfo {
         }
         var offset: GElf_Off = 0
         var sym = GElf_Sym()
-        if let name = dwfl_module_addrinfo(module, GElf_Addr(lookup), &offset, &sym, nil, nil, nil) {
+        // libdw falls back to the nearest symbol below the address even when that symbol
+        // ends before it (a static function in a binary stripped to .dynsym): that would
+        // be a wrong name, so a symbol must cover the address (or be a label at it).
+        if let name = dwfl_module_addrinfo(module, GElf_Addr(lookup), &offset, &sym, nil, nil, nil),
+           sym.st_size > 0 ? UInt64(offset) < UInt64(sym.st_size) : offset == 0 {
             // "__libc_start_main@@GLIBC_2.34": the version is not part of the function's name.
             let full = String(cString: name)
             result.symbol = full.firstIndex(of: "@").map { String(full[..<$0]) } ?? full

@@ -10,25 +10,45 @@ public final class Symbolizer {
     private var unwinders: [pid_t: OpaquePointer] = [:]
     private var debugInfo: [pid_t: DebugInfo?] = [:]
     private var sources: [String: [String]?] = [:]
+    /// Named frames by process, address and whether it is a return address: a hot loop's
+    /// frames are looked up once.
+    private var named: [pid_t: [UInt64: BacktraceFrame]] = [:]
     private var frames = [cow_frame](repeating: cow_frame(), count: Symbolizer.maxFrames)
 
     public init() {}
 
     deinit { for u in unwinders.values { cow_unwinder_destroy(u) } }
 
+    /// A thread exited: its cached unwind handles go.
+    public func forget(pid: pid_t, tid: pid_t) {
+        if let u = unwinders[pid] { cow_unwinder_forget_thread(u, tid) }
+    }
+
     public func invalidate(_ pid: pid_t) {
         if let u = unwinders.removeValue(forKey: pid) { cow_unwinder_destroy(u) }
         debugInfo[pid] = nil
+        named[pid] = nil
     }
 
     /// The call stack of thread `tid` of process `pid` with registers `regs` (frame #0 is
     /// regs.rip: the instruction itself, even if the tracee has since executed it).
-    public func backtrace(pid: pid_t, tid: pid_t, regs: Registers) -> [BacktraceFrame] {
+    public func backtrace(pid: pid_t, tid: pid_t, regs: Registers, mappings: [Mapping]) -> [BacktraceFrame] {
         if unwinders[pid] == nil, let u = cow_unwinder_create() { unwinders[pid] = u }
         var count: Int32 = 0
         if let u = unwinders[pid] {
             var r = regs
-            count = frames.withUnsafeMutableBufferPointer { cow_unwind(u, tid, &r, $0.baseAddress, Int32($0.count)) }
+            // Executable mappings of one file are one module (one ELF image).
+            var modules: [UInt64] = []
+            for m in mappings where m.executable {
+                if !m.path.isEmpty, modules.count >= 2, let previous = mappings.last(where: { $0.end == m.start }), previous.path == m.path {
+                    modules[modules.count - 1] = m.end
+                } else {
+                    modules += [m.start, m.end]
+                }
+            }
+            count = frames.withUnsafeMutableBufferPointer { f in
+                modules.withUnsafeBufferPointer { cow_unwind(u, tid, &r, $0.baseAddress, Int32($0.count / 2), f.baseAddress, Int32(f.count)) }
+            }
         }
         if count <= 0 {
             // libunwind could not start: at least the instruction itself.
@@ -45,10 +65,23 @@ public final class Symbolizer {
     }
 
     private func frame(pid: pid_t, ip: UInt64, returnAddress: Bool, fallbackName: String?, fallbackOffset: UInt64?) -> BacktraceFrame {
+        // Bit 63 is never set in a user address: it tells return addresses apart in the key.
+        let key = returnAddress ? ip | (1 << 63) : ip
+        if let hit = named[pid]?[key] { return hit }
+        let made = lookUp(pid: pid, ip: ip, returnAddress: returnAddress, fallbackName: fallbackName, fallbackOffset: fallbackOffset)
+        named[pid, default: [:]][key] = made
+        return made
+    }
+
+    private func lookUp(pid: pid_t, ip: UInt64, returnAddress: Bool, fallbackName: String?, fallbackOffset: UInt64?) -> BacktraceFrame {
         if debugInfo[pid] == nil { debugInfo[pid] = .some(DebugInfo(pid: pid)) }
         let location = debugInfo[pid]??.locate(ip, lookup: returnAddress ? ip &- 1 : ip)
         let source = location?.file.flatMap { file in location?.line.map { "\(file):\($0)" } }
-        return BacktraceFrame(ip: ip, symbol: location?.symbol ?? fallbackName, offset: location?.symbol != nil ? location?.offset : fallbackOffset,
+        // libunwind's own name only where libdw knows no module at all (its lookup has the
+        // same nearest-symbol guess that libdw's size check rules out).
+        let useFallback = location?.module == nil
+        return BacktraceFrame(ip: ip, symbol: location?.symbol ?? (useFallback ? fallbackName : nil),
+                              offset: location?.symbol != nil ? location?.offset : (useFallback ? fallbackOffset : nil),
                               module: location?.module, moduleOffset: location?.moduleOffset, source: source)
     }
 

@@ -1,16 +1,17 @@
 import Foundation
 import Testing
 
-/// The step engine's attributions, checked against nm/objdump and strace, never against
+/// Both engines' attributions, checked against nm/objdump and strace, never against
 /// cowtrace's own output.
-@Suite(.serialized) struct StepEngineTests {
-    static let engine = ["--engine", "step"]
+@Suite(.serialized) struct AttributionTests {
+    static let engines = ["step", "fault"]
 
-    @Test func childStoreIsOneSplitAtTheLabel() throws {
+    @Test(arguments: engines)
+    func childStoreIsOneSplitAtTheLabel(_ engine: String) throws {
         let binary = try Fixtures.path("child_store")
         let label = try Fixtures.symbol("child_store", in: binary)
         let target = try Fixtures.symbol("target", in: binary)
-        let run = try TraceRun.run(Self.engine + ["-q"], [binary])
+        let run = try TraceRun.run(["--engine", engine] + ["-q"], [binary])
         #expect(run.result.status == 0, "\(run.result.stderr)")
         let child = try #require(run.clones.first?["child"] as? Int)
         let splits = run.splits(onPage: pageOf(target))
@@ -25,11 +26,12 @@ import Testing
         #expect(hexValue(split["frame_before"]) != hexValue(split["frame_after"]))
     }
 
-    @Test func parentStoreCopiesInTheParent() throws {
+    @Test(arguments: engines)
+    func parentStoreCopiesInTheParent(_ engine: String) throws {
         let binary = try Fixtures.path("parent_store")
         let label = try Fixtures.symbol("parent_store", in: binary)
         let target = try Fixtures.symbol("target", in: binary)
-        let run = try TraceRun.run(Self.engine + ["-q"], [binary])
+        let run = try TraceRun.run(["--engine", engine] + ["-q"], [binary])
         #expect(run.result.status == 0)
         let clone = try #require(run.clones.first)
         let split = try #require(run.splits(onPage: pageOf(target)).first, "\(run.result.stderr)")
@@ -41,10 +43,11 @@ import Testing
         #expect(hexValue(split["address"]) == target + 16 * 8)
     }
 
-    @Test func readIntoSharedBufferIsTheSyscall() throws {
+    @Test(arguments: engines)
+    func readIntoSharedBufferIsTheSyscall(_ engine: String) throws {
         let binary = try Fixtures.path("pipe_read")
         let buffer = try Fixtures.symbol("buffer", in: binary)
-        let run = try TraceRun.run(Self.engine + ["-q"], [binary])
+        let run = try TraceRun.run(["--engine", engine] + ["-q"], [binary])
         #expect(run.result.status == 0)
         let child = try #require(run.clones.first?["child"] as? Int)
         let split = try #require(run.splits(onPage: pageOf(buffer)).first, "\(run.result.stderr)")
@@ -57,7 +60,8 @@ import Testing
     /// Plain fork(): the child_tidptr page is the kernel's CLONE_CHILD_SETTID store, the rseq
     /// page the kernel's rseq update, and other pages have causes of their own. The
     /// child_tidptr and the rseq area's address come from strace's log of the same binary.
-    @Test func forkPagesEachHaveTheirOwnCause() throws {
+    @Test(arguments: engines)
+    func forkPagesEachHaveTheirOwnCause(_ engine: String) throws {
         let binary = try Fixtures.path("fork_demo")
         let strace = try Command.runWithoutRandomization(["/usr/bin/strace", "-f", "-qq", "-e", "trace=clone,rseq", binary])
         let straceLines = StraceLines.joined(strace.stderr)
@@ -67,7 +71,7 @@ import Testing
         let rseqArea = try #require(hexValue(String(rseqLine.dropFirst(5).prefix { $0 != "," })))
         #expect(pageOf(childTid) != pageOf(rseqArea))
 
-        let run = try TraceRun.run(Self.engine, [binary], withoutRandomization: true)
+        let run = try TraceRun.run(["--engine", engine], [binary], withoutRandomization: true)
         #expect(run.result.status == 0)
         let child = try #require(run.clones.first?["child"] as? Int)
         #expect(hexValue(run.clones.first?["child_tidptr"]) == childTid)
@@ -101,23 +105,25 @@ import Testing
         #expect(!causes.contains("unknown"), "\(run.result.stderr)")
     }
 
-    @Test func pageNobodyWritesStaysShared() throws {
+    @Test(arguments: engines)
+    func pageNobodyWritesStaysShared(_ engine: String) throws {
         let binary = try Fixtures.path("clone_spin")
         let watched = try Fixtures.symbol("watched", in: binary)
-        let run = try TraceRun.run(Self.engine + ["-q", "--watch", String(format: "0x%llx", watched)], [binary])
+        let run = try TraceRun.run(["--engine", engine] + ["-q", "--watch", String(format: "0x%llx", watched)], [binary])
         #expect(run.result.status == 0, "\(run.result.stderr)")
         #expect(run.clones.first?["shared_pages"] as? Int == 1)
         #expect(run.splits.isEmpty, "\(run.result.stderr)")
         #expect(run.events("reuse").isEmpty)
         #expect(run.summary?["splits"] as? Int == 0)
-        #expect((run.summary?["steps"] as? Int ?? 0) > 2000)  // both loops were stepped
+        if engine == "step" { #expect((run.summary?["steps"] as? Int ?? 0) > 2000) }  // both loops were stepped
     }
 
-    @Test func grandchildStoreNamesAllHolders() throws {
+    @Test(arguments: engines)
+    func grandchildStoreNamesAllHolders(_ engine: String) throws {
         let binary = try Fixtures.path("grandchild_store")
         let label = try Fixtures.symbol("grandchild_store", in: binary)
         let target = try Fixtures.symbol("target", in: binary)
-        let run = try TraceRun.run(Self.engine + ["-q"], [binary])
+        let run = try TraceRun.run(["--engine", engine] + ["-q"], [binary])
         #expect(run.result.status == 0)
         #expect(run.clones.count == 2)
         let parent = try #require(run.clones.first?["pid"] as? Int)
@@ -131,10 +137,10 @@ import Testing
         #expect(hexValue(split["ip"]) == label)
     }
 
-    @Test(arguments: ["shared", "dontneed", "exec", "vfork", "thread"])
-    func memoryThatIsNeverCopiedOnWrite(_ mode: String) throws {
+    @Test(arguments: engines, ["shared", "dontneed", "exec", "vfork", "thread"])
+    func memoryThatIsNeverCopiedOnWrite(_ engine: String, _ mode: String) throws {
         let binary = try Fixtures.path("no_cow")
-        let run = try TraceRun.run(Self.engine + ["-q"], [binary, mode])
+        let run = try TraceRun.run(["--engine", engine] + ["-q"], [binary, mode])
         #expect(run.result.status == 0, "\(run.result.stderr)")
         let page = try #require(hexValue(run.result.stdout.split(separator: "\n").first.map(String.init)))
         #expect(run.splits(onPage: pageOf(page)).isEmpty, "\(run.result.stderr)")
@@ -152,12 +158,13 @@ import Testing
         }
     }
 
-    @Test func twoThousandPagesOneInstruction() throws {
+    @Test(arguments: engines)
+    func twoThousandPagesOneInstruction(_ engine: String) throws {
         let binary = try Fixtures.path("many_pages")
         let label = try Fixtures.symbol("page_loop_store", in: binary)
         let pages = try Fixtures.symbol("pages", in: binary)
         let range = String(format: "0x%llx-0x%llx", pages, pages + 2000 * 4096)
-        let run = try TraceRun.run(Self.engine + ["-q", "--watch", range], [binary])
+        let run = try TraceRun.run(["--engine", engine] + ["-q", "--watch", range], [binary])
         #expect(run.result.status == 0)
         #expect(run.clones.first?["shared_pages"] as? Int == 2000)
         #expect(run.splits.count == 2000)
@@ -175,9 +182,10 @@ import Testing
     /// Past --max-steps nothing is stepped: the store is still found, at the child's next
     /// syscall, and honestly reported as unknown.
     @Test func maxStepsDegradesToUnknown() throws {
+        let engine = "step"
         let binary = try Fixtures.path("child_store")
         let target = try Fixtures.symbol("target", in: binary)
-        let run = try TraceRun.run(Self.engine + ["-q", "--max-steps", "5"], [binary])
+        let run = try TraceRun.run(["--engine", engine] + ["-q", "--max-steps", "5"], [binary])
         #expect(run.result.status == 0)
         let split = try #require(run.splits(onPage: pageOf(target)).first, "\(run.result.stderr)")
         #expect(split["cause"] as? String == "unknown")

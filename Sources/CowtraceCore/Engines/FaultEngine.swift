@@ -1,0 +1,114 @@
+import CCowtrace
+import Glibc
+
+/// The fast engine: every thread of a process that shares pages carries a perf software
+/// page-fault event with sigtrap, so it stops only when it faults (the copy is made by then,
+/// RIP is the faulting instruction). The faulting page is checked in the ledger; a changed
+/// frame is the faulting instruction's doing only if that instruction writes the page,
+/// otherwise the kernel's (its rseq update, or a store on the way back to user mode).
+/// Syscall exits sweep the shared pages as in the step engine. Native speed in between.
+public final class FaultEngine: CowEngine {
+    /// si_code of a perf sigtrap.
+    static let trapPerf: Int32 = 6
+
+    private let instructions: InstructionCache
+    private let cookie: UInt64
+    private let excludeKernel: Bool
+    /// tid -> perf event fd.
+    private var events: [pid_t: Int32] = [:]
+    public private(set) var faults = 0
+
+    public init(tracker: CowTracker, disassembler: Disassembler) {
+        instructions = InstructionCache(disassembler: disassembler)
+        cookie = UInt64.random(in: 1...UInt64.max)
+        // Kernel-mode faults (the kernel's own stores) are visible to root only.
+        excludeKernel = geteuid() != 0
+        super.init(tracker: tracker, engineName: "fault")
+    }
+
+    deinit { for fd in events.values { close(fd) } }
+
+    /// Whether this kernel allows perf page-fault events with sigtrap (Linux 5.13+, perf
+    /// permissions): probed with a disabled event on our own thread.
+    public static func isAvailable() -> Bool {
+        let fd = cow_perf_event_open_pagefaults(cow_gettid(), 1, geteuid() != 0 ? 1 : 0, 1)
+        if fd < 0 { return false }
+        close(Int32(fd))
+        return true
+    }
+
+    override var stepCount: Int { 0 }
+
+    // MARK: Events
+
+    override func sharingStarted(_ pid: pid_t, tracer: Tracer) {
+        for tracee in tracer.tracees.values where tracee.tgid == pid { openEvent(tracee.tid) }
+    }
+
+    private func openEvent(_ tid: pid_t) {
+        guard events[tid] == nil else { return }
+        let fd = cow_perf_event_open_pagefaults(tid, cookie, excludeKernel ? 1 : 0, 0)
+        if fd >= 0 {
+            events[tid] = Int32(fd)
+        } else {
+            tracker.reporter.note(tid, "perf_event_open on \(tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
+        }
+    }
+
+    private func closeEvent(_ tid: pid_t) {
+        if let fd = events.removeValue(forKey: tid) { close(fd) }
+    }
+
+    public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
+        if held.contains(tracee.tid) { return .hold }
+        if tracker.shares(tracee.tgid) {
+            openEvent(tracee.tid)  // a thread created since sharing began
+        } else if events[tracee.tid] != nil {
+            closeEvent(tracee.tid)  // nothing shared any more: run at full speed
+        }
+        return .syscall
+    }
+
+    // MARK: Faults
+
+    public override func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool {
+        guard info.code == Self.trapPerf, info.perfData == cookie else { return false }  // the program's own SIGTRAP
+        faults += 1
+        let pid = tracee.tgid
+        let page = info.address & ~4095
+        guard tracker.ledger.record(pid, page) != nil, let regs = try? Ptrace.registers(tracee.tid) else { return true }
+        let rseq = rseqPage(tracee)
+        // The faulting instruction has not completed: the registers are its "before" state.
+        let instruction = instructions.instruction(at: UInt64(regs.rip), in: pid, memory: tracer.memory(of: pid))
+        var once = regs
+        if instruction?.repeated == true && once.rcx > 0 { once.rcx -= 1 }  // the iteration that faulted
+        let writes = instruction?.writeSet(before: regs, after: once) ?? .notComputable("undecodable instruction")
+        tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: regs)) { page in
+            if page == rseq { return .kernel(detail: "rseq") }
+            switch writes {
+            case .notComputable(let what):
+                return .unknown(note: "\(what): write set not computable")
+            case .ranges:
+                if let range = writes.range(on: page), let instruction {
+                    return .instruction(InstructionWrite(ip: instruction.address, bytes: instruction.bytes, text: instruction.text,
+                                                         address: range.address, size: range.size))
+                }
+                // A kernel-mode fault, reported on the way back to user mode: RIP is only
+                // where the thread resumes.
+                return .kernel(detail: nil)
+            }
+        }
+        if instruction?.writesMemory == true && tracker.watchesReuse(pid) {
+            tracker.checkReuse(pid, pages: writes.pages, ip: instruction?.address)
+        }
+        return true
+    }
+
+    override func codeChanged(_ pid: pid_t) { instructions.invalidate(pid) }
+
+    override func threadGone(_ tracee: Tracee) { closeEvent(tracee.tid) }
+
+    public override func finished(tracer: Tracer) {
+        tracker.reporter.finish(engine: engineName, steps: 0, stillShared: tracker.ledger.totalShared, faults: faults)
+    }
+}
