@@ -3,8 +3,11 @@
 // libunwind's own accessor, which does not copy shared pages.
 #include "CCowtrace.h"
 #include <libunwind-ptrace.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // A _UPT handle caches the ELF image of its last lookup only, and re-reads /proc/PID/maps
 // and maps the file again whenever a lookup falls in another module. A backtrace crosses
@@ -20,6 +23,13 @@ struct cow_unwinder {
     unw_addr_space_t space;
     struct slot slots[SLOTS];
     int next;  // round-robin replacement
+    // /proc/TID/mem of the thread being unwound, and the page last read from it: one pread
+    // serves a frame's many word reads (PTRACE_PEEKDATA costs a syscall per word).
+    int mem_fd;
+    pid_t mem_tid;
+    uint64_t page_address;
+    int page_valid;
+    unsigned char page[4096];
 };
 
 // The modules (executable mappings) of the current cow_unwind call.
@@ -87,6 +97,18 @@ static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, in
 
 static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg) {
     if (write) return -UNW_EINVAL;  // never write into the tracee
+    cow_unwinder *u = current_unwinder;
+    uint64_t base = addr & ~(uint64_t)4095;
+    if (u && u->mem_fd >= 0 && (addr & 4095) <= 4096 - sizeof(*val)) {
+        if (!u->page_valid || u->page_address != base) {
+            u->page_valid = pread(u->mem_fd, u->page, sizeof(u->page), (off_t)base) == (ssize_t)sizeof(u->page);
+            u->page_address = base;
+        }
+        if (u->page_valid) {
+            memcpy(val, u->page + (addr & 4095), sizeof(*val));
+            return 0;
+        }
+    }
     return _UPT_access_mem(as, addr, val, 0, arg);
 }
 static int access_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val, int write, void *arg) {
@@ -106,6 +128,7 @@ static unw_accessors_t accessors = {
 cow_unwinder *cow_unwinder_create(void) {
     cow_unwinder *u = calloc(1, sizeof(*u));
     if (!u) return NULL;
+    u->mem_fd = -1;
     u->space = unw_create_addr_space(&accessors, 0);
     if (!u->space) {
         free(u);
@@ -124,6 +147,9 @@ void cow_unwinder_destroy(cow_unwinder *u) {
 
 void cow_unwinder_flush(cow_unwinder *u) {
     unw_flush_cache(u->space, 0, 0);
+    if (u->mem_fd >= 0) close(u->mem_fd);
+    u->mem_fd = -1;
+    u->page_valid = 0;
     for (int k = 0; k < SLOTS; k++) {
         if (u->slots[k].upt) _UPT_destroy(u->slots[k].upt);
         u->slots[k].upt = NULL;
@@ -143,6 +169,14 @@ int cow_unwind(cow_unwinder *u, pid_t tid, const struct user_regs_struct *regs, 
                int module_count, cow_frame *frames, int max) {
     current_unwinder = u;
     current_tid = tid;
+    u->page_valid = 0;  // the stack changes between calls
+    if (u->mem_tid != tid || u->mem_fd < 0) {
+        if (u->mem_fd >= 0) close(u->mem_fd);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/mem", tid);
+        u->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+        u->mem_tid = tid;
+    }
     current_modules = modules;
     current_module_count = module_count;
     saved_regs = regs;

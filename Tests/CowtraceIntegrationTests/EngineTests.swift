@@ -37,6 +37,18 @@ import Testing
         if fixture != "clone_spin" { #expect(!a.isEmpty) }
     }
 
+    /// -q installs a seccomp-bpf filter in the launched program (only clone-family calls
+    /// stop it); without -q there is none. The program reports its own seccomp mode.
+    @Test func quietRunsUnderTheCloneFilter() throws {
+        let quiet = try Command.run([Paths.cowtrace, "-q", "/bin/grep", "Seccomp:", "/proc/self/status"])
+        #expect(quiet.stdout.contains("Seccomp:\t2"), "\(quiet.stdout)")
+        let full = try Command.run([Paths.cowtrace, "/bin/grep", "Seccomp:", "/proc/self/status"])
+        #expect(full.stdout.contains("Seccomp:\t0"), "\(full.stdout)")
+        // Clone-family calls are still seen under the filter.
+        let forked = try TraceRun.run(["-q"], [try Fixtures.path("multi_proc")])
+        #expect(forked.clones.count == 3)
+    }
+
     @Test func autoChoosesTheFaultEngineHere() throws {
         let run = try TraceRun.run(["-q"], [try Fixtures.path("child_store")])
         #expect(run.result.stderr.hasPrefix("cowtrace: engine fault"))

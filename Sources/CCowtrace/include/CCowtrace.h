@@ -75,8 +75,10 @@ long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kern
 // SIGSTOP to itself, execve(path, argv, envp). Nothing but async-signal-safe
 // calls run in the child. If execve fails the child writes its errno to a
 // close-on-exec pipe and exits 127; *error_fd receives the pipe's read end.
+// With `only_clones`, a seccomp-bpf filter is installed before execve so that only
+// clone-family syscalls stop the program (PTRACE_EVENT_SECCOMP), as strace --seccomp-bpf.
 // Returns the child's pid, or -1 with errno set.
-pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int *error_fd);
+pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int only_clones, int *error_fd);
 
 // ---- remote unwinding (libunwind-ptrace) --------------------------------
 // One address space per traced process; its caches are flushed when the process's

@@ -122,7 +122,9 @@ public class CowEngine: TraceObserver {
     }
 
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
-        held.contains(tracee.tid) ? .hold : .syscall
+        if held.contains(tracee.tid) { return .hold }
+        // Sharing pages: every syscall exit is swept for the kernel's writes.
+        return tracker.shares(tracee.tgid) ? .syscall : .run
     }
 
     public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool { false }

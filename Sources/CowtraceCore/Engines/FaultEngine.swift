@@ -63,10 +63,10 @@ public final class FaultEngine: CowEngine {
         if held.contains(tracee.tid) { return .hold }
         if tracker.shares(tracee.tgid) {
             openEvent(tracee.tid)  // a thread created since sharing began
-        } else if events[tracee.tid] != nil {
-            closeEvent(tracee.tid)  // nothing shared any more: run at full speed
+            return .syscall
         }
-        return .syscall
+        if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed
+        return .run
     }
 
     // MARK: Faults

@@ -71,7 +71,7 @@ public final class StepEngine: CowEngine {
         if held.contains(tracee.tid) { return .hold }
         // Between a syscall's entry and exit stops: PTRACE_SYSCALL, or the exit stop is lost.
         if tracee.inFlight != nil { return .syscall }
-        guard tracker.shares(tracee.tgid) else { return .syscall }
+        guard tracker.shares(tracee.tgid) else { return .run }
         let thread = state(tracee)
         // A step interrupted by a signal stop is issued again, not counted again.
         guard stepBudgetLeft || thread.pending != nil else {

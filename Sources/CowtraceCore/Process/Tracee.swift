@@ -46,6 +46,9 @@ public enum ResumeMode: Sendable {
     case singleStep
     /// Leave it stopped; the observer resumes it later.
     case hold
+    /// Only the stops the log needs: PTRACE_CONT where a seccomp filter picks the syscalls
+    /// to stop at (launched with -q), PTRACE_SYSCALL otherwise.
+    case run
 }
 
 /// Reads "Tgid:" from /proc/TID/status.

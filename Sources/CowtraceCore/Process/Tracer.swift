@@ -7,6 +7,9 @@ public final class Tracer {
     public struct Configuration {
         /// -q: log clone-family calls (and cow annotations) only.
         public var quiet = false
+        /// With quiet: a launched program gets a seccomp-bpf filter so that only clone-family
+        /// syscalls stop it while nothing needs the others.
+        public var filterSyscalls = true
         public init() {}
     }
 
@@ -24,6 +27,8 @@ public final class Tracer {
     private var launched = false
     private var spawnErrorFD: Int32 = -1
     private var mainExeced = false
+    /// Every tracee runs under the clone-only seccomp filter.
+    private var filtered = false
 
     public init(configuration: Configuration, log: SyscallLog, events: JSONEventLog?) {
         self.configuration = configuration
@@ -39,8 +44,9 @@ public final class Tracer {
         let path = try ProgramLocator.locate(command[0])
         let env = environment ?? Self.currentEnvironment()
         var errorFD: Int32 = -1
+        let filter = configuration.quiet && configuration.filterSyscalls
         let pid = withCStrings(command) { argv in
-            withCStrings(env) { envp in cow_spawn_traced(path, argv, envp, &errorFD) }
+            withCStrings(env) { envp in cow_spawn_traced(path, argv, envp, filter ? 1 : 0, &errorFD) }
         }
         guard pid > 0 else { throw CowtraceError("cannot start \(command[0]): fork: \(ErrnoNames.message(errno))") }
         spawnErrorFD = errorFD
@@ -49,7 +55,8 @@ public final class Tracer {
         guard case .signalStop(SIGSTOP) = WaitStatus(raw: status) else {
             throw CowtraceError("cannot start \(command[0]): \(spawnFailure() ?? "it did not stop under ptrace")")
         }
-        try Ptrace.setOptions(pid, PtraceOptions.following.union(.exitKill))
+        try Ptrace.setOptions(pid, PtraceOptions.following.union(filter ? [.exitKill, .traceSeccomp] : [.exitKill]))
+        filtered = filter
         launched = true
         mainPid = pid
         let tracee = Tracee(tid: pid, tgid: pid, seized: false)
@@ -291,7 +298,14 @@ public final class Tracer {
             } else {
                 resume(tracee)
             }
-        case .vforkDone, .seccomp:
+        case .seccomp:
+            // A filtered syscall's entry (when the tracee ran with PTRACE_CONT). After a
+            // syscall-entry stop of the same call (PTRACE_SYSCALL), it is already handled.
+            if tracee.inFlight == nil, let info = try? Ptrace.syscallInfo(tracee.tid), info.op == 3 {
+                syscallEntry(tracee, info)
+            }
+            resume(tracee)
+        case .vforkDone:
             resume(tracee)
         }
     }
@@ -368,12 +382,14 @@ public final class Tracer {
     // MARK: Resuming, interrupting, detaching
 
     public func resume(_ tracee: Tracee, signal: Int32 = 0) {
-        let mode = observer?.resumeMode(for: tracee, signal: signal, tracer: self) ?? .syscall
+        let mode = observer?.resumeMode(for: tracee, signal: signal, tracer: self) ?? .run
         let request: PtraceRequest
         switch mode {
         case .hold: return
         case .singleStep: request = .singleStep
         case .syscall: request = .syscall
+        // Inside a syscall the exit stop is needed (to log it): PTRACE_SYSCALL.
+        case .run: request = filtered && tracee.inFlight == nil ? .cont : .syscall
         }
         do {
             try Ptrace.resume(tracee.tid, request, signal: signal)

@@ -35,6 +35,11 @@ public final class OutputSink {
         if buffer.count >= 1 << 15 || (lineBuffered && text.utf8.last == 10) { flush() }
     }
 
+    public func write(bytes: [UInt8]) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 15 || (lineBuffered && bytes.last == 10) { flush() }
+    }
+
     public func flush() {
         var offset = 0
         while offset < buffer.count {

@@ -9,6 +9,9 @@ public final class Symbolizer {
 
     private var unwinders: [pid_t: OpaquePointer] = [:]
     private var debugInfo: [pid_t: DebugInfo?] = [:]
+    /// libdw sessions by address-space layout: a child right after fork has its parent's
+    /// layout and shares the parent's session (loading libc's debug info is the costly part).
+    private var sessions: [String: DebugInfo] = [:]
     private var sources: [String: [String]?] = [:]
     /// Named frames by process, address and whether it is a return address: a hot loop's
     /// frames are looked up once.
@@ -33,6 +36,17 @@ public final class Symbolizer {
     /// The call stack of thread `tid` of process `pid` with registers `regs` (frame #0 is
     /// regs.rip: the instruction itself, even if the tracee has since executed it).
     public func backtrace(pid: pid_t, tid: pid_t, regs: Registers, mappings: [Mapping]) -> [BacktraceFrame] {
+        if debugInfo[pid] == nil {
+            let layout = mappings.filter { $0.executable }.map { "\($0.start)-\($0.end) \($0.path)" }.joined(separator: "\n")
+            if let shared = sessions[layout] {
+                debugInfo[pid] = .some(shared)
+            } else if let made = DebugInfo(pid: pid) {
+                sessions[layout] = made
+                debugInfo[pid] = .some(made)
+            } else {
+                debugInfo[pid] = .some(nil)
+            }
+        }
         if unwinders[pid] == nil, let u = cow_unwinder_create() { unwinders[pid] = u }
         var count: Int32 = 0
         if let u = unwinders[pid] {
