@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 volatile long target[512] __attribute__((aligned(4096))) = {1};
+// A page nobody writes after fork: it stays shared (same frame in both processes).
+volatile long untouched[512] __attribute__((aligned(4096))) = {7};
 
 int main(void) {
     target[0] = 0x1111;  // the parent owns the page before fork
+    untouched[0] = 7;
     pid_t pid = fork();
     if (pid == 0) {
         __asm__ volatile(".globl child_store\nchild_store:\n\tmovq $0x2222, %0" : "=m"(target[8]));

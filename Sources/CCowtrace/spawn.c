@@ -13,7 +13,8 @@
 
 int cow_install_clone_filter(void);
 
-pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int only_clones, int *error_fd) {
+pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int only_clones, int new_session,
+                       int *error_fd) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return -1;
     pid_t pid = fork();
@@ -35,6 +36,9 @@ pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[],
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         close(fds[0]);
+        // A program left stopped at a break must survive cowtrace's exit: in a session of
+        // its own its process group is never orphaned by that exit (no SIGHUP + SIGCONT).
+        if (new_session) setsid();
         if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) {
             int err = errno;
             (void)!write(fds[1], &err, sizeof(err));

@@ -70,6 +70,7 @@ public struct CowtraceCommand: ParsableCommand {
         let events = try json.map { JSONEventLog(sink: try OutputSink.open(path: $0)) }
         var configuration = Tracer.Configuration()
         configuration.quiet = quiet || summaryOnly
+        configuration.newSession = breakOnSplit != nil && onBreak == .stop
         let log = SyscallLog(sink: logSink)
         let tracer = Tracer(configuration: configuration, log: log, events: events)
         let reporter = CowReporter(log: log, events: events, summaryOnly: summaryOnly)
@@ -90,6 +91,12 @@ public struct CowtraceCommand: ParsableCommand {
             ? FaultEngine(tracker: tracker, disassembler: disassembler)
             : StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: maxSteps)
         tracer.observer = observer
+        if let n = breakOnSplit {
+            if isatty(STDIN_FILENO) != 0 {
+                log.message("break: the interactive prompt is not implemented yet; using --on-break \(onBreak.rawValue)")
+            }
+            tracker.breaker = BreakOnSplit(count: n, action: BreakOnSplit.Action(rawValue: onBreak.rawValue)!, disassembler: disassembler)
+        }
 
         if let pid {
             try tracer.attach(pid: pid)
@@ -109,7 +116,13 @@ public enum CowtraceMain {
     public static func main(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
         let arguments = normalizeOptionalValues(arguments)
         do {
-            var command = try CowtraceCommand.parseAsRoot(arguments)
+            // paddr and pages are subcommands; anything else is the program to trace.
+            var command: any ParsableCommand
+            switch arguments.first {
+            case "paddr": command = try PaddrCommand.parseAsRoot(Array(arguments.dropFirst()))
+            case "pages": command = try PagesCommand.parseAsRoot(Array(arguments.dropFirst()))
+            default: command = try CowtraceCommand.parseAsRoot(arguments)
+            }
             try command.run()
             exit(0)
         } catch let code as ExitCode {

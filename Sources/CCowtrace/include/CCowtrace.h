@@ -78,7 +78,9 @@ long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kern
 // With `only_clones`, a seccomp-bpf filter is installed before execve so that only
 // clone-family syscalls stop the program (PTRACE_EVENT_SECCOMP), as strace --seccomp-bpf.
 // Returns the child's pid, or -1 with errno set.
-pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int only_clones, int *error_fd);
+// `new_session` runs it in a session of its own (setsid), for programs left stopped at a break.
+pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int only_clones, int new_session,
+                       int *error_fd);
 
 // ---- remote unwinding (libunwind-ptrace) --------------------------------
 // One address space per traced process; its caches are flushed when the process's

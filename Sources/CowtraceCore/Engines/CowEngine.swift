@@ -45,6 +45,11 @@ public class CowEngine: TraceObserver {
 
     var stepCount: Int { 0 }
 
+    /// A break due after this stop's bookkeeping (--break-on-split).
+    func fireBreak(_ tracee: Tracee, tracer: Tracer, completeStore: Bool = false) {
+        tracker.breaker?.fireIfDue(tracee, tracer: tracer, completeStore: completeStore)
+    }
+
     // MARK: Syscalls
 
     public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
@@ -54,6 +59,7 @@ public class CowEngine: TraceObserver {
         if let clone, !clone.sharesMemory {
             snapshots[tracee.tid] = tracker.snapshot(parent: tracee.tgid)
         }
+        fireBreak(tracee, tracer: tracer)
     }
 
     public func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer) {
@@ -76,6 +82,7 @@ public class CowEngine: TraceObserver {
         default:
             break
         }
+        fireBreak(tracee, tracer: tracer)
     }
 
     // MARK: New processes
@@ -97,6 +104,7 @@ public class CowEngine: TraceObserver {
             return
         }
         childReady(tracee, tracer: tracer)
+        fireBreak(tracee, tracer: tracer)
     }
 
     /// Before the child's first instruction only the kernel has run in it: a copy of the
@@ -117,6 +125,7 @@ public class CowEngine: TraceObserver {
         held.remove(tid)
         if let tracee = tracer.tracees[tid] {
             childReady(tracee, tracer: tracer)
+            fireBreak(tracee, tracer: tracer)
             tracer.resume(tracee)
         }
     }

@@ -24,6 +24,8 @@ public final class CowTracker {
 
     /// Names the code behind instruction and syscall causes; nil leaves backtraces empty.
     public let symbolizer: Symbolizer?
+    /// --break-on-split: told of every split.
+    public var breaker: BreakOnSplit?
 
     /// Where a change was seen: the thread and its registers at that moment (for a step,
     /// before the instruction ran), so the backtrace starts at the cause.
@@ -136,7 +138,10 @@ public final class CowTracker {
         }
         reporter.report(.shared(parent: parent, child: child, call: request.call.rawValue,
                                 anon: counts[.anon] ?? 0, file: counts[.file] ?? 0, zero: counts[.zero] ?? 0))
-        for split in splits { reporter.report(.split(split)) }
+        for split in splits {
+            reporter.report(.split(split))
+            breaker?.splitReported(split)
+        }
     }
 
     /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per contiguous run.
@@ -197,6 +202,7 @@ public final class CowTracker {
         symbolize(&split, pid: pid, origin: origin)
         if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame) }
         reporter.report(.split(split))
+        breaker?.splitReported(split)
     }
 
     /// Backtraces for the causes that have code behind them.

@@ -101,6 +101,7 @@ public final class FaultEngine: CowEngine {
         if instruction?.writesMemory == true && tracker.watchesReuse(pid) {
             tracker.checkReuse(pid, pages: writes.pages, ip: instruction?.address)
         }
+        fireBreak(tracee, tracer: tracer, completeStore: true)
         return true
     }
 

@@ -104,6 +104,7 @@ public final class StepEngine: CowEngine {
         guard let pending = thread.pending, let instruction = pending.instruction, !instruction.canRaiseTrap else { return false }
         thread.pending = nil
         completeStep(tracee, thread, pending)
+        fireBreak(tracee, tracer: tracer)
         return true
     }
 
@@ -113,6 +114,7 @@ public final class StepEngine: CowEngine {
         guard let pending = thread.pending, info.code == 1 || info.code == 2 else { return false }
         thread.pending = nil
         completeStep(tracee, thread, pending)
+        fireBreak(tracee, tracer: tracer)
         return true
     }
 

@@ -10,6 +10,8 @@ public final class Tracer {
         /// With quiet: a launched program gets a seccomp-bpf filter so that only clone-family
         /// syscalls stop it while nothing needs the others.
         public var filterSyscalls = true
+        /// Launch the program in a new session (it may be left stopped when cowtrace exits).
+        public var newSession = false
         public init() {}
     }
 
@@ -46,7 +48,7 @@ public final class Tracer {
         var errorFD: Int32 = -1
         let filter = configuration.quiet && configuration.filterSyscalls
         let pid = withCStrings(command) { argv in
-            withCStrings(env) { envp in cow_spawn_traced(path, argv, envp, filter ? 1 : 0, &errorFD) }
+            withCStrings(env) { envp in cow_spawn_traced(path, argv, envp, filter ? 1 : 0, configuration.newSession ? 1 : 0, &errorFD) }
         }
         guard pid > 0 else { throw CowtraceError("cannot start \(command[0]): fork: \(ErrnoNames.message(errno))") }
         spawnErrorFD = errorFD
@@ -371,6 +373,7 @@ public final class Tracer {
             }
         }
         tracees.removeValue(forKey: pid)
+        held.remove(pid)
         log.traceeCount = max(1, tracees.count)
         if pid == mainPid { mainTermination = status }
         if tracee.isLeader && !tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
@@ -382,15 +385,19 @@ public final class Tracer {
     // MARK: Resuming, interrupting, detaching
 
     public func resume(_ tracee: Tracee, signal: Int32 = 0) {
+        guard tracees[tracee.tid] != nil else { return }  // detached at a break
         let mode = observer?.resumeMode(for: tracee, signal: signal, tracer: self) ?? .run
         let request: PtraceRequest
         switch mode {
-        case .hold: return
+        case .hold:
+            held.insert(tracee.tid)
+            return
         case .singleStep: request = .singleStep
         case .syscall: request = .syscall
         // Inside a syscall the exit stop is needed (to log it): PTRACE_SYSCALL.
         case .run: request = filtered && tracee.inFlight == nil ? .cont : .syscall
         }
+        held.remove(tracee.tid)
         do {
             try Ptrace.resume(tracee.tid, request, signal: signal)
         } catch {
@@ -414,6 +421,70 @@ public final class Tracer {
             detachAll()
             log.message("interrupted by \(SignalNames.name(signal)): detached from \(mainPid), which runs on")
         }
+    }
+
+    /// Tracees stopped by interruptAll, with the stop they reported.
+    private var interrupted: [pid_t: WaitStatus] = [:]
+    /// Tracees the observer holds stopped (ResumeMode.hold).
+    private var held: Set<pid_t> = []
+
+    /// Stops every tracee but `current` (already stopped) and records how each stopped.
+    public func interruptAll(except current: pid_t) {
+        let running = tracees.keys.filter { $0 != current && interrupted[$0] == nil && !held.contains($0) }
+        // PTRACE_INTERRUPT works on seized tracees only; the others get a SIGSTOP of ours,
+        // which is not passed on when they are detached.
+        var ourStops: Set<pid_t> = []
+        for tid in running {
+            guard let tracee = tracees[tid] else { continue }
+            if tracee.seized {
+                _ = try? Ptrace.interrupt(tid)
+            } else {
+                _ = cow_tgkill(tracee.tgid, tid, SIGSTOP)
+                ourStops.insert(tid)
+            }
+        }
+        var waiting = Set(running)
+        interrupted[current] = .syscallStop
+        while !waiting.isEmpty {
+            var raw: Int32 = 0
+            let pid = waitpid(-1, &raw, cow_WALL)
+            if pid < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            let status = WaitStatus(raw: raw)
+            switch status {
+            case .exited, .killed:
+                waiting.remove(pid)
+                exited(pid, status)
+            case .signalStop(SIGSTOP) where ourStops.contains(pid):
+                interrupted[pid] = .eventStop(.stop, signal: SIGSTOP)
+                waiting.remove(pid)
+            default:
+                interrupted[pid] = status
+                waiting.remove(pid)
+            }
+        }
+        // Held children are stopped too.
+        for tid in tracees.keys where interrupted[tid] == nil { interrupted[tid] = .syscallStop }
+    }
+
+    /// Detaches every stopped tracee, each with `signal` (SIGSTOP leaves it stopped), or
+    /// with the signal it was about to receive.
+    public func detachStopped(signal: Int32) {
+        for (tid, tracee) in tracees {
+            var pass = signal
+            if case .signalStop(let s)? = interrupted[tid], !(tracee.awaitingFirstStop && s == SIGSTOP), signal == 0 { pass = s }
+            _ = try? Ptrace.detach(tid, signal: pass)
+        }
+        tracees.removeAll()
+        interrupted.removeAll()
+    }
+
+    /// SIGKILL to every traced process; the loop reaps them.
+    public func killAll() {
+        for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, SIGKILL) }
+        interrupted.removeAll()
     }
 
     /// Stops every tracee (PTRACE_INTERRUPT), then detaches it, passing on a pending signal.
