@@ -172,6 +172,28 @@ public class CowEngine: TraceObserver {
 
     // MARK: Helpers
 
+    /// The rule both engines apply to a changed page: the kernel's rseq update comes first
+    /// (it runs on every return to user mode, before the instruction); an instruction is
+    /// blamed only if its computed write set touches the page; an instruction that addresses
+    /// the page without storing to it, or whose write set cannot be computed, leaves the
+    /// cause unknown; otherwise the kernel wrote it.
+    static func cause(of page: UInt64, instruction: DecodedInstruction?, writes: WriteSet, touched: Set<UInt64>, rseq: UInt64?) -> SplitCause {
+        if page == rseq { return .kernel(detail: "rseq") }
+        switch writes {
+        case .notComputable(let what):
+            return .unknown(note: "\(what): write set not computable")
+        case .ranges:
+            if let range = writes.range(on: page), let instruction {
+                return .instruction(InstructionWrite(ip: instruction.address, bytes: instruction.bytes, text: instruction.text,
+                                                     address: range.address, size: range.size))
+            }
+            if touched.contains(page), let instruction {
+                return .unknown(note: "'\(instruction.text)' addresses this page but does not store to it")
+            }
+            return .kernel(detail: nil)
+        }
+    }
+
     /// The page of the thread's registered rseq area, which the kernel rewrites on every
     /// return to user mode after a stop.
     func rseqPage(_ tracee: Tracee) -> UInt64? {

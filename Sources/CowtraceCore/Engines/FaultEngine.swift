@@ -83,20 +83,11 @@ public final class FaultEngine: CowEngine {
         var once = regs
         if instruction?.repeated == true && once.rcx > 0 { once.rcx -= 1 }  // the iteration that faulted
         let writes = instruction?.writeSet(before: regs, after: once) ?? .notComputable("undecodable instruction")
+        // A page the instruction does not write was written by the kernel (a kernel-mode
+        // fault is reported on the way back to user mode, where RIP is only where it resumes).
+        let touched = instruction?.touchedPages(before: regs) ?? []
         tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: regs)) { page in
-            if page == rseq { return .kernel(detail: "rseq") }
-            switch writes {
-            case .notComputable(let what):
-                return .unknown(note: "\(what): write set not computable")
-            case .ranges:
-                if let range = writes.range(on: page), let instruction {
-                    return .instruction(InstructionWrite(ip: instruction.address, bytes: instruction.bytes, text: instruction.text,
-                                                         address: range.address, size: range.size))
-                }
-                // A kernel-mode fault, reported on the way back to user mode: RIP is only
-                // where the thread resumes.
-                return .kernel(detail: nil)
-            }
+            CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
         }
         if instruction?.writesMemory == true && tracker.watchesReuse(pid) {
             tracker.checkReuse(pid, pages: writes.pages, ip: instruction?.address)

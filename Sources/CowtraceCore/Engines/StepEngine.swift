@@ -156,21 +156,8 @@ public final class StepEngine: CowEngine {
         let frameLow = (min(UInt64(after.rsp), UInt64(before.rsp)) &- 128) & ~4095
         let frameHigh = UInt64(before.rsp)
         let cause: (UInt64) -> SplitCause = { page in
-            if page == rseq { return .kernel(detail: "rseq") }
-            if signal && page >= frameLow && page < frameHigh { return .kernel(detail: "signal frame") }
-            switch writes {
-            case .notComputable(let what):
-                return .unknown(note: "\(what): write set not computable")
-            case .ranges:
-                if let range = writes.range(on: page), let instruction {
-                    return .instruction(InstructionWrite(ip: instruction.address, bytes: instruction.bytes, text: instruction.text,
-                                                         address: range.address, size: range.size))
-                }
-                if touched.contains(page), let instruction {
-                    return .unknown(note: "'\(instruction.text)' addresses this page but capstone reports no write")
-                }
-                return .kernel(detail: nil)
-            }
+            if signal && page >= frameLow && page < frameHigh && page != rseq { return .kernel(detail: "signal frame") }
+            return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
         }
         var fullSweep = signal || thread.stepsSinceSweep >= Self.sweepInterval
         if case .notComputable = writes { fullSweep = true }

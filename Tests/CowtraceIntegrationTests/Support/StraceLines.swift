@@ -44,7 +44,9 @@ enum StraceLines {
             names[pid] = n
             return n
         }
-        return joined(text).filter { line in cloneFamily.contains { line.hasPrefix($0) } }.map { line in
+        // A call interrupted by a signal and restarted ("= ? ERESTARTNOINTR") depends on
+        // timing, not on the tracer: only completed calls are compared.
+        return joined(text).filter { line in cloneFamily.contains { line.hasPrefix($0) } && !line.contains("= ? ERESTART") }.map { line in
             var line = line
             if let eq = line.range(of: " = ", options: .backwards) {
                 let head = line[..<eq.lowerBound].replacingOccurrences(of: #"\s+$"#, with: "", options: .regularExpression)
