@@ -72,7 +72,8 @@ public class CowEngine: TraceObserver {
         }
         if tracker.shares(tracee.tgid) {
             let name = call.name
-            let origin = (try? Ptrace.registers(tracee.tid)).map { CowTracker.Origin(tid: tracee.tid, regs: $0) }
+            // Registers are read only if the sweep finds a split to name.
+            let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
             tracker.sweep(tracee.tgid, dropReason: name, origin: origin) { _ in .syscall(name: name, line: name) }
         }
         switch call.name {

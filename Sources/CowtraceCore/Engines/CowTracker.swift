@@ -28,11 +28,12 @@ public final class CowTracker {
     public var breaker: BreakOnSplit?
 
     /// Where a change was seen: the thread and its registers at that moment (for a step,
-    /// before the instruction ran), so the backtrace starts at the cause.
+    /// before the instruction ran), so the backtrace starts at the cause. Without `regs`
+    /// the thread's current registers are read, only if a split needs a backtrace.
     public struct Origin {
         public let tid: pid_t
-        public let regs: Registers
-        public init(tid: pid_t, regs: Registers) {
+        public let regs: Registers?
+        public init(tid: pid_t, regs: Registers?) {
             self.tid = tid
             self.regs = regs
         }
@@ -210,7 +211,8 @@ public final class CowTracker {
         guard let symbolizer, let origin else { return }
         switch split.cause {
         case .instruction, .syscall:
-            split.backtrace = symbolizer.backtrace(pid: pid, tid: origin.tid, regs: origin.regs, mappings: maps(pid))
+            guard let regs = origin.regs ?? (try? Ptrace.registers(origin.tid)) else { return }
+            split.backtrace = symbolizer.backtrace(pid: pid, tid: origin.tid, regs: regs, mappings: maps(pid))
             split.sourceText = split.backtrace.first?.source.flatMap(symbolizer.sourceText)
         default:
             break

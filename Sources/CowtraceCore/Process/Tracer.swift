@@ -428,8 +428,8 @@ public final class Tracer {
     /// Tracees the observer holds stopped (ResumeMode.hold).
     private var held: Set<pid_t> = []
 
-    /// Stops every tracee but `current` (already stopped) and records how each stopped.
-    public func interruptAll(except current: pid_t) {
+    /// Stops every tracee but `current` (already stopped, if any) and records how each stopped.
+    public func interruptAll(except current: pid_t?) {
         let running = tracees.keys.filter { $0 != current && interrupted[$0] == nil && !held.contains($0) }
         // PTRACE_INTERRUPT works on seized tracees only; the others get a SIGSTOP of ours,
         // which is not passed on when they are detached.
@@ -444,7 +444,7 @@ public final class Tracer {
             }
         }
         var waiting = Set(running)
-        interrupted[current] = .syscallStop
+        if let current { interrupted[current] = .syscallStop }
         while !waiting.isEmpty {
             var raw: Int32 = 0
             let pid = waitpid(-1, &raw, cow_WALL)
@@ -487,33 +487,10 @@ public final class Tracer {
         interrupted.removeAll()
     }
 
-    /// Stops every tracee (PTRACE_INTERRUPT), then detaches it, passing on a pending signal.
+    /// Stops every tracee, then detaches it, passing on a pending signal.
     public func detachAll() {
-        for tracee in tracees.values { _ = try? Ptrace.interrupt(tracee.tid) }
-        var waiting = Set(tracees.keys)
-        while !waiting.isEmpty {
-            var raw: Int32 = 0
-            let pid = waitpid(-1, &raw, cow_WALL)
-            if pid < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            let status = WaitStatus(raw: raw)
-            switch status {
-            case .exited, .killed:
-                waiting.remove(pid)
-                tracees.removeValue(forKey: pid)
-                continue
-            case .signalStop(let signal):
-                let pass = (tracees[pid]?.awaitingFirstStop == true && signal == SIGSTOP) ? 0 : signal
-                _ = try? Ptrace.detach(pid, signal: pass)
-            default:
-                _ = try? Ptrace.detach(pid)
-            }
-            waiting.remove(pid)
-            tracees.removeValue(forKey: pid)
-        }
-        tracees.removeAll()
+        interruptAll(except: nil)
+        detachStopped(signal: 0)
     }
 
     /// Reads what the spawn helper reported if execve failed.
