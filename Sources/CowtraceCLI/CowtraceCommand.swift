@@ -37,8 +37,8 @@ public struct CowtraceCommand: ParsableCommand {
     @Option(name: .customLong("break-on-split"), help: ArgumentHelp("Stop at the Nth split (default 1).", valueName: "N"))
     var breakOnSplit: Int?
 
-    @Option(name: .customLong("on-break"), help: "Without a terminal, what to do at a break: stop, kill, detach or continue.")
-    var onBreak: OnBreak = .stop
+    @Option(name: .customLong("on-break"), help: "What to do at a break instead of the prompt (the default without a terminal on stdin: stop): stop, kill, detach or continue.")
+    var onBreak: OnBreak?
 
     @Option(name: .customLong("max-steps"), help: ArgumentHelp("Single-step at most N instructions; later splits are found at syscall stops.", valueName: "N"))
     var maxSteps: Int?
@@ -70,7 +70,10 @@ public struct CowtraceCommand: ParsableCommand {
         let events = try json.map { JSONEventLog(sink: try OutputSink.open(path: $0)) }
         var configuration = Tracer.Configuration()
         configuration.quiet = quiet || summaryOnly
-        configuration.newSession = breakOnSplit != nil && onBreak == .stop
+        // At a break the processes may be left stopped (--on-break stop, or the prompt's
+        // stop and gdb): in a session of their own they survive cowtrace's exit.
+        let interactive = breakOnSplit != nil && onBreak == nil && isatty(STDIN_FILENO) != 0
+        configuration.newSession = breakOnSplit != nil && (interactive || (onBreak ?? .stop) == .stop)
         let log = SyscallLog(sink: logSink)
         let tracer = Tracer(configuration: configuration, log: log, events: events)
         let reporter = CowReporter(log: log, events: events, summaryOnly: summaryOnly)
@@ -92,10 +95,8 @@ public struct CowtraceCommand: ParsableCommand {
             : StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: maxSteps)
         tracer.observer = observer
         if let n = breakOnSplit {
-            if isatty(STDIN_FILENO) != 0 {
-                log.message("break: the interactive prompt is not implemented yet; using --on-break \(onBreak.rawValue)")
-            }
-            tracker.breaker = BreakOnSplit(count: n, action: BreakOnSplit.Action(rawValue: onBreak.rawValue)!, disassembler: disassembler)
+            tracker.breaker = BreakOnSplit(count: n, action: BreakOnSplit.Action(rawValue: (onBreak ?? .stop).rawValue)!,
+                                           interactive: interactive, disassembler: disassembler)
         }
 
         if let pid {

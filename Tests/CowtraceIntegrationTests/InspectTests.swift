@@ -44,6 +44,79 @@ import Testing
         #expect(pages.stdout.contains(String(format: "0x%llx  frame", untouched)) && pages.stdout.contains("shared with \(child)"), "\(pages.stdout)")
     }
 
+    /// Whether a process is gone or a zombie (not stopped, not running under us).
+    static func ended(_ pid: Int) -> Bool {
+        for _ in 0..<50 {
+            guard let state = state(pid) else { return true }
+            if state.contains("Z") { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    @Test(arguments: ["step", "fault"])
+    func onBreakKillEndsEveryProcess(_ engine: String) throws {
+        let binary = try Fixtures.path("child_store")
+        let target = try Fixtures.symbol("target", in: binary)
+        let run = try TraceRun.run(["--engine", engine, "-q", "--watch", String(format: "0x%llx", target),
+                                    "--break-on-split", "--on-break", "kill"], [binary], seconds: 30)
+        #expect(run.result.status == 137, "\(run.result.stderr)")
+        #expect(run.result.stderr.contains("break: killing every traced process"))
+        for event in run.events("exit") { #expect(event["signal"] as? String == "SIGKILL", "\(event)") }
+        let child = try #require(run.clones.first?["child"] as? Int)
+        #expect(Self.ended(child))
+    }
+
+    /// Detached at the child's store, the program finishes on its own: the parent's
+    /// `return target[8] == 0 ? 0 : 1` says its copy was never written.
+    @Test(arguments: ["step", "fault"])
+    func onBreakDetachLetsTheProgramFinish(_ engine: String) throws {
+        let binary = try Fixtures.path("child_store")
+        let target = try Fixtures.symbol("target", in: binary)
+        let run = try TraceRun.runToFiles(["--engine", engine, "-q", "--watch", String(format: "0x%llx", target),
+                                           "--break-on-split", "--on-break", "detach"], [binary])
+        #expect(run.result.status == 0, "\(run.result.stderr)")
+        #expect(run.result.stderr.contains("break: detaching"))
+        let parent = try #require(run.clones.first?["pid"] as? Int)
+        let child = try #require(run.clones.first?["child"] as? Int)
+        #expect(Self.ended(parent), "\(Self.state(parent) ?? "")")
+        #expect(Self.ended(child), "\(Self.state(child) ?? "")")
+    }
+
+    /// The prompt on a pseudo-terminal: bt names the store's line, x reads the new value in
+    /// the child, continue lets the program finish (its status becomes cowtrace's).
+    @Test(arguments: ["step", "fault"])
+    func promptBacktraceExamineContinue(_ engine: String) throws {
+        let binary = try Fixtures.path("child_store")
+        let target = try Fixtures.symbol("target", in: binary)
+        let label = try Fixtures.symbol("child_store", in: binary)
+        let out = try Command.run(["/usr/bin/python3", Paths.packageRoot.appendingPathComponent("Scripts/pty-drive.py").path,
+                                   "--send", "bt", "--send", String(format: "x 0x%llx 1", target + 64), "--send", "continue",
+                                   "--", Paths.cowtrace, "--engine", engine, "-q", "--watch", String(format: "0x%llx", target),
+                                   "--break-on-split", binary], seconds: 60).stdout
+        // The store has completed: the writer is at the next instruction, still in main.
+        let afterBt = try #require(out.range(of: "(cowtrace) bt\n")).upperBound
+        let frame0 = out[afterBt...].prefix { $0 != "\n" }.split(separator: " ")
+        let ip = try #require(frame0.count > 2 ? hexValue(String(frame0[1])) : nil, "\(out)")
+        #expect(ip > label && ip <= label + 15, "\(out)")
+        let line = try Fixtures.sourceLine(of: ip, in: binary)
+        #expect(frame0[2].hasPrefix("main+") && frame0.last.map(String.init) == line, "\(out)")
+        #expect(out.contains(String(format: "0x%llx:  0x0000000000002222", target + 64)), "\(out)")
+        #expect(out.contains("cow summary"), "\(out)")
+        #expect(out.hasSuffix("exit: 0\n"), "\(out)")
+    }
+
+    @Test func promptKill() throws {
+        let binary = try Fixtures.path("child_store")
+        let target = try Fixtures.symbol("target", in: binary)
+        let out = try Command.run(["/usr/bin/python3", Paths.packageRoot.appendingPathComponent("Scripts/pty-drive.py").path,
+                                   "--send", "kill", "--", Paths.cowtrace, "-q", "--watch", String(format: "0x%llx", target),
+                                   "--break-on-split", binary], seconds: 60).stdout
+        #expect(out.contains("(cowtrace) kill"), "\(out)")
+        #expect(out.contains("break: killing every traced process"), "\(out)")
+        #expect(out.hasSuffix("exit: 137\n"), "\(out)")
+    }
+
     @Test func paddrAndPagesRejectBadInput() throws {
         for args in [["paddr", "999999999", "0x1000"], ["paddr", "\(getpid())", "0x10"], ["paddr", "\(getpid())", "xyz"],
                      ["pages", "999999999"], ["paddr", "\(getpid())"]] {

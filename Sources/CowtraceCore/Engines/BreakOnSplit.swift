@@ -8,16 +8,19 @@ import Glibc
 public final class BreakOnSplit {
     public enum Action: String, Sendable { case stop, kill, detach, `continue` }
 
-    let count: Int
+    private(set) var count: Int
     let action: Action
+    /// A prompt on the terminal decides instead of `action`.
+    let interactive: Bool
     let disassembler: Disassembler
     private var seen = 0
     private var pending: Split?
     public private(set) var done = false
 
-    public init(count: Int, action: Action, disassembler: Disassembler) {
+    public init(count: Int, action: Action, interactive: Bool = false, disassembler: Disassembler) {
         self.count = count
         self.action = action
+        self.interactive = interactive
         self.disassembler = disassembler
     }
 
@@ -27,8 +30,14 @@ public final class BreakOnSplit {
         if seen == count { pending = split }
     }
 
+    /// Breaks again at the next split (the prompt's `continue`).
+    func rearm() {
+        count = seen + 1
+        done = false
+    }
+
     /// Called by the engine with a stopped tracee once its bookkeeping is done.
-    func fireIfDue(_ current: Tracee, tracer: Tracer, completeStore: Bool) {
+    func fireIfDue(_ current: Tracee, tracer: Tracer, engine: CowEngine, completeStore: Bool) {
         guard let split = pending else { return }
         pending = nil
         done = true
@@ -38,8 +47,18 @@ public final class BreakOnSplit {
             var status: Int32 = 0
             _ = waitpid(writer.tid, &status, cow_WALL)
         }
-        if action != .continue { tracer.interruptAll(except: current.tid) }
+        if interactive {
+            tracer.pauseAll()
+            report(split, current: current, tracer: tracer)
+            BreakPrompt(split: split, current: current, tracer: tracer, engine: engine, breaker: self).run()
+            return
+        }
+        if action != .continue { tracer.pauseAll() }
         report(split, current: current, tracer: tracer)
+        perform(action, split: split, tracer: tracer)
+    }
+
+    func perform(_ action: Action, split: Split, tracer: Tracer) {
         switch action {
         case .continue:
             break
@@ -65,31 +84,12 @@ public final class BreakOnSplit {
         log.message("break at split \(count): \(CowReporter.describe(split))")
         let writerTid = tracer.tracees.values.first { $0.tgid == split.writer }?.tid ?? split.writer
         if let regs = try? Ptrace.registers(writerTid) {
-            let r: [(String, UInt64)] = [("rip", UInt64(regs.rip)), ("rsp", UInt64(regs.rsp)), ("rbp", UInt64(regs.rbp)),
-                                         ("rax", UInt64(regs.rax)), ("rbx", UInt64(regs.rbx)), ("rcx", UInt64(regs.rcx)),
-                                         ("rdx", UInt64(regs.rdx)), ("rsi", UInt64(regs.rsi)), ("rdi", UInt64(regs.rdi)),
-                                         ("r8", UInt64(regs.r8)), ("r9", UInt64(regs.r9)), ("r10", UInt64(regs.r10)),
-                                         ("r11", UInt64(regs.r11)), ("r12", UInt64(regs.r12)), ("r13", UInt64(regs.r13)),
-                                         ("r14", UInt64(regs.r14)), ("r15", UInt64(regs.r15)), ("eflags", UInt64(regs.eflags))]
             log.plain("  registers of \(writerTid) now:")
-            for row in stride(from: 0, to: r.count, by: 6) {
-                log.plain("    " + r[row..<min(row + 6, r.count)].map { "\($0.0.leftPadded(6, with: " ")) \(hex($0.1))" }.joined(separator: "  "))
-            }
+            for line in Self.registerLines(regs) { log.plain("    " + line) }
         }
         if case .instruction(let w) = split.cause {
             log.plain("  disassembly:")
-            let memory = TraceeMemory(pid: split.writer)
-            let start = split.backtrace.first?.offset.map { $0 <= 64 ? w.ip - $0 : w.ip - 32 } ?? w.ip
-            var lines: [String] = []
-            var address = start
-            var synced = start == w.ip || split.backtrace.first?.offset != nil
-            while address <= w.ip + 24, let bytes = memory.read(address, count: 16), let insn = disassembler.decode(bytes, at: address) {
-                if address == w.ip { synced = true }
-                let mark = address == w.ip ? "=>" : "  "
-                if synced { lines.append("  \(mark) \(hex(address))  \(insn.text)") }
-                address += UInt64(insn.length)
-            }
-            for line in lines.suffix(9) { log.plain(line) }
+            for line in disassembly(pid: split.writer, at: w.ip, functionOffset: split.backtrace.first?.offset) { log.plain(line) }
             let newBytes = TraceeMemory(pid: split.writer).read(w.address, count: w.size) ?? []
             let other = split.others.first
             let oldBytes = other.flatMap { TraceeMemory(pid: $0).read(w.address, count: w.size) } ?? []
@@ -104,14 +104,48 @@ public final class BreakOnSplit {
         }
     }
 
+    /// Three rows of six, values padded as gdb's `info registers` does.
+    static func registerLines(_ regs: Registers) -> [String] {
+        let r: [(String, UInt64)] = [("rip", UInt64(regs.rip)), ("rsp", UInt64(regs.rsp)), ("rbp", UInt64(regs.rbp)),
+                                     ("rax", UInt64(regs.rax)), ("rbx", UInt64(regs.rbx)), ("rcx", UInt64(regs.rcx)),
+                                     ("rdx", UInt64(regs.rdx)), ("rsi", UInt64(regs.rsi)), ("rdi", UInt64(regs.rdi)),
+                                     ("r8", UInt64(regs.r8)), ("r9", UInt64(regs.r9)), ("r10", UInt64(regs.r10)),
+                                     ("r11", UInt64(regs.r11)), ("r12", UInt64(regs.r12)), ("r13", UInt64(regs.r13)),
+                                     ("r14", UInt64(regs.r14)), ("r15", UInt64(regs.r15)), ("eflags", UInt64(regs.eflags))]
+        return stride(from: 0, to: r.count, by: 3).map { row in
+            r[row..<min(row + 3, r.count)].map { "\($0.0.leftPadded(6, with: " ")) 0x\(String($0.1, radix: 16).leftPadded(16))" }
+                .joined(separator: "  ")
+        }
+    }
+
+    /// Up to nine instructions ending a little after `ip`, `ip` marked: decoding starts at
+    /// the function's start when it is near (so it is in sync), else at `ip`.
+    func disassembly(pid: pid_t, at ip: UInt64, functionOffset: UInt64?) -> [String] {
+        let memory = TraceeMemory(pid: pid)
+        let start = functionOffset.map { $0 <= 64 ? ip - $0 : ip - 32 } ?? ip
+        var lines: [String] = []
+        var address = start
+        var synced = start == ip || functionOffset != nil
+        while address <= ip + 24, let bytes = memory.read(address, count: 16), let insn = disassembler.decode(bytes, at: address) {
+            if address == ip { synced = true }
+            let mark = address == ip ? "=>" : "  "
+            if synced { lines.append("  \(mark) \(hex(address))  \(insn.text)") }
+            address += UInt64(insn.length)
+        }
+        return Array(lines.suffix(9))
+    }
+
+    /// The little-endian word of up to 8 bytes at `offset`.
+    static func word(_ bytes: [UInt8], at offset: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for (i, b) in bytes[offset..<min(offset + 8, bytes.count)].enumerated() { v |= UInt64(b) << (8 * UInt64(i)) }
+        return v
+    }
+
     /// Little-endian value for up to 8 bytes, else the bytes in hex.
     static func value(_ bytes: [UInt8]) -> String {
         guard !bytes.isEmpty else { return "?" }
-        if bytes.count <= 8 {
-            var v: UInt64 = 0
-            for (i, b) in bytes.enumerated() { v |= UInt64(b) << (8 * UInt64(i)) }
-            return hex(v)
-        }
+        if bytes.count <= 8 { return hex(word(bytes, at: 0)) }
         return bytes.map { String($0, radix: 16).leftPadded(2) }.joined(separator: " ")
     }
 }

@@ -45,9 +45,12 @@ public class CowEngine: TraceObserver {
 
     var stepCount: Int { 0 }
 
+    /// The break prompt single-stepped this thread: what the engine knew of its registers is stale.
+    func steppedByHand(_ tracee: Tracee) {}
+
     /// A break due after this stop's bookkeeping (--break-on-split).
     func fireBreak(_ tracee: Tracee, tracer: Tracer, completeStore: Bool = false) {
-        tracker.breaker?.fireIfDue(tracee, tracer: tracer, completeStore: completeStore)
+        tracker.breaker?.fireIfDue(tracee, tracer: tracer, engine: self, completeStore: completeStore)
     }
 
     // MARK: Syscalls

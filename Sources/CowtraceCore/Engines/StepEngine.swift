@@ -175,4 +175,6 @@ public final class StepEngine: CowEngine {
     }
 
     override func threadGone(_ tracee: Tracee) { tracee.observerState = nil }
+
+    override func steppedByHand(_ tracee: Tracee) { state(tracee).before = nil }
 }

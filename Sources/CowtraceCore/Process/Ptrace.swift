@@ -47,6 +47,13 @@ public enum Ptrace {
         return info
     }
 
+    /// The signal's number, si_code, si_addr and perf cookie.
+    static func signalDetails(_ tid: pid_t) throws(SystemCallError) -> SignalDetails {
+        var info = try signalInfo(tid)
+        return SignalDetails(signal: info.si_signo, code: cow_siginfo_code(&info), address: UInt64(cow_siginfo_addr(&info)),
+                             perfData: cow_siginfo_perf_data(&info))
+    }
+
     static func syscallInfo(_ tid: pid_t) throws(SystemCallError) -> cow_syscall_info {
         var info = cow_syscall_info()
         try systemCall("ptrace(PTRACE_GET_SYSCALL_INFO)", pid: tid) { cow_ptrace_syscall_info(tid, &info) }

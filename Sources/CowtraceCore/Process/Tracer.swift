@@ -115,6 +115,11 @@ public final class Tracer {
                 handleInterrupt(signal)
                 if tracees.isEmpty { break }
             }
+            if !deferred.isEmpty {
+                let next = deferred.removeFirst()
+                handle(next.pid, next.status)
+                continue
+            }
             var raw: Int32 = 0
             let pid = waitpid(-1, &raw, cow_WALL)
             if pid < 0 {
@@ -149,6 +154,9 @@ public final class Tracer {
             break
         }
         let tracee = tracees[pid] ?? newborn(pid)
+        tracee.stopped = true
+        current = pid
+        defer { current = 0 }
         switch status {
         case .syscallStop:
             syscallStop(tracee)
@@ -296,7 +304,7 @@ public final class Tracer {
                 resume(tracee)
             } else if SignalNames.isStopSignal(signal) {
                 // A group-stop of a seized tracee: stay stopped but keep reporting.
-                _ = try? Ptrace.listen(tracee.tid)
+                if (try? Ptrace.listen(tracee.tid)) != nil { tracee.stopped = false }
             } else {
                 resume(tracee)
             }
@@ -319,6 +327,10 @@ public final class Tracer {
             tracee.awaitingFirstStop = false
             observer?.firstStop(tracee, tracer: self)
             resume(tracee)
+            return
+        }
+        if signal == SIGSTOP && ourStopPending.remove(tracee.tid) != nil {
+            resume(tracee)  // ours, from pauseAll: not the program's
             return
         }
         if signal == SIGTRAP, observer?.ownTrap(tracee, tracer: self) == true {
@@ -373,7 +385,6 @@ public final class Tracer {
             }
         }
         tracees.removeValue(forKey: pid)
-        held.remove(pid)
         log.traceeCount = max(1, tracees.count)
         if pid == mainPid { mainTermination = status }
         if tracee.isLeader && !tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
@@ -390,16 +401,15 @@ public final class Tracer {
         let request: PtraceRequest
         switch mode {
         case .hold:
-            held.insert(tracee.tid)
             return
         case .singleStep: request = .singleStep
         case .syscall: request = .syscall
         // Inside a syscall the exit stop is needed (to log it): PTRACE_SYSCALL.
         case .run: request = filtered && tracee.inFlight == nil ? .cont : .syscall
         }
-        held.remove(tracee.tid)
         do {
             try Ptrace.resume(tracee.tid, request, signal: signal)
+            tracee.stopped = false
         } catch {
             // ESRCH: killed meanwhile (SIGKILL, or exit_group of another thread); its exit
             // status is still to come through waitpid.
@@ -423,28 +433,27 @@ public final class Tracer {
         }
     }
 
-    /// Tracees stopped by interruptAll, with the stop they reported.
-    private var interrupted: [pid_t: WaitStatus] = [:]
-    /// Tracees the observer holds stopped (ResumeMode.hold).
-    private var held: Set<pid_t> = []
+    /// Stops reaped by `pauseAll` that are the program's (not our SIGSTOP/INTERRUPT): they
+    /// are handled by the loop, in order, once the tracees are let go again.
+    private var deferred: [(pid: pid_t, status: WaitStatus)] = []
+    /// Tracees we sent a SIGSTOP of ours that has not been reported yet.
+    private var ourStopPending: Set<pid_t> = []
 
-    /// Stops every tracee but `current` (already stopped, if any) and records how each stopped.
-    public func interruptAll(except current: pid_t?) {
-        let running = tracees.keys.filter { $0 != current && interrupted[$0] == nil && !held.contains($0) }
-        // PTRACE_INTERRUPT works on seized tracees only; the others get a SIGSTOP of ours,
-        // which is not passed on when they are detached.
-        var ourStops: Set<pid_t> = []
-        for tid in running {
-            guard let tracee = tracees[tid] else { continue }
+    /// Stops every tracee that runs and waits until each has stopped (or exited). A stop
+    /// that is not ours is kept for the loop, so nothing the program does is lost.
+    public func pauseAll() {
+        let running = tracees.values.filter { !$0.stopped }
+        // A new tracee's first stop is on its way: wait for it, send nothing.
+        for tracee in running where !tracee.awaitingFirstStop {
+            // PTRACE_INTERRUPT works on seized tracees only; the others get a SIGSTOP of
+            // ours, recognised and swallowed when it is reported.
             if tracee.seized {
-                _ = try? Ptrace.interrupt(tid)
-            } else {
-                _ = cow_tgkill(tracee.tgid, tid, SIGSTOP)
-                ourStops.insert(tid)
+                _ = try? Ptrace.interrupt(tracee.tid)
+            } else if ourStopPending.insert(tracee.tid).inserted {
+                _ = cow_tgkill(tracee.tgid, tracee.tid, SIGSTOP)
             }
         }
-        var waiting = Set(running)
-        if let current { interrupted[current] = .syscallStop }
+        var waiting = Set(running.map(\.tid))
         while !waiting.isEmpty {
             var raw: Int32 = 0
             let pid = waitpid(-1, &raw, cow_WALL)
@@ -452,44 +461,101 @@ public final class Tracer {
                 if errno == EINTR { continue }
                 break
             }
+            waiting.remove(pid)
             let status = WaitStatus(raw: raw)
             switch status {
             case .exited, .killed:
-                waiting.remove(pid)
                 exited(pid, status)
-            case .signalStop(SIGSTOP) where ourStops.contains(pid):
-                interrupted[pid] = .eventStop(.stop, signal: SIGSTOP)
-                waiting.remove(pid)
+            case .continued, .unknown:
+                waiting.insert(pid)
+            case .signalStop(SIGSTOP) where ourStopPending.contains(pid) && tracees[pid]?.awaitingFirstStop == false:
+                ourStopPending.remove(pid)
+                tracees[pid]?.stopped = true
+            case .eventStop(.stop, _) where tracees[pid]?.seized == true && tracees[pid]?.awaitingFirstStop == false:
+                tracees[pid]?.stopped = true
             default:
-                interrupted[pid] = status
-                waiting.remove(pid)
+                if tracees[pid] == nil { _ = newborn(pid) }
+                tracees[pid]?.stopped = true
+                deferred.append((pid, status))
             }
         }
-        // Held children are stopped too.
-        for tid in tracees.keys where interrupted[tid] == nil { interrupted[tid] = .syscallStop }
     }
 
-    /// Detaches every stopped tracee, each with `signal` (SIGSTOP leaves it stopped), or
-    /// with the signal it was about to receive.
+    /// Lets every tracee paused by `pauseAll` go on, but the one being handled and `other`
+    /// (their handlers resume them); stops of their own are handled by the loop.
+    public func resumePaused(except other: pid_t?) {
+        let waitingForLoop = Set(deferred.map(\.pid))
+        for tracee in tracees.values where tracee.stopped && !waitingForLoop.contains(tracee.tid) && !isHandling(tracee.tid)
+            && tracee.tid != other {
+            resume(tracee)
+        }
+    }
+
+    /// A stop reaped outside the loop (the break prompt's single step), for the loop to handle.
+    func handleLater(_ pid: pid_t, _ status: WaitStatus) {
+        switch status {
+        case .exited, .killed: exited(pid, status)
+        default: deferred.append((pid, status))
+        }
+    }
+
+    /// The tracee whose stop the loop is handling right now.
+    private var current: pid_t = 0
+    private func isHandling(_ tid: pid_t) -> Bool { tid == current }
+
+    /// Detaches every tracee (all stopped, after `pauseAll`), each with `signal` (SIGSTOP
+    /// leaves it stopped), or else with the signal it was about to receive.
     public func detachStopped(signal: Int32) {
+        var pendingSignal: [pid_t: Int32] = [:]
+        for item in deferred { if case .signalStop(let s) = item.status { pendingSignal[item.pid] = s } }
+        deferred.removeAll()
         for (tid, tracee) in tracees {
+            // A SIGSTOP of ours still queued would stop it after detaching: consume it first.
+            if signal != SIGSTOP && ourStopPending.contains(tid) {
+                pendingSignal[tid] = consumeOurStop(tid, passing: pendingSignal[tid] ?? 0)
+            }
             var pass = signal
-            if case .signalStop(let s)? = interrupted[tid], !(tracee.awaitingFirstStop && s == SIGSTOP), signal == 0 { pass = s }
+            if signal == 0, let s = pendingSignal[tid], !(tracee.awaitingFirstStop && s == SIGSTOP) { pass = s }
             _ = try? Ptrace.detach(tid, signal: pass)
         }
         tracees.removeAll()
-        interrupted.removeAll()
+        ourStopPending.removeAll()
+    }
+
+    /// Runs `tid` until our queued SIGSTOP is reported; returns a signal of the program's
+    /// that arrived meanwhile (0 if none).
+    private func consumeOurStop(_ tid: pid_t, passing signal: Int32) -> Int32 {
+        var pass = signal
+        var later: Int32 = 0
+        while (try? Ptrace.resume(tid, .cont, signal: pass)) != nil {
+            pass = 0
+            var raw: Int32 = 0
+            guard waitpid(tid, &raw, cow_WALL) == tid else { break }
+            switch WaitStatus(raw: raw) {
+            case .signalStop(SIGSTOP):
+                ourStopPending.remove(tid)
+                return later
+            case .signalStop(let s):
+                later = s
+                pass = s
+            case .exited, .killed:
+                return 0
+            default:
+                break
+            }
+        }
+        return later
     }
 
     /// SIGKILL to every traced process; the loop reaps them.
     public func killAll() {
+        deferred.removeAll()
         for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, SIGKILL) }
-        interrupted.removeAll()
     }
 
     /// Stops every tracee, then detaches it, passing on a pending signal.
     public func detachAll() {
-        interruptAll(except: nil)
+        pauseAll()
         detachStopped(signal: 0)
     }
 

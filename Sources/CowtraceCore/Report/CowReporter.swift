@@ -74,20 +74,26 @@ public final class CowReporter {
         }
         out += "; frame \(hex(s.frameBefore)) -> \(hex(s.frameAfter))"
         for (i, frame) in s.backtrace.enumerated() {
-            out += "\n             #\(i) \(hex(frame.ip))"
-            if let symbol = frame.symbol {
-                out += " \(symbol)\(frame.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "")"
-            } else {
-                out += " ??"  // stripped or generated code: no symbol
-            }
-            if let module = frame.module {
-                out += " (\(module)\(frame.symbol == nil ? frame.moduleOffset.map { "+" + hex($0) } ?? "" : ""))"
-            } else {
-                out += " (no module: anonymous or JIT code)"
-            }
-            if let source = frame.source { out += " \(source)" }
+            out += "\n             " + frameLine(i, frame)
             if i == 0, let text = s.sourceText { out += "\n                 \(text)" }
         }
+        return out
+    }
+
+    /// "#I 0x… symbol+0xOFF (module) file:line", as in the split annotations.
+    static func frameLine(_ i: Int, _ frame: BacktraceFrame) -> String {
+        var out = "#\(i) \(hex(frame.ip))"
+        if let symbol = frame.symbol {
+            out += " \(symbol)\(frame.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "")"
+        } else {
+            out += " ??"  // stripped or generated code: no symbol
+        }
+        if let module = frame.module {
+            out += " (\(module)\(frame.symbol == nil ? frame.moduleOffset.map { "+" + hex($0) } ?? "" : ""))"
+        } else {
+            out += " (no module: anonymous or JIT code)"
+        }
+        if let source = frame.source { out += " \(source)" }
         return out
     }
 

@@ -37,6 +37,14 @@ enum Fixtures {
     }
 }
 
+extension Fixtures {
+    /// "file:line" of an address, from addr2line.
+    static func sourceLine(of address: UInt64, in binary: String) throws -> String {
+        let out = try Command.run(["/usr/bin/addr2line", "-e", binary, String(format: "0x%llx", address)]).stdout
+        return out.split(separator: "\n").first.map { String($0.split(separator: " ").first ?? $0) } ?? "?"
+    }
+}
+
 enum FixtureError: Error, CustomStringConvertible {
     case compile(String, String)
     case noSymbol(String, String)
