@@ -94,6 +94,13 @@ public struct CowtraceCommand: ParsableCommand {
             ? FaultEngine(tracker: tracker, disassembler: disassembler)
             : StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: maxSteps)
         tracer.observer = observer
+        tracker.settle = { [weak tracer, unowned observer] (others: Set<pid_t>, page: UInt64, pid: pid_t) -> String? in
+            guard let tracer else { return "the tracer is gone" }
+            return observer.settle(others, page: page, checking: pid, tracer: tracer)
+        }
+        if !tracker.framesVisible && !summaryOnly {
+            log.message("frame numbers are hidden without CAP_SYS_ADMIN: copies are found through pagemap's exclusive bit, frames shown as unknown")
+        }
         if let n = breakOnSplit {
             tracker.breaker = BreakOnSplit(count: n, action: BreakOnSplit.Action(rawValue: (onBreak ?? .stop).rawValue)!,
                                            interactive: interactive, disassembler: disassembler)

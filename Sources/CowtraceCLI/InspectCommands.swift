@@ -19,7 +19,7 @@ public struct PaddrCommand: ParsableCommand {
     public func run() throws {
         let values = try addresses.map(PageInspector.parseAddress)
         let infos = try PageInspector.describe(pid: pid, addresses: values)
-        if infos.contains(where: { $0.entry.present && $0.entry.frame == 0 }) {
+        if !FrameNumber.visible || infos.contains(where: { $0.entry.present && $0.entry.frame == 0 }) {
             print("cowtrace: frame numbers are hidden without CAP_SYS_ADMIN: flags only")
         }
         for info in infos { print(info.text) }
@@ -42,7 +42,9 @@ public struct PagesCommand: ParsableCommand {
 
     public func run() throws {
         let (visible, mappings) = try PageInspector.compare(pids)
-        if !visible { print("cowtrace: frame numbers are hidden without CAP_SYS_ADMIN: sharing cannot be shown") }
+        if !visible {
+            return printWithoutFrames(mappings)
+        }
         let others = pids.dropFirst()
         print("mapping                                   present  " + others.map { "shared with \($0)" }.joined(separator: "  ") + "  private  region")
         for m in mappings where m.present > 0 {
@@ -54,6 +56,21 @@ public struct PagesCommand: ParsableCommand {
                     let with = p.sharedWith.isEmpty ? "private" : "shared with " + p.sharedWith.map(String.init).joined(separator: ",")
                     print("    \(hexString(p.page))  frame \(hexString(p.frame))  \(with)")
                 }
+            }
+        }
+    }
+
+    /// Without frame numbers only the exclusive bit is left: whether some other process
+    /// maps the page too, not which one.
+    private func printWithoutFrames(_ mappings: [PageInspector.MappingShare]) {
+        print("cowtrace: frame numbers are hidden without CAP_SYS_ADMIN: which process shares a page cannot be shown; "
+              + "'not exclusive' pages of \(pids[0]) are mapped by some other process too (pagemap bit 56)")
+        print("mapping                                   present  exclusive  not exclusive  region")
+        for m in mappings where m.present > 0 {
+            let range = "\(hexString(m.mapping.start))-\(hexString(m.mapping.end))".padding(40)
+            print("\(range)  \(String(m.present).leftPad(7))  \(String(m.exclusive).leftPad(9))  \(String(m.present - m.exclusive).leftPad(13))  \(m.mapping.region)")
+            if list {
+                for p in m.pages { print("    \(hexString(p.page))  frame unknown  \(p.exclusive ? "exclusive" : "not exclusive")") }
             }
         }
     }

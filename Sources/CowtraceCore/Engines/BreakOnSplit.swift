@@ -94,7 +94,7 @@ public final class BreakOnSplit {
             let other = split.others.first
             let oldBytes = other.flatMap { TraceeMemory(pid: $0).read(w.address, count: w.size) } ?? []
             log.plain("  written: \(w.size) bytes at \(hex(w.address)): new \(Self.value(newBytes)) in \(split.writer)" +
-                      (other.map { ", old \(Self.value(oldBytes)) still in \($0) (frame \(hex(split.frameBefore)))" } ?? ""))
+                      (other.map { ", old \(Self.value(oldBytes)) still in \($0) (frame \(CowReporter.frameText(split.frameBefore)))" } ?? ""))
         }
         log.plain("  page \(hex(split.page)) in every traced process:")
         for pid in Set(tracer.tracees.values.map(\.tgid)).sorted() {

@@ -66,18 +66,22 @@ public class CowEngine: TraceObserver {
     }
 
     public func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer) {
+        var child: pid_t?
         if let clone, let snapshot = snapshots.removeValue(forKey: tracee.tid), case .value(let value) = outcome, value > 0 {
-            let child = pid_t(value)
-            tracker.cloneCompleted(snapshot, child: child, request: clone)
-            if tracker.shares(tracee.tgid) { sharingStarted(tracee.tgid, tracer: tracer) }
-            awaitingLedger.remove(child)
-            release(child, tracer: tracer)
+            child = pid_t(value)
+            tracker.cloneCompleted(snapshot, child: pid_t(value), request: clone)
         }
+        // Before a new child runs: what changed now is this syscall's doing.
         if tracker.shares(tracee.tgid) {
             let name = call.name
             // Registers are read only if the sweep finds a split to name.
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
             tracker.sweep(tracee.tgid, dropReason: name, origin: origin) { _ in .syscall(name: name, line: name) }
+        }
+        if let child {
+            if tracker.shares(tracee.tgid) { sharingStarted(tracee.tgid, tracer: tracer) }
+            awaitingLedger.remove(child)
+            release(child, tracer: tracer)
         }
         switch call.name {
         case "mmap", "munmap", "mprotect", "mremap", "brk", "madvise", "pkey_mprotect", "shmat", "shmdt":
@@ -206,6 +210,26 @@ public class CowEngine: TraceObserver {
         let page: UInt64? = (config?.rseq_abi_pointer).flatMap { $0 == 0 ? nil : $0 & ~4095 }
         rseqPages[tracee.tid] = .some(page)
         return page
+    }
+
+    /// Without frame numbers: lets the other holders of `page` report their stops first
+    /// (`Tracer.settle`), and says why the copier is still uncertain (nil: it is `pid`). It
+    /// is uncertain when another holder wrote the page at the same moment (one copied, the
+    /// other then wrote in place), or when the page holds an rseq area: each process's kernel
+    /// rseq update stores there on its way back to user mode, with no fault event we can see
+    /// without root.
+    public func settle(_ others: Set<pid_t>, page: UInt64, checking pid: pid_t, tracer: Tracer) -> String? {
+        let busy = tracer.settle(others)
+        let list = { (pids: Set<pid_t>) in pids.sorted().map(String.init).joined(separator: ", ") }
+        if !busy.isEmpty { return "\(list(busy)) wrote it at the same moment; which one copied it is not visible" }
+        let processes = others.union([pid])
+        let rseqHolders = Set(rseqPages.compactMap { tid, rseq in
+            rseq == page ? tracer.tracees[tid]?.tgid : nil
+        }).intersection(processes)
+        if !rseqHolders.isEmpty {
+            return "it holds the rseq area of \(list(rseqHolders)); the kernel's rseq update in \(list(processes)) may have copied it"
+        }
+        return nil
     }
 
     /// Whether the process catches `signal` (SigCgt in /proc/PID/status).

@@ -14,7 +14,17 @@ public final class CowTracker {
     private var pagemaps: [pid_t: Pagemap] = [:]
     private var mapsCache: [pid_t: [Mapping]] = [:]
     /// Pages left to exactly one process after a split: its next write reuses the frame.
-    private var reuseWatch: [pid_t: [UInt64: UInt64]] = [:]
+    private var reuseWatch: [pid_t: [UInt64: (frame: UInt64, kind: PageKind)]] = [:]
+
+    /// Whether pagemap shows frame numbers. Without them (no CAP_SYS_ADMIN) a copy is seen
+    /// through the exclusive bit (56) and the file bit (61), and frames are stand-in tokens.
+    public let framesVisible: Bool
+    private var nextToken = FrameNumber.firstToken
+    /// Without frames, a page that turned exclusive may have been copied by another holder
+    /// that has not reported its stop yet: this lets those processes report first. Returns
+    /// why the copier stays uncertain, or nil. Arguments: the other holders, the page, the
+    /// process that found it changed.
+    public var settle: ((Set<pid_t>, UInt64, pid_t) -> String?)?
 
     public struct Snapshot {
         let parent: pid_t
@@ -39,8 +49,10 @@ public final class CowTracker {
         }
     }
 
-    public init(reporter: CowReporter, watch: WatchFilter, engineName: String, symbolizer: Symbolizer? = Symbolizer()) {
+    public init(reporter: CowReporter, watch: WatchFilter, engineName: String, symbolizer: Symbolizer? = Symbolizer(),
+                framesVisible: Bool = FrameNumber.visible) {
         self.reporter = reporter
+        self.framesVisible = framesVisible
         self.symbolizer = symbolizer
         self.watch = watch
         self.engineName = engineName
@@ -87,13 +99,26 @@ public final class CowTracker {
         for mapping in maps(pid) where mapping.isCopyOnWrite && mapping.path != "[vvar]" && mapping.path != "[vsyscall]" {
             let count = Int((mapping.end - mapping.start) / Pagemap.pageSize)
             guard let entries = try? pagemap.entries(from: mapping.start, count: count) else { continue }
-            for (i, entry) in entries.enumerated() where entry.present && entry.frame != 0 {
+            for (i, entry) in entries.enumerated() where entry.present && (entry.frame != 0 || !framesVisible) {
                 let page = mapping.start + UInt64(i) * Pagemap.pageSize
                 guard watch.includes(page: page, in: mapping) else { continue }
-                result.pages.append((page, entry.frame, kind(entry), mapping.region))
+                result.pages.append((page, framesVisible ? entry.frame : token(pid, page), kind(entry), mapping.region))
             }
         }
         return result
+    }
+
+    /// Without frames: the page's stand-in, the one it shares if it is in the ledger, else a new one.
+    private func token(_ pid: pid_t, _ page: UInt64) -> UInt64 {
+        if let record = ledger.record(pid, page) { return record.frame }
+        nextToken += 1
+        return nextToken
+    }
+
+    /// Without frames: whether `entry` shows that the process no longer maps the page it
+    /// shared (a file page turned anonymous, or an anonymous page turned exclusive).
+    func leftSharedPage(_ entry: PagemapEntry, kind: PageKind) -> Bool {
+        kind == .file ? !entry.fileOrShared : entry.exclusive
     }
 
     func kind(_ entry: PagemapEntry) -> PageKind {
@@ -115,22 +140,31 @@ public final class CowTracker {
         for (i, p) in snapshot.pages.enumerated() {
             guard let c = childEntries[i], let now = parentEntries[i], c.present, now.present else { continue }
             let before = ledger.holders(frame: p.frame, page: p.page).subtracting([parent])
-            if c.frame == p.frame && now.frame == p.frame {
+            // Without frames: the process that left the shared page has a new one; when
+            // both did, the tid stores say which, else the child's copy is the kernel's.
+            var childFrame = c.frame, parentFrame = now.frame
+            if !framesVisible {
+                let childLeft = leftSharedPage(c, kind: p.kind), parentLeft = leftSharedPage(now, kind: p.kind)
+                let parentCopied = parentLeft && (!childLeft || p.page == parentTidPage) && p.page != childTidPage
+                childFrame = childLeft && !parentCopied ? 0 : p.frame
+                parentFrame = parentCopied ? 0 : p.frame
+            }
+            if childFrame == p.frame && parentFrame == p.frame {
                 ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [parent, child])
                 counts[p.kind, default: 0] += 1
-            } else if c.frame != p.frame && now.frame == p.frame {
+            } else if childFrame != p.frame && parentFrame == p.frame {
                 let cause: SplitCause = p.page == childTidPage
                     ? .clone(flag: "CLONE_CHILD_SETTID", pointer: request.childTidPointer!)
                     : .unknown(note: "copied in the child inside clone")
                 splits.append(Split(page: p.page, region: p.region, kind: p.kind, writer: child,
-                                    others: ([parent] + before).sorted(), frameBefore: p.frame, frameAfter: c.frame,
+                                    others: ([parent] + before).sorted(), frameBefore: p.frame, frameAfter: childFrame,
                                     cause: cause, engine: engineName))
-            } else if now.frame != p.frame && c.frame == p.frame {
+            } else if parentFrame != p.frame && childFrame == p.frame {
                 let cause: SplitCause = p.page == parentTidPage
                     ? .clone(flag: "CLONE_PARENT_SETTID", pointer: request.parentTidPointer!)
                     : .unknown(note: "copied in the parent inside clone")
                 splits.append(Split(page: p.page, region: p.region, kind: p.kind, writer: parent,
-                                    others: ([child] + before).sorted(), frameBefore: p.frame, frameAfter: now.frame,
+                                    others: ([child] + before).sorted(), frameBefore: p.frame, frameAfter: parentFrame,
                                     cause: cause, engine: engineName))
                 // The child keeps the old frame, with whoever else still maps it.
                 if ledger.record(parent, p.page) != nil { ledger.leave(parent, page: p.page) }
@@ -175,11 +209,15 @@ public final class CowTracker {
             if !entry.present {
                 if entry.swapped { continue }  // swapped out: still the same page, just not in memory
                 dropped.append((page, record.region, record.frame))
-                if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame) }
+                if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
                 continue
             }
-            if entry.frame == record.frame || entry.frame == 0 { continue }
-            resolve(pid, page: page, record: record, newFrame: entry.frame, cause: cause(page), origin: origin)
+            if framesVisible {
+                if entry.frame == record.frame || entry.frame == 0 { continue }
+                resolve(pid, page: page, record: record, newFrame: entry.frame, cause: cause(page), origin: origin)
+            } else if leftSharedPage(entry, kind: record.kind) {
+                resolveWithoutFrames(pid, page: page, record: record, cause: cause(page), origin: origin)
+            }
         }
         if !dropped.isEmpty { reporter.report(.drop(pid: pid, pages: dropped, reason: dropReason)) }
     }
@@ -201,7 +239,31 @@ public final class CowTracker {
         var split = Split(page: page, region: record.region, kind: record.kind, writer: pid, others: others.sorted(),
                           frameBefore: record.frame, frameAfter: newFrame, cause: cause, engine: engineName)
         symbolize(&split, pid: pid, origin: origin)
-        if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame) }
+        if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
+        reporter.report(.split(split))
+        breaker?.splitReported(split)
+    }
+
+    /// Without frames, `pid`'s page turned exclusive (or anonymous). It copied the page
+    /// unless every other holder did: certain when another holder still shares the old page
+    /// (it is not exclusive), or when the file bit moved; otherwise the other holders are
+    /// let report their stops first (a copy of theirs takes the page out of `pid`'s ledger).
+    private func resolveWithoutFrames(_ pid: pid_t, page: UInt64, record: PageRecord, cause: SplitCause, origin: Origin?) {
+        var cause = cause
+        let others = ledger.holders(frame: record.frame, page: page).subtracting([pid])
+        let certain = record.kind == .file || others.contains { other in
+            entries(other, [page])[0].map { $0.present && !$0.exclusive } ?? false
+        }
+        if !certain {
+            let doubt = settle.map { $0(others, page, pid) } ?? "no way to ask the other holders"
+            guard let now = ledger.record(pid, page), now.frame == record.frame else { return }  // another holder's copy
+            if let doubt { cause = .unknown(note: "frames hidden: " + doubt) }
+        }
+        let stillShared = ledger.holders(frame: record.frame, page: page).subtracting([pid])
+        var split = Split(page: page, region: record.region, kind: record.kind, writer: pid, others: stillShared.sorted(),
+                          frameBefore: 0, frameAfter: 0, cause: cause, engine: engineName)
+        symbolize(&split, pid: pid, origin: origin)
+        if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
         reporter.report(.split(split))
         breaker?.splitReported(split)
     }
@@ -219,8 +281,8 @@ public final class CowTracker {
         }
     }
 
-    private func watchReuse(_ pid: pid_t, page: UInt64, frame: UInt64) {
-        reuseWatch[pid, default: [:]][page] = frame
+    private func watchReuse(_ pid: pid_t, page: UInt64, frame: UInt64, kind: PageKind) {
+        reuseWatch[pid, default: [:]][page] = (frame, kind)
     }
 
     public func watchesReuse(_ pid: pid_t) -> Bool { reuseWatch[pid]?.isEmpty == false }
@@ -229,9 +291,11 @@ public final class CowTracker {
     public func checkReuse(_ pid: pid_t, pages: some Sequence<UInt64>, ip: UInt64?) {
         guard var watched = reuseWatch[pid], !watched.isEmpty else { return }
         for page in pages {
-            guard let frame = watched[page], let entry = entries(pid, [page])[0] else { continue }
+            guard let (frame, kind) = watched[page], let entry = entries(pid, [page])[0] else { continue }
             watched[page] = nil
-            if entry.present && entry.frame == frame {
+            // Without frames: an anonymous page it alone maps is written in place.
+            let reused = framesVisible ? entry.frame == frame : kind != .file && !entry.fileOrShared && entry.exclusive
+            if entry.present && reused {
                 let region = maps(pid).mapping(containing: page)?.region ?? "anon"
                 reporter.report(.reuse(pid: pid, page: page, region: region, frame: frame, ip: ip))
             }
@@ -248,7 +312,7 @@ public final class CowTracker {
             reporter.report(.drop(pid: pid, pages: removed.map { ($0.page, $0.record.region, $0.record.frame) }, reason: reason))
         }
         for item in removed {
-            if let last = item.remaining.onlyElement { watchReuse(last, page: item.page, frame: item.record.frame) }
+            if let last = item.remaining.onlyElement { watchReuse(last, page: item.page, frame: item.record.frame, kind: item.record.kind) }
         }
         pagemaps[pid] = nil
         mapsCache[pid] = nil

@@ -74,8 +74,11 @@ public enum PageInspector {
         public let sharedWith: [Int]
         /// Present pages shared with none of the others.
         public let privatePages: Int
-        /// Page by page: (page, frame, the other pids sharing it).
-        public let pages: [(page: UInt64, frame: UInt64, sharedWith: [pid_t])]
+        /// Present pages pagemap marks exclusive (mapped by this process only): all that can
+        /// be told without frame numbers.
+        public let exclusive: Int
+        /// Page by page: (page, frame, the other pids sharing it, exclusive).
+        public let pages: [(page: UInt64, frame: UInt64, sharedWith: [pid_t], exclusive: Bool)]
     }
 
     public static func compare(_ pids: [pid_t]) throws -> (framesVisible: Bool, mappings: [MappingShare]) {
@@ -91,10 +94,11 @@ public enum PageInspector {
             let mine = (try? ownMap.entries(from: mapping.start, count: count)) ?? []
             let theirs = otherMaps.map { (try? $0.entries(from: mapping.start, count: count)) ?? [] }
             var sharedWith = [Int](repeating: 0, count: others.count)
-            var present = 0, privatePages = 0
-            var pages: [(UInt64, UInt64, [pid_t])] = []
+            var present = 0, privatePages = 0, exclusive = 0
+            var pages: [(UInt64, UInt64, [pid_t], Bool)] = []
             for (i, e) in mine.enumerated() where e.present {
                 present += 1
+                if e.exclusive { exclusive += 1 }
                 if e.frame != 0 { visible = true }
                 var sharing: [pid_t] = []
                 for (k, other) in theirs.enumerated() where i < other.count {
@@ -104,9 +108,10 @@ public enum PageInspector {
                     }
                 }
                 if sharing.isEmpty { privatePages += 1 }
-                pages.append((mapping.start + UInt64(i) * 4096, e.frame, sharing))
+                pages.append((mapping.start + UInt64(i) * 4096, e.frame, sharing, e.exclusive))
             }
-            result.append(MappingShare(mapping: mapping, present: present, sharedWith: sharedWith, privatePages: privatePages, pages: pages))
+            result.append(MappingShare(mapping: mapping, present: present, sharedWith: sharedWith, privatePages: privatePages,
+                                       exclusive: exclusive, pages: pages))
         }
         return (visible, result)
     }

@@ -45,6 +45,27 @@ public final class Pagemap {
     }
 }
 
+/// Frame numbers as the tracker keeps them: real ones, or (without CAP_SYS_ADMIN, when
+/// pagemap reads 0) stand-in tokens above the 55 bits a real frame number can use.
+public enum FrameNumber {
+    public static let firstToken: UInt64 = 1 << 56
+
+    /// The real frame, or nil for 0 and for a stand-in token.
+    public static func known(_ frame: UInt64) -> UInt64? { frame == 0 || frame >= (1 << 55) ? nil : frame }
+
+    /// Whether pagemap shows us real frame numbers (it shows 0 without CAP_SYS_ADMIN):
+    /// probed on a page of our own stack.
+    public static let visible: Bool = {
+        var probe: UInt64 = 1
+        return withUnsafeMutablePointer(to: &probe) { pointer in
+            pointer.pointee &+= 1  // present and written
+            guard let pagemap = try? Pagemap(pid: getpid()),
+                  let entry = try? pagemap.entry(UInt64(UInt(bitPattern: pointer)) & ~4095) else { return false }
+            return entry.present && entry.frame != 0
+        }
+    }()
+}
+
 /// The kernel's shared zero page: read-faulted anonymous memory maps it, in every process.
 public enum ZeroPage {
     /// Its frame, found by read-faulting a fresh anonymous page of our own; nil when frames

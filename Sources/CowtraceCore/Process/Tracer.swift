@@ -155,8 +155,8 @@ public final class Tracer {
         }
         let tracee = tracees[pid] ?? newborn(pid)
         tracee.stopped = true
-        current = pid
-        defer { current = 0 }
+        handling.append(pid)
+        defer { handling.removeLast() }
         switch status {
         case .syscallStop:
             syscallStop(tracee)
@@ -499,9 +499,45 @@ public final class Tracer {
         }
     }
 
-    /// The tracee whose stop the loop is handling right now.
-    private var current: pid_t = 0
-    private func isHandling(_ tid: pid_t) -> Bool { tid == current }
+    /// The tracees whose stops are being handled (more than one while `settle` runs).
+    private var handling: [pid_t] = []
+    private func isHandling(_ tid: pid_t) -> Bool { handling.contains(tid) }
+
+    /// Lets the threads of `processes` report the stops they have made, before a change seen
+    /// elsewhere is blamed (pagemap without frame numbers cannot tell who copied a page two
+    /// processes shared). A thread blocked in a syscall whose entry stop we saw has run no
+    /// user code since; any other thread is made to stop, and the stop it reports (its
+    /// page-fault trap or syscall stop comes before our SIGSTOP) is handled now. Returns the
+    /// processes that could not be asked: stopped in a stop still being handled.
+    public func settle(_ processes: Set<pid_t>) -> Set<pid_t> {
+        var busy: Set<pid_t> = []
+        for tracee in tracees.values.filter({ processes.contains($0.tgid) }) where tracees[tracee.tid] === tracee {
+            if tracee.stopped {
+                if isHandling(tracee.tid) || deferred.contains(where: { $0.pid == tracee.tid }) { busy.insert(tracee.tgid) }
+                continue
+            }
+            if tracee.inFlight != nil, let state = Self.schedulerState(tracee.tid), state == "S" || state == "D" { continue }
+            if !tracee.awaitingFirstStop {
+                if tracee.seized {
+                    _ = try? Ptrace.interrupt(tracee.tid)
+                } else if ourStopPending.insert(tracee.tid).inserted {
+                    _ = cow_tgkill(tracee.tgid, tracee.tid, SIGSTOP)
+                }
+            }
+            var raw: Int32 = 0
+            var pid: pid_t
+            repeat { pid = waitpid(tracee.tid, &raw, cow_WALL) } while pid < 0 && errno == EINTR
+            if pid == tracee.tid { handle(pid, WaitStatus(raw: raw)) }
+        }
+        return busy
+    }
+
+    /// The state letter of /proc/TID/stat (R, S, D, t, Z, …).
+    static func schedulerState(_ tid: pid_t) -> Character? {
+        guard let bytes = try? readWholeFile("/proc/\(tid)/stat", pid: tid),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count else { return nil }
+        return Character(UnicodeScalar(bytes[close + 2]))
+    }
 
     /// Detaches every tracee (all stopped, after `pauseAll`), each with `signal` (SIGSTOP
     /// leaves it stopped), or else with the signal it was about to receive.

@@ -24,15 +24,15 @@ public final class CowReporter {
             text(split.writer, annotation: false, Self.describe(split))
             events?.emit("split", Self.json(split))
         case let .reuse(pid, page, region, frame, ip):
-            text(pid, annotation: false, "cow: reuse \(hex(page)) \(region): last holder wrote its own frame \(hex(frame)), no copy")
+            text(pid, annotation: false, "cow: reuse \(hex(page)) \(region): last holder wrote its own frame \(Self.frameText(frame)), no copy")
             events?.emit("reuse", [("pid", .int32(pid)), ("page", .hex(page)), ("region", .string(region)),
-                                   ("frame", .hex(frame)), ("ip", .hex(ip))])
+                                   ("frame", .hex(FrameNumber.known(frame))), ("ip", .hex(ip))])
         case let .drop(pid, pages, reason):
             guard !pages.isEmpty else { return }
             text(pid, annotation: true, "cow: \(pid) dropped \(pages.count) shared page\(pages.count == 1 ? "" : "s") (\(reason))")
             for p in pages {
                 events?.emit("drop", [("pid", .int32(pid)), ("page", .hex(p.page)), ("region", .string(p.region)),
-                                      ("frame", .hex(p.frame)), ("reason", .string(reason))])
+                                      ("frame", .hex(FrameNumber.known(p.frame))), ("reason", .string(reason))])
             }
         }
     }
@@ -72,13 +72,20 @@ public final class CowReporter {
         case .unknown(let note):
             out += ", cause unknown: \(note)"
         }
-        out += "; frame \(hex(s.frameBefore)) -> \(hex(s.frameAfter))"
+        if FrameNumber.known(s.frameBefore) == nil && FrameNumber.known(s.frameAfter) == nil {
+            out += "; frames unknown"
+        } else {
+            out += "; frame \(frameText(s.frameBefore)) -> \(frameText(s.frameAfter))"
+        }
         for (i, frame) in s.backtrace.enumerated() {
             out += "\n             " + frameLine(i, frame)
             if i == 0, let text = s.sourceText { out += "\n                 \(text)" }
         }
         return out
     }
+
+    /// A frame number, or "unknown" where pagemap hides it.
+    static func frameText(_ frame: UInt64) -> String { FrameNumber.known(frame).map(hex) ?? "unknown" }
 
     /// "#I 0x… symbol+0xOFF (module) file:line", as in the split annotations.
     static func frameLine(_ i: Int, _ frame: BacktraceFrame) -> String {
@@ -123,7 +130,7 @@ public final class CowReporter {
         return [
             ("page", .hex(s.page)), ("region", .string(s.region)), ("kind", .string(s.kind.rawValue)),
             ("writer", .int32(s.writer)), ("others", .array(s.others.map { .int32($0) })),
-            ("frame_before", .hex(s.frameBefore)), ("frame_after", .hex(s.frameAfter)),
+            ("frame_before", .hex(FrameNumber.known(s.frameBefore))), ("frame_after", .hex(FrameNumber.known(s.frameAfter))),
             ("cause", .string(s.cause.name)), ("detail", detail), ("ip", ip), ("instruction", instruction),
             ("bytes", bytes), ("address", address), ("size", size), ("syscall", syscall), ("clone_flag", cloneFlag),
             ("symbol", symbol), ("source", .string(top?.source)),
