@@ -94,9 +94,9 @@ public struct CowtraceCommand: ParsableCommand {
             ? FaultEngine(tracker: tracker, disassembler: disassembler)
             : StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: maxSteps)
         tracer.observer = observer
-        tracker.settle = { [weak tracer, unowned observer] (others: Set<pid_t>, page: UInt64, pid: pid_t) -> String? in
-            guard let tracer else { return "the tracer is gone" }
-            return observer.settle(others, page: page, checking: pid, tracer: tracer)
+        tracker.settle = { [weak tracer] processes in tracer?.settle(processes) ?? processes }
+        tracker.rseqHolders = { [weak tracer, unowned observer] page, processes in
+            tracer.map { observer.rseqHolders(of: page, among: processes, tracer: $0) } ?? []
         }
         if !tracker.framesVisible && !summaryOnly {
             log.message("frame numbers are hidden without CAP_SYS_ADMIN: copies are found through pagemap's exclusive bit, frames shown as unknown")

@@ -212,24 +212,10 @@ public class CowEngine: TraceObserver {
         return page
     }
 
-    /// Without frame numbers: lets the other holders of `page` report their stops first
-    /// (`Tracer.settle`), and says why the copier is still uncertain (nil: it is `pid`). It
-    /// is uncertain when another holder wrote the page at the same moment (one copied, the
-    /// other then wrote in place), or when the page holds an rseq area: each process's kernel
-    /// rseq update stores there on its way back to user mode, with no fault event we can see
-    /// without root.
-    public func settle(_ others: Set<pid_t>, page: UInt64, checking pid: pid_t, tracer: Tracer) -> String? {
-        let busy = tracer.settle(others)
-        let list = { (pids: Set<pid_t>) in pids.sorted().map(String.init).joined(separator: ", ") }
-        if !busy.isEmpty { return "\(list(busy)) wrote it at the same moment; which one copied it is not visible" }
-        let processes = others.union([pid])
-        let rseqHolders = Set(rseqPages.compactMap { tid, rseq in
-            rseq == page ? tracer.tracees[tid]?.tgid : nil
-        }).intersection(processes)
-        if !rseqHolders.isEmpty {
-            return "it holds the rseq area of \(list(rseqHolders)); the kernel's rseq update in \(list(processes)) may have copied it"
-        }
-        return nil
+    /// Without frame numbers: the processes among `processes` with a thread whose rseq area
+    /// (as far as we have read it) is on `page`.
+    public func rseqHolders(of page: UInt64, among processes: Set<pid_t>, tracer: Tracer) -> Set<pid_t> {
+        Set(rseqPages.compactMap { tid, rseq in rseq == page ? tracer.tracees[tid]?.tgid : nil }).intersection(processes)
     }
 
     /// Whether the process catches `signal` (SigCgt in /proc/PID/status).

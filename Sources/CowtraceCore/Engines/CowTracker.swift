@@ -21,10 +21,13 @@ public final class CowTracker {
     public let framesVisible: Bool
     private var nextToken = FrameNumber.firstToken
     /// Without frames, a page that turned exclusive may have been copied by another holder
-    /// that has not reported its stop yet: this lets those processes report first. Returns
-    /// why the copier stays uncertain, or nil. Arguments: the other holders, the page, the
-    /// process that found it changed.
-    public var settle: ((Set<pid_t>, UInt64, pid_t) -> String?)?
+    /// that has not reported its stop yet: this lets those processes report first, and
+    /// returns those that could not (stopped in a stop still being handled).
+    public var settle: ((Set<pid_t>) -> Set<pid_t>)?
+    /// Which of these processes have a thread whose rseq area is on this page.
+    public var rseqHolders: ((UInt64, Set<pid_t>) -> Set<pid_t>)?
+    /// The checks under way (nested while others settle), with the cause each would give.
+    private var checking: [pid_t: (UInt64) -> SplitCause] = [:]
 
     public struct Snapshot {
         let parent: pid_t
@@ -204,6 +207,10 @@ public final class CowTracker {
         guard !wanted.isEmpty else { return }
         let found = entries(pid, wanted)
         var dropped: [(page: UInt64, region: String, frame: UInt64)] = []
+        withoutActuallyEscaping(cause) { cause in
+            let outer = checking[pid]
+            checking[pid] = cause
+            defer { checking[pid] = outer }
         for (i, page) in wanted.enumerated() {
             guard let entry = found[i], let record = ledger.record(pid, page) else { continue }
             if !entry.present {
@@ -218,6 +225,7 @@ public final class CowTracker {
             } else if leftSharedPage(entry, kind: record.kind) {
                 resolveWithoutFrames(pid, page: page, record: record, cause: cause(page), origin: origin)
             }
+        }
         }
         if !dropped.isEmpty { reporter.report(.drop(pid: pid, pages: dropped, reason: dropReason)) }
     }
@@ -245,25 +253,48 @@ public final class CowTracker {
     }
 
     /// Without frames, `pid`'s page turned exclusive (or anonymous). It copied the page
-    /// unless every other holder did: certain when another holder still shares the old page
-    /// (it is not exclusive), or when the file bit moved; otherwise the other holders are
-    /// let report their stops first (a copy of theirs takes the page out of `pid`'s ledger).
+    /// unless every other holder did. Certain when the file bit moved, or when another holder
+    /// still shares the old page (it is not exclusive). Otherwise the other holders report
+    /// their stops first (a copy of theirs takes the page out of `pid`'s ledger), and the
+    /// copier stays unknown if another holder wrote the page too (one copied, the other then
+    /// wrote in place), or if the page holds an rseq area (the kernel's rseq update stores
+    /// there on the way back to user mode, with no fault event visible without root).
     private func resolveWithoutFrames(_ pid: pid_t, page: UInt64, record: PageRecord, cause: SplitCause, origin: Origin?) {
         var cause = cause
         let others = ledger.holders(frame: record.frame, page: page).subtracting([pid])
         let certain = record.kind == .file || others.contains { other in
             entries(other, [page])[0].map { $0.present && !$0.exclusive } ?? false
         }
+        var writer = pid
+        var origin = origin
         if !certain {
-            let doubt = settle.map { $0(others, page, pid) } ?? "no way to ask the other holders"
-            guard let now = ledger.record(pid, page), now.frame == record.frame else { return }  // another holder's copy
-            if let doubt { cause = .unknown(note: "frames hidden: " + doubt) }
+            let list = { (pids: Set<pid_t>) in pids.sorted().map(String.init).joined(separator: ", ") }
+            // Other holders whose own check is under way (this one runs inside their
+            // settling) are weighed by the cause they would give: a store, or a change seen.
+            var contenders = Set(others.filter { checking[$0] != nil })
+            if contenders.isEmpty {
+                contenders = settle?(others) ?? others
+                guard let now = ledger.record(pid, page), now.frame == record.frame else { return }  // another holder's copy
+            }
+            let writers = contenders.filter { checking[$0].map { $0(page).isWrite } ?? true }
+            if writers.count == 1, !cause.isWrite, let other = writers.first, let theirs = checking[other]?(page) {
+                // Nothing of ours stored there; their store explains the change.
+                writer = other
+                cause = theirs
+                origin = nil
+            } else if !writers.isEmpty || !contenders.isEmpty {
+                let who = writers.isEmpty ? contenders : writers
+                cause = .unknown(note: "frames hidden: \(list(who)) " + (writers.isEmpty ? "saw it change too" : "may have written it at the same moment")
+                                 + "; which one copied it is not visible")
+            } else if let holders = rseqHolders?(page, others.union([pid])), !holders.isEmpty {
+                cause = .unknown(note: "frames hidden: it holds the rseq area of \(list(holders)); the kernel's rseq update in \(list(others.union([pid]))) may have copied it")
+            }
         }
-        let stillShared = ledger.holders(frame: record.frame, page: page).subtracting([pid])
-        var split = Split(page: page, region: record.region, kind: record.kind, writer: pid, others: stillShared.sorted(),
+        let stillShared = ledger.holders(frame: record.frame, page: page).subtracting([writer])
+        var split = Split(page: page, region: record.region, kind: record.kind, writer: writer, others: stillShared.sorted(),
                           frameBefore: 0, frameAfter: 0, cause: cause, engine: engineName)
-        symbolize(&split, pid: pid, origin: origin)
-        if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
+        symbolize(&split, pid: writer, origin: origin)
+        if let last = ledger.leave(writer, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
         reporter.report(.split(split))
         breaker?.splitReported(split)
     }

@@ -13,6 +13,15 @@ public enum SplitCause: Sendable, Equatable {
     /// No single cause can be named; `note` says why.
     case unknown(note: String)
 
+    /// Whether this cause is a store known to have happened (not a change merely seen).
+    public var isWrite: Bool {
+        switch self {
+        case .instruction, .syscall, .clone: true
+        case .kernel(let detail): detail != nil
+        case .unknown: false
+        }
+    }
+
     public var name: String {
         switch self {
         case .instruction: "instruction"
