@@ -42,9 +42,34 @@ import Testing
         #expect(run.stderr.contains("frames unknown"))
     }
 
+    /// Every attribution fixture, both engines: what a run without frames says about the
+    /// target page is what a root run says, or honestly unknown, never another cause.
+    @Test(arguments: ["step", "fault"])
+    func sameAttributionsAsWithFrames(_ engine: String) throws {
+        let cowtrace = try Self.unprivilegedCopy(Paths.cowtrace)
+        for (fixture, symbol) in EngineTests.fixtures {
+            let binary = try Self.unprivilegedCopy(try Fixtures.path(fixture))
+            let page = pageOf(try Fixtures.symbol(symbol, in: binary))
+            let command = ["/usr/bin/setarch", "x86_64", "-R", cowtrace, "--json", "-", "--engine", engine, "-q", binary]
+            let root = Self.parse(try Command.run(command))
+            let hidden = Self.parse(try Command.run(Self.nobody + command))
+            let a = EngineTests.signature(root, page: page), b = EngineTests.signature(hidden, page: page)
+            #expect(a.count == b.count, "\(fixture): root \(a)\nnobody \(b)")
+            for (x, y) in zip(a, b) where x != y {
+                #expect(y.contains("cause unknown"), "\(fixture): root \(x)\nnobody \(y)")
+            }
+        }
+    }
+
+    static func parse(_ result: CommandResult) -> TraceRun {
+        TraceRun(result: result, events: result.stdout.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        })
+    }
+
     @Test func pagesAndPaddrSayWhatTheyCannotShow() throws {
         let cowtrace = try Self.unprivilegedCopy(Paths.cowtrace)
-        let script = "sleep 5 >/dev/null & p=$!; sleep 0.2; end=$(grep -m1 stack /proc/$p/maps | cut -d' ' -f1 | cut -d- -f2); \(cowtrace) paddr $p $(printf '0x%x' $((0x$end - 8))); \(cowtrace) pages $$ $p; kill $p"
+        let script = "sleep 5 >/dev/null 2>&1 & p=$!; sleep 0.2; end=$(grep -m1 stack /proc/$p/maps | cut -d' ' -f1 | cut -d- -f2); \(cowtrace) paddr $p $(printf '0x%x' $((0x$end - 8))); \(cowtrace) pages $$ $p; kill $p"
         let run = try Command.run(Self.nobody + ["/bin/sh", "-c", script])
         #expect(run.stdout.contains("frame numbers are hidden without CAP_SYS_ADMIN: flags only"), "\(run.stdout)")
         #expect(run.stdout.contains("which process shares a page cannot be shown"), "\(run.stdout)")

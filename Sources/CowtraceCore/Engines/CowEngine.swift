@@ -76,7 +76,8 @@ public class CowEngine: TraceObserver {
             let name = call.name
             // Registers are read only if the sweep finds a split to name.
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
-            tracker.sweep(tracee.tgid, dropReason: name, origin: origin) { _ in .syscall(name: name, line: name) }
+            let stores = SyscallStores.of(call, outcome)
+            tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in .syscall(name: name, line: name) }
         }
         if let child {
             if tracker.shares(tracee.tgid) { sharingStarted(tracee.tgid, tracer: tracer) }

@@ -26,8 +26,11 @@ public final class CowTracker {
     public var settle: ((Set<pid_t>) -> Set<pid_t>)?
     /// Which of these processes have a thread whose rseq area is on this page.
     public var rseqHolders: ((UInt64, Set<pid_t>) -> Set<pid_t>)?
-    /// The checks under way (nested while others settle), with the cause each would give.
-    private var checking: [pid_t: (UInt64) -> SplitCause] = [:]
+    /// The checks under way (nested while others settle): whether each one's cause would be
+    /// a store into a given page (not a change merely seen).
+    private var checking: [pid_t: (UInt64) -> Bool] = [:]
+    /// The page each process is settling with the other holders.
+    private var settling: [pid_t: UInt64] = [:]
 
     public struct Snapshot {
         let parent: pid_t
@@ -201,7 +204,10 @@ public final class CowTracker {
 
     /// Re-reads `pages` (those still shared) of `pid`; every changed frame is resolved with
     /// `cause`. Pages that left the address space are dropped with `dropReason`.
-    public func check(_ pid: pid_t, pages: some Sequence<UInt64>, dropReason: String, origin: Origin? = nil, cause: (UInt64) -> SplitCause) {
+    /// `stores` says whether the cause can have stored into a page (a syscall's known output
+    /// buffers); by default, whether the cause is a store at all.
+    public func check(_ pid: pid_t, pages: some Sequence<UInt64>, dropReason: String, origin: Origin? = nil,
+                      stores: ((UInt64) -> Bool)? = nil, cause: (UInt64) -> SplitCause) {
         let shared = ledger.sharedPages(of: pid)
         let wanted = pages.filter { shared[$0] != nil }.sorted()
         guard !wanted.isEmpty else { return }
@@ -209,7 +215,7 @@ public final class CowTracker {
         var dropped: [(page: UInt64, region: String, frame: UInt64)] = []
         withoutActuallyEscaping(cause) { cause in
             let outer = checking[pid]
-            checking[pid] = cause
+            checking[pid] = stores ?? { cause($0).isWrite }
             defer { checking[pid] = outer }
         for (i, page) in wanted.enumerated() {
             guard let entry = found[i], let record = ledger.record(pid, page) else { continue }
@@ -223,7 +229,7 @@ public final class CowTracker {
                 if entry.frame == record.frame || entry.frame == 0 { continue }
                 resolve(pid, page: page, record: record, newFrame: entry.frame, cause: cause(page), origin: origin)
             } else if leftSharedPage(entry, kind: record.kind) {
-                resolveWithoutFrames(pid, page: page, record: record, cause: cause(page), origin: origin)
+                resolveWithoutFrames(pid, page: page, record: record, cause: cause(page), stored: stores?(page), origin: origin)
             }
         }
         }
@@ -231,8 +237,9 @@ public final class CowTracker {
     }
 
     /// Every shared page of `pid`.
-    public func sweep(_ pid: pid_t, dropReason: String, origin: Origin? = nil, cause: (UInt64) -> SplitCause) {
-        check(pid, pages: Array(ledger.sharedPages(of: pid).keys), dropReason: dropReason, origin: origin, cause: cause)
+    public func sweep(_ pid: pid_t, dropReason: String, origin: Origin? = nil, stores: ((UInt64) -> Bool)? = nil,
+                      cause: (UInt64) -> SplitCause) {
+        check(pid, pages: Array(ledger.sharedPages(of: pid).keys), dropReason: dropReason, origin: origin, stores: stores, cause: cause)
     }
 
     /// `pid`'s frame for `page` changed: a split, unless every other holder moved to the same
@@ -259,30 +266,30 @@ public final class CowTracker {
     /// copier stays unknown if another holder wrote the page too (one copied, the other then
     /// wrote in place), or if the page holds an rseq area (the kernel's rseq update stores
     /// there on the way back to user mode, with no fault event visible without root).
-    private func resolveWithoutFrames(_ pid: pid_t, page: UInt64, record: PageRecord, cause: SplitCause, origin: Origin?) {
+    private func resolveWithoutFrames(_ pid: pid_t, page: UInt64, record: PageRecord, cause: SplitCause, stored: Bool?, origin: Origin?) {
         var cause = cause
         let others = ledger.holders(frame: record.frame, page: page).subtracting([pid])
         let certain = record.kind == .file || others.contains { other in
             entries(other, [page])[0].map { $0.present && !$0.exclusive } ?? false
         }
-        var writer = pid
-        var origin = origin
+        let writer = pid
         if !certain {
             let list = { (pids: Set<pid_t>) in pids.sorted().map(String.init).joined(separator: ", ") }
             // Other holders whose own check is under way (this one runs inside their
             // settling) are weighed by the cause they would give: a store, or a change seen.
             var contenders = Set(others.filter { checking[$0] != nil })
             if contenders.isEmpty {
+                settling[pid] = page
                 contenders = settle?(others) ?? others
+                settling[pid] = nil
                 guard let now = ledger.record(pid, page), now.frame == record.frame else { return }  // another holder's copy
             }
-            let writers = contenders.filter { checking[$0].map { $0(page).isWrite } ?? true }
-            if writers.count == 1, !cause.isWrite, let other = writers.first, let theirs = checking[other]?(page) {
-                // Nothing of ours stored there; their store explains the change.
-                writer = other
-                cause = theirs
-                origin = nil
-            } else if !writers.isEmpty || !contenders.isEmpty {
+            let writers = contenders.filter { checking[$0]?(page) ?? true }
+            if writers.count == 1, !(stored ?? cause.isWrite), let other = writers.first, settling[other] == page {
+                // Nothing of ours stored there; their store explains the change, and their
+                // check of this page, under way, names it when we return.
+                return
+            } else if !writers.isEmpty || (!contenders.isEmpty && !(stored ?? cause.isWrite)) {
                 let who = writers.isEmpty ? contenders : writers
                 cause = .unknown(note: "frames hidden: \(list(who)) " + (writers.isEmpty ? "saw it change too" : "may have written it at the same moment")
                                  + "; which one copied it is not visible")

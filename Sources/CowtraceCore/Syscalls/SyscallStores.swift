@@ -1,0 +1,92 @@
+/// The user memory a finished syscall may have stored into, from its arguments and result.
+/// With frame numbers a copied page names its syscall by itself; without them (no
+/// CAP_SYS_ADMIN) two processes may each have written a page both see as copied, and this
+/// says whether a syscall is one of the candidates. Calls not listed may store anywhere.
+public enum SyscallStores: Sendable, Equatable {
+    /// Stores only inside these (address, length) ranges.
+    case ranges([(address: UInt64, length: UInt64)])
+    /// Not known: any page may have been written.
+    case anywhere
+
+    public static func == (a: SyscallStores, b: SyscallStores) -> Bool {
+        switch (a, b) {
+        case (.anywhere, .anywhere): true
+        case (.ranges(let x), .ranges(let y)): x.map(\.address) == y.map(\.address) && x.map(\.length) == y.map(\.length)
+        default: false
+        }
+    }
+
+    /// Whether the call may have stored into the 4 KiB page at `page`.
+    public func mayWrite(page: UInt64) -> Bool {
+        switch self {
+        case .anywhere: return true
+        case .ranges(let ranges):
+            return ranges.contains { r in r.length > 0 && r.address < page &+ 4096 && r.address &+ r.length > page }
+        }
+    }
+
+    /// Calls that store no user memory at all (their effects are on the kernel's side).
+    static let none: Set<String> = [
+        "write", "pwrite64", "writev", "pwritev", "close", "dup", "dup2", "dup3", "lseek", "fsync", "fdatasync",
+        "getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getpgrp", "getpgid", "getsid",
+        "setsid", "setpgid", "exit", "exit_group", "kill", "tkill", "tgkill", "munmap", "mprotect", "madvise",
+        "brk", "mmap", "mremap", "msync", "mlock", "munlock", "sched_yield", "openat", "open", "creat", "unlink",
+        "unlinkat", "mkdir", "mkdirat", "rmdir", "rename", "renameat", "renameat2", "chdir", "fchdir", "chmod",
+        "fchmod", "fchmodat", "chown", "fchown", "fchownat", "access", "faccessat", "faccessat2", "shutdown",
+        "listen", "bind", "connect", "sendto", "sendmsg", "set_tid_address", "alarm", "pause", "umask",
+        "execve", "execveat", "fork", "vfork", "setuid", "setgid", "setreuid", "setregid", "fcntl", "flock",
+        "ftruncate", "truncate", "sync", "syncfs", "pkey_mprotect", "membarrier", "close_range",
+    ]
+
+    public static func of(_ call: SyscallArguments, _ outcome: SyscallOutcome) -> SyscallStores {
+        let a = call.values
+        func at(_ i: Int, _ length: UInt64) -> [(address: UInt64, length: UInt64)] {
+            i < a.count && a[i] != 0 ? [(a[i], length)] : []
+        }
+        let result: UInt64 = if case .value(let v) = outcome, v > 0 { UInt64(v) } else { 0 }
+        if case .error = outcome { return .ranges([]) }  // failed: nothing stored
+        if none.contains(call.name) { return .ranges([]) }
+        switch call.name {
+        case "read", "pread64", "getcwd", "getrandom":
+            return .ranges(call.name == "getcwd" || call.name == "getrandom" ? at(0, result) : at(1, result))
+        case "readlink": return .ranges(at(1, result))
+        case "readlinkat": return .ranges(at(2, result))
+        case "getdents64", "getdents": return .ranges(at(1, result))
+        case "pipe", "pipe2": return .ranges(at(0, 8))
+        case "socketpair": return .ranges(at(3, 8))
+        case "wait4": return .ranges(at(1, 4) + at(3, 144))
+        case "waitid": return .ranges(at(2, 128) + at(4, 144))
+        case "clock_gettime", "clock_getres": return .ranges(at(1, 16))
+        case "gettimeofday": return .ranges(at(0, 16) + at(1, 8))
+        case "time": return .ranges(at(0, 8))
+        case "nanosleep": return .ranges(at(1, 16))
+        case "clock_nanosleep": return .ranges(at(3, 16))
+        case "fstat", "stat", "lstat": return .ranges(at(1, 144))
+        case "newfstatat": return .ranges(at(2, 144))
+        case "statx": return .ranges(at(4, 256))
+        case "uname": return .ranges(at(0, 390))
+        case "sysinfo": return .ranges(at(0, 112))
+        case "times": return .ranges(at(0, 32))
+        case "getrlimit": return .ranges(at(1, 16))
+        case "prlimit64": return .ranges(at(3, 16))
+        case "getrusage": return .ranges(at(1, 144))
+        case "rt_sigprocmask": return .ranges(at(2, a.count > 3 ? a[3] : 8))
+        case "rt_sigaction": return .ranges(at(2, 32))
+        case "sigaltstack": return .ranges(at(1, 24))
+        case "sched_getaffinity": return .ranges(at(2, result))
+        case "epoll_wait", "epoll_pwait": return .ranges(at(1, result * 12))
+        case "poll", "ppoll": return .ranges(at(0, (a.count > 1 ? a[1] : 0) * 8))
+        case "futex":
+            // FUTEX_WAIT / FUTEX_WAKE (and their PRIVATE and BITSET forms) store nothing.
+            let op = (a.count > 1 ? a[1] : 0) & 0x7f
+            return [0, 1, 9, 10].contains(op) ? .ranges([]) : .anywhere
+        case "clone":
+            // CLONE_PARENT_SETTID (0x100000) stores the child's TID at parent_tid in the
+            // parent; CLONE_CHILD_SETTID happens in the child.
+            let flags = a.first ?? 0
+            return .ranges(flags & 0x100000 != 0 ? at(2, 4) : [])
+        default:
+            return .anywhere
+        }
+    }
+}

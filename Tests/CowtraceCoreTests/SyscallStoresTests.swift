@@ -1,0 +1,41 @@
+import Testing
+@testable import CowtraceCore
+
+/// Which user memory a finished syscall may have stored into (used without frame numbers).
+@Suite struct SyscallStoresTests {
+    func call(_ name: String, _ args: [UInt64]) -> SyscallArguments {
+        SyscallArguments(number: 0, name: name, values: args + [UInt64](repeating: 0, count: 6 - args.count))
+    }
+
+    @Test func readStoresItsResultLength() {
+        let stores = SyscallStores.of(call("read", [3, 0x10ff0, 4096]), .value(32))
+        #expect(stores == .ranges([(0x10ff0, 32)]))
+        #expect(stores.mayWrite(page: 0x10000))
+        #expect(stores.mayWrite(page: 0x11000))  // 0x10ff0 + 32 crosses into the next page
+        #expect(!stores.mayWrite(page: 0x12000))
+        #expect(!SyscallStores.of(call("read", [3, 0x10ff0, 4096]), .value(0)).mayWrite(page: 0x10000))
+    }
+
+    @Test func failedAndOutputlessCallsStoreNothing() {
+        #expect(!SyscallStores.of(call("read", [3, 0x10000, 10]), .error(11)).mayWrite(page: 0x10000))
+        #expect(!SyscallStores.of(call("write", [1, 0x10000, 10]), .value(10)).mayWrite(page: 0x10000))
+        #expect(!SyscallStores.of(call("exit_group", [0]), .noReturn).mayWrite(page: 0x10000))
+    }
+
+    @Test func wait4StoresStatusAndRusage() {
+        let stores = SyscallStores.of(call("wait4", [100, 0x20008, 0, 0x30000]), .value(100))
+        #expect(stores.mayWrite(page: 0x20000) && stores.mayWrite(page: 0x30000) && !stores.mayWrite(page: 0x40000))
+        #expect(!SyscallStores.of(call("wait4", [100, 0, 0, 0]), .value(100)).mayWrite(page: 0))
+    }
+
+    @Test func cloneStoresParentTidOnlyWithTheFlag() {
+        #expect(SyscallStores.of(call("clone", [0x100000 | 17, 0, 0x5000, 0, 0]), .value(7)).mayWrite(page: 0x5000))
+        #expect(!SyscallStores.of(call("clone", [17, 0, 0x5000, 0, 0]), .value(7)).mayWrite(page: 0x5000))
+    }
+
+    @Test func unknownCallsMayStoreAnywhere() {
+        #expect(SyscallStores.of(call("ioctl", [0, 0, 0]), .value(0)) == .anywhere)
+        #expect(SyscallStores.of(call("futex", [0x1000, 5, 0]), .value(0)) == .anywhere)  // FUTEX_WAKE_OP
+        #expect(!SyscallStores.of(call("futex", [0x1000, 128, 0]), .value(0)).mayWrite(page: 0x1000))  // FUTEX_WAIT_PRIVATE
+    }
+}
