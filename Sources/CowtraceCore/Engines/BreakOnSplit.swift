@@ -41,6 +41,7 @@ public final class BreakOnSplit {
         guard let split = pending else { return }
         pending = nil
         done = true
+        engine.tracker.reporter.flushPending()
         if completeStore, case .instruction = split.cause, let writer = tracer.tracees.values.first(where: { $0.tgid == split.writer && $0.tid == current.tid }) {
             // The fault engine stops at the fault, before the store: let it happen.
             _ = try? Ptrace.resume(writer.tid, .singleStep)

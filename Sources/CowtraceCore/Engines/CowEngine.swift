@@ -175,6 +175,8 @@ public class CowEngine: TraceObserver {
         tracker.reporter.summary.clones.last { $0.child == child }?.total
     }
 
+    public func beforeWait() { tracker.reporter.flushPending() }
+
     public func finished(tracer: Tracer) {
         tracker.reporter.finish(engine: engineName, steps: stepCount, stillShared: tracker.ledger.totalShared)
     }

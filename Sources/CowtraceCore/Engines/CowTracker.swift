@@ -208,15 +208,17 @@ public final class CowTracker {
     /// buffers); by default, whether the cause is a store at all.
     public func check(_ pid: pid_t, pages: some Sequence<UInt64>, dropReason: String, origin: Origin? = nil,
                       stores: ((UInt64) -> Bool)? = nil, cause: (UInt64) -> SplitCause) {
-        let shared = ledger.sharedPages(of: pid)
-        let wanted = pages.filter { shared[$0] != nil }.sorted()
+        // Look pages up one by one: holding a copy of the process's dictionary while the
+        // ledger changes below would copy all of it, for every split.
+        let wanted = pages.filter { ledger.record(pid, $0) != nil }.sorted()
         guard !wanted.isEmpty else { return }
         let found = entries(pid, wanted)
         var dropped: [(page: UInt64, region: String, frame: UInt64)] = []
         withoutActuallyEscaping(cause) { cause in
-            let outer = checking[pid]
-            checking[pid] = stores ?? { cause($0).isWrite }
-            defer { checking[pid] = outer }
+            // Only the hidden-frames mode weighs claims of checks under way.
+            let outer = framesVisible ? nil : checking[pid]
+            if !framesVisible { checking[pid] = stores ?? { cause($0).isWrite } }
+            defer { if !framesVisible { checking[pid] = outer } }
         for (i, page) in wanted.enumerated() {
             guard let entry = found[i], let record = ledger.record(pid, page) else { continue }
             if !entry.present {
@@ -246,8 +248,14 @@ public final class CowTracker {
     /// new frame (migration).
     private func resolve(_ pid: pid_t, page: UInt64, record: PageRecord, newFrame: UInt64, cause: SplitCause, origin: Origin?) {
         let others = ledger.holders(frame: record.frame, page: page).subtracting([pid])
-        let othersNow = others.map { ($0, entries($0, [page])[0]) }
-        if !othersNow.isEmpty && othersNow.allSatisfy({ $0.1?.frame == newFrame }) {
+        let migrated = { [unowned self] in
+            let othersNow = others.map { self.entries($0, [page])[0] }
+            return !othersNow.isEmpty && othersNow.allSatisfy { $0?.frame == newFrame }
+        }
+        // The other holders' frames tell a copy from a migration. A break needs the answer
+        // now; otherwise it is read once the tracees run again: no other holder can come to
+        // map the writer's new frame before its next stop, which comes after.
+        if breaker != nil && migrated() {
             ledger.migrate(page: page, from: record.frame, to: newFrame)
             return
         }
@@ -255,7 +263,14 @@ public final class CowTracker {
                           frameBefore: record.frame, frameAfter: newFrame, cause: cause, engine: engineName)
         symbolize(&split, pid: pid, origin: origin)
         if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
-        reporter.report(.split(split))
+        reporter.report(.split(split), confirm: breaker != nil ? nil : { [unowned self] in
+            guard migrated() else { return true }
+            // Every process moved to the new frame together: put them back, sharing it.
+            for other in others where self.ledger.record(other, page)?.frame == record.frame { self.ledger.leave(other, page: page) }
+            self.reuseWatch[others.first ?? pid]?[page] = nil
+            self.ledger.share(page: page, frame: newFrame, kind: record.kind, region: record.region, among: Array(others) + [pid])
+            return false
+        })
         breaker?.splitReported(split)
     }
 

@@ -85,9 +85,10 @@ public final class FaultEngine: CowEngine {
         let writes = instruction?.writeSet(before: regs, after: once) ?? .notComputable("undecodable instruction")
         // A page the instruction does not write was written by the kernel (a kernel-mode
         // fault is reported on the way back to user mode, where RIP is only where it resumes).
-        let touched = instruction?.touchedPages(before: regs) ?? []
         tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: regs)) { page in
-            CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
+            // Which pages it only reads matters only if it does not store to this one.
+            let touched = writes.range(on: page) == nil ? instruction?.touchedPages(before: regs) ?? [] : []
+            return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
         }
         if instruction?.writesMemory == true && tracker.watchesReuse(pid) {
             tracker.checkReuse(pid, pages: writes.pages, ip: instruction?.address)

@@ -29,6 +29,9 @@ public protocol TraceObserver: AnyObject {
     func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode
     /// The event loop is over.
     func finished(tracer: Tracer)
+    /// Every tracee stopped so far has been let go; the loop is about to wait. Work that
+    /// needs no stopped tracee (formatting reports) is done here, while they run.
+    func beforeWait()
 }
 
 extension TraceObserver {
@@ -44,6 +47,7 @@ extension TraceObserver {
     public func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode { .syscall }
     public func finished(tracer: Tracer) {}
+    public func beforeWait() {}
 }
 
 /// The parts of a siginfo an observer needs.

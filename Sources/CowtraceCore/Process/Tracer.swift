@@ -120,6 +120,7 @@ public final class Tracer {
                 handle(next.pid, next.status)
                 continue
             }
+            observer?.beforeWait()
             var raw: Int32 = 0
             let pid = waitpid(-1, &raw, cow_WALL)
             if pid < 0 {

@@ -43,7 +43,7 @@ public struct InstructionWrite: Sendable, Equatable {
 }
 
 /// One frame of a backtrace (filled by the symbol layer).
-public struct BacktraceFrame: Sendable, Equatable {
+public struct BacktraceFrame: Sendable, Hashable {
     public let ip: UInt64
     public let symbol: String?
     public let offset: UInt64?

@@ -6,23 +6,53 @@ public final class CowReporter {
     private let events: JSONEventLog?
     private let summaryOnly: Bool
     public private(set) var summary = CowSummary()
+    /// A loop copying page after page repeats the same frames: format each once.
+    private let formats = FrameFormats()
 
     public init(log: SyscallLog, events: JSONEventLog?, summaryOnly: Bool) {
         self.log = log
         self.events = events
         self.summaryOnly = summaryOnly
+        // Whatever else is logged comes after the splits already found.
+        log.beforeWrite = { [unowned self] in self.flushPending() }
     }
 
-    public func report(_ event: CowEvent) {
+    /// Splits counted but not yet written: formatted once the tracees run again
+    /// (`flushPending`), so a stopped tracee does not wait for its report's text and JSON.
+    private var pending: [(split: Split, confirm: (() -> Bool)?)] = []
+
+    /// `confirm`, for a split, runs before it is written (the tracees running again) and may
+    /// withdraw it.
+    public func report(_ event: CowEvent, confirm: (() -> Bool)? = nil) {
+        if case .split(let split) = event {
+            pending.append((split, confirm))
+            return
+        }
+        flushPending()
         summary.add(event)
+        write(event)
+    }
+
+    /// Writes the splits reported since the last call, in order.
+    public func flushPending() {
+        guard !pending.isEmpty else { return }
+        let splits = pending
+        pending.removeAll(keepingCapacity: true)
+        for (split, confirm) in splits where confirm?() ?? true {
+            summary.add(.split(split))
+            write(.split(split))
+        }
+    }
+
+    private func write(_ event: CowEvent) {
         switch event {
         case let .shared(parent, child, call, anon, file, zero):
             let total = anon + file + zero
             text(parent, annotation: true, "cow: \(total) page\(total == 1 ? "" : "s") now shared with \(child) (anon \(anon), file \(file), zero \(zero))")
             _ = call
         case .split(let split):
-            text(split.writer, annotation: false, Self.describe(split))
-            events?.emit("split", Self.json(split))
+            text(split.writer, annotation: false, Self.describe(split, formats: formats))
+            events?.emit("split", Self.json(split, formats: formats))
         case let .reuse(pid, page, region, frame, ip):
             text(pid, annotation: false, "cow: reuse \(hex(page)) \(region): last holder wrote its own frame \(Self.frameText(frame)), no copy")
             events?.emit("reuse", [("pid", .int32(pid)), ("page", .hex(page)), ("region", .string(region)),
@@ -37,14 +67,17 @@ public final class CowReporter {
         }
     }
 
-    func logMessage(_ text: String) { log.message(text) }
+    func logMessage(_ text: String) {
+        flushPending()
+        log.message(text)
+    }
 
     private func text(_ pid: pid_t, annotation: Bool, _ line: String) {
         guard !summaryOnly else { return }
         if annotation { log.annotation(tid: pid, line) } else { log.line(tid: pid, line) }
     }
 
-    static func describe(_ s: Split) -> String {
+    static func describe(_ s: Split, formats: FrameFormats? = nil) -> String {
         var out = "cow: split \(hex(s.page)) \(s.region) (\(s.kind.rawValue))"
         switch s.cause {
         case .instruction(let w):
@@ -77,9 +110,16 @@ public final class CowReporter {
         } else {
             out += "; frame \(frameText(s.frameBefore)) -> \(frameText(s.frameAfter))"
         }
-        for (i, frame) in s.backtrace.enumerated() {
+        out += formats?.backtraceText(s.backtrace, sourceText: s.sourceText) ?? backtraceText(s.backtrace, sourceText: s.sourceText)
+        return out
+    }
+
+    /// The backtrace lines under a split, each starting with a newline.
+    static func backtraceText(_ frames: [BacktraceFrame], sourceText: String?) -> String {
+        var out = ""
+        for (i, frame) in frames.enumerated() {
             out += "\n             " + frameLine(i, frame)
-            if i == 0, let text = s.sourceText { out += "\n                 \(text)" }
+            if i == 0, let text = sourceText { out += "\n                 \(text)" }
         }
         return out
     }
@@ -89,7 +129,12 @@ public final class CowReporter {
 
     /// "#I 0x… symbol+0xOFF (module) file:line", as in the split annotations.
     static func frameLine(_ i: Int, _ frame: BacktraceFrame) -> String {
-        var out = "#\(i) \(hex(frame.ip))"
+        "#\(i) " + frameText(frame)
+    }
+
+    /// A frame's line without its number.
+    static func frameText(_ frame: BacktraceFrame) -> String {
+        var out = hex(frame.ip)
         if let symbol = frame.symbol {
             out += " \(symbol)\(frame.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "")"
         } else {
@@ -104,7 +149,7 @@ public final class CowReporter {
         return out
     }
 
-    static func json(_ s: Split) -> [(String, JSONValue)] {
+    static func json(_ s: Split, formats: FrameFormats? = nil) -> [(String, JSONValue)] {
         var ip: JSONValue = .null, instruction: JSONValue = .null, address: JSONValue = .null, size: JSONValue = .null
         var bytes: JSONValue = .null, syscall: JSONValue = .null, cloneFlag: JSONValue = .null, detail: JSONValue = .null
         var note: JSONValue = .null
@@ -114,7 +159,7 @@ public final class CowReporter {
             instruction = .string(w.text)
             address = .hex(w.address)
             size = .int(w.size)
-            bytes = .string(w.bytes.map { String($0, radix: 16).leftPadded(2) }.joined(separator: " "))
+            bytes = .string(formats?.bytesText(w.ip, w.bytes) ?? bytesText(w.bytes))
         case .syscall(let name, _): syscall = .string(name)
         case .clone(let flag, let pointer):
             cloneFlag = .string(flag)
@@ -134,16 +179,23 @@ public final class CowReporter {
             ("cause", .string(s.cause.name)), ("detail", detail), ("ip", ip), ("instruction", instruction),
             ("bytes", bytes), ("address", address), ("size", size), ("syscall", syscall), ("clone_flag", cloneFlag),
             ("symbol", symbol), ("source", .string(top?.source)),
-            ("backtrace", .array(s.backtrace.map { f in
-                .object([("ip", .hex(f.ip)), ("symbol", .string(f.symbol)), ("offset", f.offset.map { .int(Int64($0)) } ?? .null),
-                         ("module", .string(f.module)), ("module_offset", .hex(f.moduleOffset)), ("source", .string(f.source))])
-            })),
+            ("backtrace", formats?.backtraceJSON(s.backtrace) ?? .array(s.backtrace.map(frameJSON))),
             ("note", note), ("engine", .string(s.engine)),
         ]
     }
 
+    static func bytesText(_ bytes: [UInt8]) -> String {
+        bytes.map { String($0, radix: 16).leftPadded(2) }.joined(separator: " ")
+    }
+
+    static func frameJSON(_ f: BacktraceFrame) -> JSONValue {
+        .object([("ip", .hex(f.ip)), ("symbol", .string(f.symbol)), ("offset", f.offset.map { .int(Int64($0)) } ?? .null),
+                 ("module", .string(f.module)), ("module_offset", .hex(f.moduleOffset)), ("source", .string(f.source))])
+    }
+
     /// Prints the summary to the log and the JSON stream.
     public func finish(engine: String, steps: Int, stillShared: Int, faults: Int? = nil) {
+        flushPending()
         summary.steps = steps
         summary.faults = faults
         summary.stillShared = stillShared
@@ -153,7 +205,7 @@ public final class CowReporter {
     }
 }
 
-func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+func hex(_ value: UInt64) -> String { HexDigits.string(value) }
 
 extension String {
     func leftPadded(_ width: Int, with pad: Character = "0") -> String {
@@ -164,4 +216,38 @@ extension String {
 extension CowReporter {
     /// A remark in the log (not an event): "cowtrace: …".
     public func note(_ pid: pid_t, _ text: String) { logMessage(text) }
+}
+
+/// Backtraces and instruction bytes already formatted once: a loop copying page after page
+/// repeats them split after split. Keyed by addresses (cheap to hash), checked for equality.
+final class FrameFormats {
+    private var texts: [[UInt64]: (frames: [BacktraceFrame], source: String?, text: String)] = [:]
+    private var objects: [[UInt64]: (frames: [BacktraceFrame], json: JSONValue)] = [:]
+    private var bytes: [UInt64: (bytes: [UInt8], text: String)] = [:]
+    private let limit = 4096
+
+    func backtraceText(_ frames: [BacktraceFrame], sourceText: String?) -> String {
+        let key = frames.map(\.ip)
+        if let hit = texts[key], hit.source == sourceText, hit.frames == frames { return hit.text }
+        let text = CowReporter.backtraceText(frames, sourceText: sourceText)
+        if texts.count < limit { texts[key] = (frames, sourceText, text) }
+        return text
+    }
+
+    func backtraceJSON(_ frames: [BacktraceFrame]) -> JSONValue {
+        let key = frames.map(\.ip)
+        if let hit = objects[key], hit.frames == frames { return hit.json }
+        var encoded: [UInt8] = []
+        JSONValue.array(frames.map(CowReporter.frameJSON)).encode(into: &encoded)
+        let json = JSONValue.encodedJSON(encoded)
+        if objects.count < limit { objects[key] = (frames, json) }
+        return json
+    }
+
+    func bytesText(_ ip: UInt64, _ instruction: [UInt8]) -> String {
+        if let hit = bytes[ip], hit.bytes == instruction { return hit.text }
+        let text = CowReporter.bytesText(instruction)
+        if bytes.count < limit { bytes[ip] = (instruction, text) }
+        return text
+    }
 }

@@ -29,9 +29,13 @@ public struct CowSummary: Sendable {
             splits += 1
             causesByProcess[s.writer, default: [:]][s.cause.name, default: 0] += 1
             if case .instruction(let w) = s.cause {
-                let symbol = s.backtrace.first?.symbol.map { sym in sym + (s.backtrace.first?.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "") }
-                let old = byInstruction[w.ip]
-                byInstruction[w.ip] = (w.text, symbol ?? old?.symbol, (old?.pages ?? 0) + 1)
+                if let old = byInstruction[w.ip], old.symbol != nil {
+                    byInstruction[w.ip]!.pages = old.pages + 1  // the usual case: a store seen before
+                } else {
+                    let symbol = s.backtrace.first?.symbol.map { sym in sym + (s.backtrace.first?.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "") }
+                    let old = byInstruction[w.ip]
+                    byInstruction[w.ip] = (w.text, symbol ?? old?.symbol, (old?.pages ?? 0) + 1)
+                }
             }
         case .reuse:
             reuses += 1

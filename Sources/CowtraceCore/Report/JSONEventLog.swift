@@ -7,8 +7,15 @@ public final class JSONEventLog {
 
     public func emit(_ event: String, _ fields: [(String, JSONValue)]) {
         line.removeAll(keepingCapacity: true)
-        JSONValue.object([("event", .string(event))] + fields).encode(into: &line)
-        line.append(10)
+        line.append(contentsOf: #"{"event":"#.utf8)
+        JSONValue.quote(event, into: &line)
+        for (key, value) in fields {
+            line.append(UInt8(ascii: ","))
+            JSONValue.quote(key, into: &line)
+            line.append(UInt8(ascii: ":"))
+            value.encode(into: &line)
+        }
+        line.append(contentsOf: "}\n".utf8)
         sink.write(bytes: line)
     }
 

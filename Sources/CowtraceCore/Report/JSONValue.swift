@@ -6,10 +6,14 @@ public indirect enum JSONValue: Equatable, Sendable {
     case string(String)
     case array([JSONValue])
     case object([(String, JSONValue)])
+    /// "0x…" lowercase hex, encoded without building a String.
+    case hexNumber(UInt64)
+    /// Already encoded JSON (a cached fragment, such as a backtrace seen before).
+    case encodedJSON([UInt8])
 
     public static func == (a: JSONValue, b: JSONValue) -> Bool { a.encoded() == b.encoded() }
 
-    public static func hex(_ value: UInt64) -> JSONValue { .string("0x" + String(value, radix: 16)) }
+    public static func hex(_ value: UInt64) -> JSONValue { .hexNumber(value) }
     public static func hex(_ value: UInt64?) -> JSONValue { value.map { .hex($0) } ?? .null }
     public static func int(_ value: Int) -> JSONValue { .int(Int64(value)) }
     public static func int32(_ value: Int32) -> JSONValue { .int(Int64(value)) }
@@ -28,6 +32,11 @@ public indirect enum JSONValue: Equatable, Sendable {
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .int(let i): Self.decimal(i, into: &out)
         case .string(let s): Self.quote(s, into: &out)
+        case .hexNumber(let v):
+            out.append(UInt8(ascii: "\""))
+            HexDigits.append(v, into: &out)
+            out.append(UInt8(ascii: "\""))
+        case .encodedJSON(let bytes): out.append(contentsOf: bytes)
         case .array(let items):
             out.append(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
@@ -64,8 +73,18 @@ public indirect enum JSONValue: Equatable, Sendable {
         withUnsafeBytes(of: &digits) { buf in for i in stride(from: n - 1, through: 0, by: -1) { out.append(buf[i]) } }
     }
 
-    private static func quote(_ s: String, into out: inout [UInt8]) {
+    static func quote(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings need no escaping: one append of the whole buffer.
+        let plain = s.utf8.withContiguousStorageIfAvailable { buffer -> Bool in
+            guard !buffer.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            out.append(contentsOf: buffer)
+            return true
+        }
+        if plain == true {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in s.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
@@ -82,5 +101,31 @@ public indirect enum JSONValue: Equatable, Sendable {
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+}
+
+/// "0x" and lowercase hex digits, written straight into bytes (addresses are formatted for
+/// every split; String(radix:) allocates several times).
+enum HexDigits {
+    static func append(_ value: UInt64, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "0"))
+        out.append(UInt8(ascii: "x"))
+        if value == 0 {
+            out.append(UInt8(ascii: "0"))
+            return
+        }
+        var shift = (63 - value.leadingZeroBitCount) / 4 * 4
+        while shift >= 0 {
+            let digit = UInt8((value >> UInt64(shift)) & 15)
+            out.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+            shift -= 4
+        }
+    }
+
+    static func string(_ value: UInt64) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(18)
+        append(value, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -17,6 +17,10 @@ public final class Symbolizer {
     /// frames are looked up once.
     private var named: [pid_t: [UInt64: BacktraceFrame]] = [:]
     private var frames = [cow_frame](repeating: cow_frame(), count: Symbolizer.maxFrames)
+    /// Module bounds (start, end pairs) per process, from its executable mappings.
+    private var modules: [pid_t: [UInt64]] = [:]
+    /// Source lines already read, by "file:line".
+    private var lineTexts: [String: String?] = [:]
 
     public init() {}
 
@@ -31,6 +35,7 @@ public final class Symbolizer {
         if let u = unwinders.removeValue(forKey: pid) { cow_unwinder_destroy(u) }
         debugInfo[pid] = nil
         named[pid] = nil
+        modules[pid] = nil
     }
 
     /// The call stack of thread `tid` of process `pid` with registers `regs` (frame #0 is
@@ -51,15 +56,8 @@ public final class Symbolizer {
         var count: Int32 = 0
         if let u = unwinders[pid] {
             var r = regs
-            // Executable mappings of one file are one module (one ELF image).
-            var modules: [UInt64] = []
-            for m in mappings where m.executable {
-                if !m.path.isEmpty, modules.count >= 2, let previous = mappings.last(where: { $0.end == m.start }), previous.path == m.path {
-                    modules[modules.count - 1] = m.end
-                } else {
-                    modules += [m.start, m.end]
-                }
-            }
+            let modules = self.modules[pid] ?? Self.moduleBounds(mappings)
+            self.modules[pid] = modules
             count = frames.withUnsafeMutableBufferPointer { f in
                 modules.withUnsafeBufferPointer { cow_unwind(u, tid, &r, $0.baseAddress, Int32($0.count / 2), f.baseAddress, Int32(f.count)) }
             }
@@ -100,7 +98,31 @@ public final class Symbolizer {
     }
 
     /// The text of `file:line` ("fork_demo.c:12"), trimmed; nil when unreadable.
+    /// Executable mappings of one file are one module (one ELF image): (start, end) pairs.
+    static func moduleBounds(_ mappings: [Mapping]) -> [UInt64] {
+        var modules: [UInt64] = []
+        var previousPath: String?
+        var previousEnd: UInt64 = 0
+        for m in mappings where m.executable {
+            if !m.path.isEmpty, modules.count >= 2, m.start == previousEnd, m.path == previousPath {
+                modules[modules.count - 1] = m.end
+            } else {
+                modules += [m.start, m.end]
+            }
+            previousPath = m.path
+            previousEnd = m.end
+        }
+        return modules
+    }
+
     public func sourceText(_ location: String) -> String? {
+        if let known = lineTexts[location] { return known }
+        let text = readSourceLine(location)
+        lineTexts[location] = .some(text)
+        return text
+    }
+
+    private func readSourceLine(_ location: String) -> String? {
         guard let colon = location.lastIndex(of: ":"), let line = Int(location[location.index(after: colon)...]), line > 0 else { return nil }
         let file = String(location[..<colon])
         if sources[file] == nil {
