@@ -159,19 +159,11 @@ public final class CowTracker {
                 ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [parent, child])
                 counts[p.kind, default: 0] += 1
             } else if childFrame != p.frame && parentFrame == p.frame {
-                let cause: SplitCause = p.page == childTidPage
-                    ? .clone(flag: "CLONE_CHILD_SETTID", pointer: request.childTidPointer!)
-                    : .unknown(note: "copied in the child inside clone")
-                splits.append(Split(page: p.page, region: p.region, kind: p.kind, writer: child,
-                                    others: ([parent] + before).sorted(), frameBefore: p.frame, frameAfter: childFrame,
-                                    cause: cause, engine: engineName))
+                splits.append(copiedInClone(p, writer: child, other: parent, before: before, frameAfter: childFrame,
+                                            tidPage: childTidPage, flag: "CLONE_CHILD_SETTID", pointer: request.childTidPointer, role: "child"))
             } else if parentFrame != p.frame && childFrame == p.frame {
-                let cause: SplitCause = p.page == parentTidPage
-                    ? .clone(flag: "CLONE_PARENT_SETTID", pointer: request.parentTidPointer!)
-                    : .unknown(note: "copied in the parent inside clone")
-                splits.append(Split(page: p.page, region: p.region, kind: p.kind, writer: parent,
-                                    others: ([child] + before).sorted(), frameBefore: p.frame, frameAfter: parentFrame,
-                                    cause: cause, engine: engineName))
+                splits.append(copiedInClone(p, writer: parent, other: child, before: before, frameAfter: parentFrame,
+                                            tidPage: parentTidPage, flag: "CLONE_PARENT_SETTID", pointer: request.parentTidPointer, role: "parent"))
                 // The child keeps the old frame, with whoever else still maps it.
                 if ledger.record(parent, p.page) != nil { ledger.leave(parent, page: p.page) }
                 ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [child] + Array(before))
@@ -183,6 +175,18 @@ public final class CowTracker {
             reporter.report(.split(split))
             breaker?.splitReported(split)
         }
+    }
+
+    /// A page copied inside clone, before either process ran: the kernel's tid store if the
+    /// page holds that pointer, else a copy we cannot name.
+    private func copiedInClone(_ p: (page: UInt64, frame: UInt64, kind: PageKind, region: String), writer: pid_t, other: pid_t,
+                               before: Set<pid_t>, frameAfter: UInt64, tidPage: UInt64?, flag: String, pointer: UInt64?,
+                               role: String) -> Split {
+        let cause: SplitCause = p.page == tidPage && pointer != nil
+            ? .clone(flag: flag, pointer: pointer!)
+            : .unknown(note: "copied in the \(role) inside clone")
+        return Split(page: p.page, region: p.region, kind: p.kind, writer: writer, others: ([other] + before).sorted(),
+                     frameBefore: p.frame, frameAfter: frameAfter, cause: cause, engine: engineName)
     }
 
     /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per contiguous run.
