@@ -95,6 +95,7 @@ public struct CowtraceCommand: ParsableCommand {
             : StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: maxSteps)
         tracer.observer = observer
         tracker.settle = { [weak tracer] processes in tracer?.settle(processes) ?? processes }
+        tracker.settleSiblings = { [weak tracer] pid, tid in _ = tracer?.settle([pid], except: tid) }
         tracker.rseqHolders = { [weak tracer, unowned observer] page, processes in
             tracer.map { observer.rseqHolders(of: page, among: processes, tracer: $0) } ?? []
         }

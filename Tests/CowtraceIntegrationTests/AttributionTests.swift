@@ -43,6 +43,30 @@ import Testing
         #expect(hexValue(split["address"]) == target + 16 * 8)
     }
 
+    /// A second thread of the parent stores into the shared page while the main thread
+    /// makes syscalls: the copy is the thread's store (its frame #0 at the label, in the
+    /// thread's function), never the main thread's syscall, with or without -q.
+    @Test(arguments: engines)
+    func anotherThreadsStoreIsItsOwn(_ engine: String) throws {
+        let binary = try Fixtures.path("thread_store")
+        let label = try Fixtures.symbol("thread_store", in: binary)
+        let target = try Fixtures.symbol("target", in: binary)
+        for quiet in [["-q"], []] {
+            let run = try TraceRun.run(["--engine", engine, "--watch", String(format: "0x%llx", target)] + quiet, [binary])
+            #expect(run.result.status == 0, "\(run.result.stderr.suffix(3000))")
+            let clone = try #require(run.clones.first { $0["shares_memory"] as? Bool == false })
+            let splits = run.splits(onPage: pageOf(target))
+            #expect(splits.count == 1, "\(quiet): \(splits)")
+            let split = try #require(splits.first)
+            #expect(split["writer"] as? Int == clone["pid"] as? Int)
+            #expect(split["cause"] as? String == "instruction", "\(quiet): \(split)")
+            #expect(hexValue(split["ip"]) == label)
+            let frames = split["backtrace"] as? [[String: Any]] ?? []
+            #expect(frames.first?["symbol"] as? String == "thread_store" && frames.contains { $0["symbol"] as? String == "start_thread" },
+                    "\(frames)")
+        }
+    }
+
     @Test(arguments: engines)
     func readIntoSharedBufferIsTheSyscall(_ engine: String) throws {
         let binary = try Fixtures.path("pipe_read")

@@ -7,6 +7,7 @@ import Testing
     static let fixtures: [(String, String)] = [
         ("child_store", "target"), ("parent_store", "target"), ("pipe_read", "buffer"),
         ("grandchild_store", "target"), ("call_chain", "target"), ("clone_spin", "watched"),
+        ("thread_store", "target"),
     ]
 
     /// What a split on the target page says, with pids replaced by their role (0 = the

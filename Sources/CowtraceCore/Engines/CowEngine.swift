@@ -9,6 +9,15 @@ public class CowEngine: TraceObserver {
     public let tracker: CowTracker
     let engineName: String
 
+    /// Processes with a thread inside a fork-like clone (tgid -> that thread): their other
+    /// threads are held stopped meanwhile.
+    private var forking: [pid_t: pid_t] = [:]
+
+    func isHeldForFork(_ tracee: Tracee) -> Bool {
+        guard let forker = forking[tracee.tgid] else { return false }
+        return forker != tracee.tid
+    }
+
     /// Snapshots taken at clone entry, by the parent's tid.
     private var snapshots: [pid_t: CowTracker.Snapshot] = [:]
     /// New processes not to run until their parent's clone exit has built the ledger.
@@ -60,9 +69,22 @@ public class CowEngine: TraceObserver {
             tracker.sweep(tracee.tgid, dropReason: call.name, cause: causeBeforeSyscall(tracee, call))
         }
         if let clone, !clone.sharesMemory {
+            // The other threads stay stopped until the ledger is built at clone exit: what
+            // they would write right after the fork would go unwatched.
+            if tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid && $0.tid != tracee.tid }) {
+                forking[tracee.tgid] = tracee.tid
+                tracer.pauseThreads(of: tracee.tgid, except: tracee.tid)
+            }
             snapshots[tracee.tid] = tracker.snapshot(parent: tracee.tgid)
         }
         fireBreak(tracee, tracer: tracer)
+    }
+
+    /// The clone of a forking thread is over (or the thread is gone): its siblings go on.
+    private func forkDone(_ tracee: Tracee, tracer: Tracer) {
+        guard forking[tracee.tgid] == tracee.tid else { return }
+        forking[tracee.tgid] = nil
+        tracer.resumeThreads(of: tracee.tgid)
     }
 
     public func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer) {
@@ -84,6 +106,7 @@ public class CowEngine: TraceObserver {
             awaitingLedger.remove(child)
             release(child, tracer: tracer)
         }
+        if clone != nil { forkDone(tracee, tracer: tracer) }
         switch call.name {
         case "mmap", "munmap", "mprotect", "mremap", "brk", "madvise", "pkey_mprotect", "shmat", "shmdt":
             tracker.mappingsChanged(tracee.tgid)
@@ -140,7 +163,7 @@ public class CowEngine: TraceObserver {
     }
 
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
-        if held.contains(tracee.tid) { return .hold }
+        if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
         // Sharing pages: every syscall exit is swept for the kernel's writes.
         return tracker.shares(tracee.tgid) ? .syscall : .run
     }
@@ -160,6 +183,7 @@ public class CowEngine: TraceObserver {
     public func exiting(_ tracee: Tracee, tracer: Tracer) {}
 
     public func gone(_ tracee: Tracee, tracer: Tracer) {
+        forkDone(tracee, tracer: tracer)
         held.remove(tracee.tid)
         requests[tracee.tid] = nil
         rseqPages[tracee.tid] = nil

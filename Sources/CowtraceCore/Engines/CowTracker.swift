@@ -24,6 +24,9 @@ public final class CowTracker {
     /// that has not reported its stop yet: this lets those processes report first, and
     /// returns those that could not (stopped in a stop still being handled).
     public var settle: ((Set<pid_t>) -> Set<pid_t>)?
+    /// Lets the other threads of a process (all but the given thread) report the stops they
+    /// have made, before a change seen by this one is blamed on it.
+    public var settleSiblings: ((pid_t, pid_t) -> Void)?
     /// Which of these processes have a thread whose rseq area is on this page.
     public var rseqHolders: ((UInt64, Set<pid_t>) -> Set<pid_t>)?
     /// The checks under way (nested while others settle): whether each one's cause would be
@@ -210,8 +213,10 @@ public final class CowTracker {
     /// `cause`. Pages that left the address space are dropped with `dropReason`.
     /// `stores` says whether the cause can have stored into a page (a syscall's known output
     /// buffers); by default, whether the cause is a store at all.
+    /// `siblingsMayHaveWritten` is false where the change is known to be this thread's (its
+    /// own page-fault trap).
     public func check(_ pid: pid_t, pages: some Sequence<UInt64>, dropReason: String, origin: Origin? = nil,
-                      stores: ((UInt64) -> Bool)? = nil, cause: (UInt64) -> SplitCause) {
+                      stores: ((UInt64) -> Bool)? = nil, siblingsMayHaveWritten: Bool = true, cause: (UInt64) -> SplitCause) {
         // Look pages up one by one: holding a copy of the process's dictionary while the
         // ledger changes below would copy all of it, for every split.
         let wanted = pages.filter { ledger.record(pid, $0) != nil }.sorted()
@@ -223,8 +228,18 @@ public final class CowTracker {
             let outer = framesVisible ? nil : checking[pid]
             if !framesVisible { checking[pid] = stores ?? { cause($0).isWrite } }
             defer { if !framesVisible { checking[pid] = outer } }
+        var siblingsSettled = !siblingsMayHaveWritten
         for (i, page) in wanted.enumerated() {
-            guard let entry = found[i], let record = ledger.record(pid, page) else { continue }
+            guard let entry = found[i], var record = ledger.record(pid, page) else { continue }
+            let changed = framesVisible ? entry.frame != record.frame && entry.frame != 0 : leftSharedPage(entry, kind: record.kind)
+            if entry.present && changed && !siblingsSettled {
+                // Another thread of the process may have copied it (its page-fault trap or
+                // step not reported yet): let the other threads report first.
+                siblingsSettled = true
+                settleSiblings?(pid, origin?.tid ?? pid)
+                guard let now = ledger.record(pid, page), now.frame == record.frame else { continue }
+                record = now
+            }
             if !entry.present {
                 if entry.swapped { continue }  // swapped out: still the same page, just not in memory
                 dropped.append((page, record.region, record.frame))

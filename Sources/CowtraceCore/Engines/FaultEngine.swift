@@ -60,7 +60,7 @@ public final class FaultEngine: CowEngine {
     }
 
     public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
-        if held.contains(tracee.tid) { return .hold }
+        if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
         if tracker.shares(tracee.tgid) {
             openEvent(tracee.tid)  // a thread created since sharing began
             return .syscall
@@ -85,7 +85,8 @@ public final class FaultEngine: CowEngine {
         let writes = instruction?.writeSet(before: regs, after: once) ?? .notComputable("undecodable instruction")
         // A page the instruction does not write was written by the kernel (a kernel-mode
         // fault is reported on the way back to user mode, where RIP is only where it resumes).
-        tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: regs)) { page in
+        tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: regs),
+                      siblingsMayHaveWritten: false) { page in
             // Which pages it only reads matters only if it does not store to this one.
             let touched = writes.range(on: page) == nil ? instruction?.touchedPages(before: regs) ?? [] : []
             return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)

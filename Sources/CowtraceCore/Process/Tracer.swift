@@ -442,8 +442,29 @@ public final class Tracer {
 
     /// Stops every tracee that runs and waits until each has stopped (or exited). A stop
     /// that is not ours is kept for the loop, so nothing the program does is lost.
-    public func pauseAll() {
-        let running = tracees.values.filter { !$0.stopped }
+    public func pauseAll() { pause(tracees.values.filter { !$0.stopped }) }
+
+    /// Stops the other threads of a process that run user code (a thread blocked in a
+    /// syscall, its entry seen, is left alone: stopping it would interrupt the call), and
+    /// waits until each has stopped. Their own stops are kept for the loop.
+    public func pauseThreads(of tgid: pid_t, except tid: pid_t) {
+        pause(tracees.values.filter { t in
+            guard t.tgid == tgid, t.tid != tid, !t.stopped else { return false }
+            if t.inFlight != nil, let state = Self.schedulerState(t.tid), state == "S" || state == "D" { return false }
+            return true
+        })
+    }
+
+    /// Resumes the threads of a process left stopped (paused or held), but those being
+    /// handled or with a stop of their own still to handle.
+    public func resumeThreads(of tgid: pid_t) {
+        let waitingForLoop = Set(deferred.map(\.pid))
+        for tracee in tracees.values where tracee.tgid == tgid && tracee.stopped && !waitingForLoop.contains(tracee.tid) && !isHandling(tracee.tid) {
+            resume(tracee)
+        }
+    }
+
+    private func pause(_ running: [Tracee]) {
         // A new tracee's first stop is on its way: wait for it, send nothing.
         for tracee in running where !tracee.awaitingFirstStop {
             // PTRACE_INTERRUPT works on seized tracees only; the others get a SIGSTOP of
@@ -510,9 +531,9 @@ public final class Tracer {
     /// user code since; any other thread is made to stop, and the stop it reports (its
     /// page-fault trap or syscall stop comes before our SIGSTOP) is handled now. Returns the
     /// processes that could not be asked: stopped in a stop still being handled.
-    public func settle(_ processes: Set<pid_t>) -> Set<pid_t> {
+    public func settle(_ processes: Set<pid_t>, except thread: pid_t? = nil) -> Set<pid_t> {
         var busy: Set<pid_t> = []
-        for tracee in tracees.values.filter({ processes.contains($0.tgid) }) where tracees[tracee.tid] === tracee {
+        for tracee in tracees.values.filter({ processes.contains($0.tgid) && $0.tid != thread }) where tracees[tracee.tid] === tracee {
             if tracee.stopped {
                 if isHandling(tracee.tid) || deferred.contains(where: { $0.pid == tracee.tid }) { busy.insert(tracee.tgid) }
                 continue

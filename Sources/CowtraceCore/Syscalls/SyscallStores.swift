@@ -35,7 +35,8 @@ public enum SyscallStores: Sendable, Equatable {
         "fchmod", "fchmodat", "chown", "fchown", "fchownat", "access", "faccessat", "faccessat2", "shutdown",
         "listen", "bind", "connect", "sendto", "sendmsg", "set_tid_address", "alarm", "pause", "umask",
         "execve", "execveat", "fork", "vfork", "setuid", "setgid", "setreuid", "setregid", "fcntl", "flock",
-        "ftruncate", "truncate", "sync", "syncfs", "pkey_mprotect", "membarrier", "close_range",
+        "ftruncate", "truncate", "sync", "syncfs", "pkey_mprotect", "membarrier", "close_range", "set_robust_list",
+        "sched_setaffinity",
     ]
 
     public static func of(_ call: SyscallArguments, _ outcome: SyscallOutcome) -> SyscallStores {
@@ -76,6 +77,7 @@ public enum SyscallStores: Sendable, Equatable {
         case "sched_getaffinity": return .ranges(at(2, result))
         case "epoll_wait", "epoll_pwait": return .ranges(at(1, result * 12))
         case "poll", "ppoll": return .ranges(at(0, (a.count > 1 ? a[1] : 0) * 8))
+        case "rseq": return .ranges(at(0, a.count > 1 ? a[1] : 32))  // registration fills in the area
         case "futex":
             // FUTEX_WAIT / FUTEX_WAKE (and their PRIVATE and BITSET forms) store nothing.
             let op = (a.count > 1 ? a[1] : 0) & 0x7f
