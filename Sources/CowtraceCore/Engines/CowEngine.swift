@@ -131,7 +131,7 @@ public class CowEngine: TraceObserver {
 
     public func firstStop(_ tracee: Tracee, tracer: Tracer) {
         let isNewProcess = tracee.tid == tracee.tgid && !tracee.isInitial
-        if isNewProcess && (awaitingLedger.contains(tracee.tid) || !knownChildren.contains(tracee.tid)) {
+        if isNewProcess && (awaitingLedger.contains(tracee.tid) || !knownChildren.contains(tracee.tid)) && !isOrphan(tracee.tid, tracer: tracer) {
             held.insert(tracee.tid)
             return
         }
@@ -182,9 +182,21 @@ public class CowEngine: TraceObserver {
 
     public func exiting(_ tracee: Tracee, tracer: Tracer) {}
 
+    /// A child whose fork event will never come: its parent died (SIGKILL) between creating
+    /// it and reporting the fork. Nothing traced shares its pages.
+    private func isOrphan(_ tid: pid_t, tracer: Tracer) -> Bool {
+        guard !knownChildren.contains(tid), let parent = parentProcess(of: tid) else { return false }
+        return !tracer.tracees.values.contains { $0.tgid == parent }
+    }
+
     public func gone(_ tracee: Tracee, tracer: Tracer) {
         forkDone(tracee, tracer: tracer)
         held.remove(tracee.tid)
+        // Children held for a fork event their parent, now gone, will not report.
+        for tid in held where tid != tracee.tid && isOrphan(tid, tracer: tracer) {
+            held.remove(tid)
+            if let orphan = tracer.tracees[tid] { tracer.resume(orphan) }
+        }
         requests[tracee.tid] = nil
         rseqPages[tracee.tid] = nil
         tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
