@@ -15,8 +15,10 @@ public class CowEngine: TraceObserver {
 
     func isHeldForFork(_ tracee: Tracee) -> Bool {
         guard let forker = forking[tracee.tgid] else { return false }
-        return forker != tracee.tid
+        // A thread at its exit event only dies (holding it could hold the whole exit).
+        return forker != tracee.tid && !exitingThreads.contains(tracee.tid)
     }
+    private var exitingThreads: Set<pid_t> = []
 
     /// Snapshots taken at clone entry, by the parent's tid.
     private var snapshots: [pid_t: CowTracker.Snapshot] = [:]
@@ -180,7 +182,10 @@ public class CowEngine: TraceObserver {
         for (tid, other) in tracer.tracees where other.tgid == tracee.tgid { rseqPages[tid] = nil }
     }
 
-    public func exiting(_ tracee: Tracee, tracer: Tracer) {}
+    public func exiting(_ tracee: Tracee, tracer: Tracer) {
+        exitingThreads.insert(tracee.tid)
+        forkDone(tracee, tracer: tracer)  // killed inside its fork: the clone exit will not come
+    }
 
     /// A child whose fork event will never come: its parent died (SIGKILL) between creating
     /// it and reporting the fork. Nothing traced shares its pages.
@@ -191,6 +196,7 @@ public class CowEngine: TraceObserver {
 
     public func gone(_ tracee: Tracee, tracer: Tracer) {
         forkDone(tracee, tracer: tracer)
+        exitingThreads.remove(tracee.tid)
         held.remove(tracee.tid)
         // Children held for a fork event their parent, now gone, will not report.
         for tid in held where tid != tracee.tid && isOrphan(tid, tracer: tracer) {
