@@ -19,6 +19,18 @@ import Testing
         #expect(run.stderrLines.contains("+++ killed by SIGSEGV +++") || run.stderrLines.contains("+++ killed by SIGSEGV (core dumped) +++"))
     }
 
+    /// A thread SIGKILLs its process while the main thread forks in a loop: the kill often
+    /// lands inside a fork, with the other thread held. Each run must end on its own (the
+    /// summary is printed) with the program's status, under both engines.
+    @Test(arguments: ["fault", "step"])
+    func processKilledWhileForking(_ engine: String) throws {
+        let binary = try Fixtures.path("fork_killed")
+        for delay in [300, 1000, 2000, 4000, 8000] {
+            let run = try Command.run([Paths.cowtrace, "--engine", engine, "-q", "--summary-only", binary, "\(delay)"], seconds: 60)
+            #expect(run.status == 137 && run.stderr.contains("cow summary"), "delay \(delay): \(run.status) \(run.stderr.suffix(500))")
+        }
+    }
+
     @Test func everyProcessIsLogged() throws {
         let binary = try Fixtures.path("multi_proc")
         let run = try Command.run([Paths.cowtrace, binary])
