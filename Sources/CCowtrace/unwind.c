@@ -1,6 +1,7 @@
 // Remote unwinding with libunwind-ptrace, started from registers we saved (the state before
-// a single step), not the tracee's live registers. Memory is read with PTRACE_PEEKDATA by
-// libunwind's own accessor, which does not copy shared pages.
+// a single step), not the tracee's live registers. Memory is read through /proc/TID/mem
+// (or PTRACE_PEEKDATA by libunwind's own accessor), neither of which copies shared pages.
+#include <stddef.h>
 #include "CCowtrace.h"
 #include <libunwind-ptrace.h>
 #include <fcntl.h>
@@ -19,6 +20,20 @@ struct slot {
     void *upt;
 };
 
+#define MEMO_REGS 32
+#define MEMO_WORDS 256
+#define MEMO_FRAMES 64
+struct memo {
+    int valid, overflow;
+    uint64_t rip;
+    int nregs, nwords, nframes;
+    int regnums[MEMO_REGS];
+    unw_word_t regvals[MEMO_REGS];
+    uint64_t addrs[MEMO_WORDS];
+    unw_word_t words[MEMO_WORDS];
+    cow_frame frames[MEMO_FRAMES];
+};
+
 struct cow_unwinder {
     unw_addr_space_t space;
     struct slot slots[SLOTS];
@@ -30,6 +45,11 @@ struct cow_unwinder {
     uint64_t page_address;
     int page_valid;
     unsigned char page[4096];
+    // The last unwind, with every register and memory word it read: the same inputs give the
+    // same frames, so a loop that copies page after page from one place is unwound once and
+    // then only checked (libunwind's own cache locks with two sigprocmask calls per frame).
+    struct memo memo, scratch;
+    int recording;
 };
 
 // The modules (executable mappings) of the current cow_unwind call.
@@ -69,9 +89,26 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 // duration of one cow_unwind call.
 static _Thread_local const struct user_regs_struct *saved_regs;
 
+static int register_value(const struct user_regs_struct *r, unw_regnum_t reg, unw_word_t *val);
+
 static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, int write, void *arg) {
     const struct user_regs_struct *r = saved_regs;
     if (write || !r) return write ? -UNW_EREADONLYREG : _UPT_access_reg(as, reg, val, write, arg);
+    int rc = register_value(r, reg, val);
+    cow_unwinder *u = current_unwinder;
+    if (rc == 0 && u && u->recording) {
+        struct memo *m = &u->scratch;
+        if (m->nregs < MEMO_REGS) {
+            m->regnums[m->nregs] = reg;
+            m->regvals[m->nregs++] = *val;
+        } else {
+            m->overflow = 1;
+        }
+    }
+    return rc;
+}
+
+static int register_value(const struct user_regs_struct *r, unw_regnum_t reg, unw_word_t *val) {
     switch (reg) {
     case UNW_X86_64_RAX: *val = r->rax; break;
     case UNW_X86_64_RDX: *val = r->rdx; break;
@@ -95,21 +132,69 @@ static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, in
     return 0;
 }
 
-static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg) {
-    if (write) return -UNW_EINVAL;  // never write into the tracee
-    cow_unwinder *u = current_unwinder;
+// One word of the tracee's memory through /proc/TID/mem, a page at a time.
+static int read_word(cow_unwinder *u, uint64_t addr, unw_word_t *val) {
+    if (!u || u->mem_fd < 0) return -1;
     uint64_t base = addr & ~(uint64_t)4095;
-    if (u && u->mem_fd >= 0 && (addr & 4095) <= 4096 - sizeof(*val)) {
+    if ((addr & 4095) <= 4096 - sizeof(*val)) {
         if (!u->page_valid || u->page_address != base) {
             u->page_valid = pread(u->mem_fd, u->page, sizeof(u->page), (off_t)base) == (ssize_t)sizeof(u->page);
             u->page_address = base;
         }
-        if (u->page_valid) {
-            memcpy(val, u->page + (addr & 4095), sizeof(*val));
-            return 0;
+        if (!u->page_valid) return -1;
+        memcpy(val, u->page + (addr & 4095), sizeof(*val));
+        return 0;
+    }
+    return pread(u->mem_fd, val, sizeof(*val), (off_t)addr) == (ssize_t)sizeof(*val) ? 0 : -1;
+}
+
+static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg) {
+    if (write) return -UNW_EINVAL;  // never write into the tracee
+    cow_unwinder *u = current_unwinder;
+    int rc = read_word(u, addr, val) == 0 ? 0 : _UPT_access_mem(as, addr, val, 0, arg);
+    if (rc == 0 && u && u->recording) {
+        struct memo *m = &u->scratch;
+        if (m->nwords < MEMO_WORDS) {
+            m->addrs[m->nwords] = addr;
+            m->words[m->nwords++] = *val;
+        } else {
+            m->overflow = 1;
         }
     }
-    return _UPT_access_mem(as, addr, val, 0, arg);
+    return rc;
+}
+
+// Whether the last unwind's inputs are unchanged: the same instruction, registers and words.
+static int memo_holds(cow_unwinder *u, const struct user_regs_struct *regs) {
+    struct memo *m = &u->memo;
+    if (!m->valid || m->rip != regs->rip) return 0;
+    for (int i = 0; i < m->nregs; i++) {
+        unw_word_t v;
+        if (register_value(regs, m->regnums[i], &v) != 0 || v != m->regvals[i]) return 0;
+    }
+    if (m->nwords == 0) return 1;
+    // The words usually lie within a few KiB of stack: one pread of their span.
+    uint64_t low = m->addrs[0], high = m->addrs[0];
+    for (int i = 1; i < m->nwords; i++) {
+        if (m->addrs[i] < low) low = m->addrs[i];
+        if (m->addrs[i] > high) high = m->addrs[i];
+    }
+    static _Thread_local unsigned char span[16384];
+    if (high - low + sizeof(unw_word_t) <= sizeof(span) && u->mem_fd >= 0) {
+        size_t length = (size_t)(high - low) + sizeof(unw_word_t);
+        if (pread(u->mem_fd, span, length, (off_t)low) != (ssize_t)length) return 0;
+        for (int i = 0; i < m->nwords; i++) {
+            unw_word_t v;
+            memcpy(&v, span + (m->addrs[i] - low), sizeof(v));
+            if (v != m->words[i]) return 0;
+        }
+        return 1;
+    }
+    for (int i = 0; i < m->nwords; i++) {
+        unw_word_t v;
+        if (read_word(u, m->addrs[i], &v) != 0 || v != m->words[i]) return 0;
+    }
+    return 1;
 }
 static int access_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val, int write, void *arg) {
     (void)as; (void)reg; (void)val; (void)write; (void)arg;
@@ -150,6 +235,7 @@ void cow_unwinder_flush(cow_unwinder *u) {
     if (u->mem_fd >= 0) close(u->mem_fd);
     u->mem_fd = -1;
     u->page_valid = 0;
+    u->memo.valid = 0;
     for (int k = 0; k < SLOTS; k++) {
         if (u->slots[k].upt) _UPT_destroy(u->slots[k].upt);
         u->slots[k].upt = NULL;
@@ -177,6 +263,15 @@ int cow_unwind(cow_unwinder *u, pid_t tid, const struct user_regs_struct *regs, 
         u->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
         u->mem_tid = tid;
     }
+    if (memo_holds(u, regs)) {
+        int n = u->memo.nframes < max ? u->memo.nframes : max;
+        memcpy(frames, u->memo.frames, (size_t)n * sizeof(cow_frame));
+        current_unwinder = NULL;
+        return n;
+    }
+    memset(&u->scratch, 0, offsetof(struct memo, regnums));
+    u->scratch.rip = regs->rip;
+    u->recording = 1;
     current_modules = modules;
     current_module_count = module_count;
     saved_regs = regs;
@@ -204,6 +299,15 @@ int cow_unwind(cow_unwinder *u, pid_t tid, const struct user_regs_struct *regs, 
         } while (n < max && unw_step(&cursor) > 0);
     }
     if (own) _UPT_destroy(own);
+    u->recording = 0;
+    if (!u->scratch.overflow && n > 0 && n <= MEMO_FRAMES) {
+        u->scratch.nframes = n;
+        memcpy(u->scratch.frames, frames, (size_t)n * sizeof(cow_frame));
+        u->scratch.valid = 1;
+        u->memo = u->scratch;
+    } else {
+        u->memo.valid = 0;
+    }
     saved_regs = NULL;
     current_unwinder = NULL;
     current_modules = NULL;
