@@ -26,6 +26,25 @@ import Testing
         return a[0] == b[0] || (a[0].dropLast() == b[0] && "bwlq".contains(a[0].last!))
     }
 
+    /// One store instruction reached from two callers: same ip, same depth, so an unwind that
+    /// reused the previous one's frames would name the wrong caller. Frame #1's return
+    /// address must lie in each caller (from nm), for both engines.
+    @Test(arguments: ["fault", "step"])
+    func sameStoreFromTwoCallers(_ engine: String) throws {
+        let binary = try Fixtures.path("two_callers")
+        let label = try Fixtures.symbol("shared_store", in: binary)
+        for (page, caller) in [("first", "first_caller"), ("second", "second_caller")] {
+            let run = try TraceRun.run(["--engine", engine, "-q"], [binary])
+            let split = try #require(run.splits(onPage: pageOf(try Fixtures.symbol(page, in: binary))).first, "\(run.result.stderr)")
+            #expect(hexValue(split["ip"]) == label)
+            let frames = try #require(split["backtrace"] as? [[String: Any]])
+            #expect(frames.count > 2 && frames[1]["symbol"] as? String == caller, "\(page): \(frames)")
+            let start = try Fixtures.symbol(caller, in: binary)
+            let returnAddress = try #require(hexValue(frames.count > 1 ? frames[1]["ip"] : nil))
+            #expect(returnAddress > start && returnAddress < start + 64, "\(page): \(frames)")
+        }
+    }
+
     @Test func frameZeroMatchesAddr2lineAndObjdump() throws {
         let binary = try Fixtures.path("call_chain")
         let label = try Fixtures.symbol("chain_store", in: binary)
