@@ -2,6 +2,7 @@
 // a single step), not the tracee's live registers. Memory is read through /proc/TID/mem
 // (or PTRACE_PEEKDATA by libunwind's own accessor), neither of which copies shared pages.
 #include <stddef.h>
+#include <stdint.h>
 #include "CCowtrace.h"
 #include <libunwind-ptrace.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@ struct memo {
     unw_word_t regvals[MEMO_REGS];
     uint64_t addrs[MEMO_WORDS];
     unw_word_t words[MEMO_WORDS];
+    unsigned char fixed[MEMO_WORDS];  // in constant code: not re-read
     cow_frame frames[MEMO_FRAMES];
 };
 
@@ -56,6 +58,8 @@ struct cow_unwinder {
 static _Thread_local const uint64_t *current_modules;
 static _Thread_local int current_module_count;
 static _Thread_local cow_unwinder *current_unwinder;
+static _Thread_local const uint64_t *current_constant;
+static _Thread_local int current_constant_count;
 static _Thread_local pid_t current_tid;
 
 static void *handle_for(uint64_t ip, void *fallback) {
@@ -155,6 +159,11 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int
     if (rc == 0 && u && u->recording) {
         struct memo *m = &u->scratch;
         if (m->nwords < MEMO_WORDS) {
+            unsigned char fixed = 0;
+            for (int i = 0; i < current_constant_count; i++) {
+                if (addr >= current_constant[2 * i] && addr + sizeof(*val) <= current_constant[2 * i + 1]) fixed = 1;
+            }
+            m->fixed[m->nwords] = fixed;
             m->addrs[m->nwords] = addr;
             m->words[m->nwords++] = *val;
         } else {
@@ -172,18 +181,20 @@ static int memo_holds(cow_unwinder *u, const struct user_regs_struct *regs) {
         unw_word_t v;
         if (register_value(regs, m->regnums[i], &v) != 0 || v != m->regvals[i]) return 0;
     }
-    if (m->nwords == 0) return 1;
-    // The words usually lie within a few KiB of stack: one pread of their span.
-    uint64_t low = m->addrs[0], high = m->addrs[0];
-    for (int i = 1; i < m->nwords; i++) {
+    // The words that can change usually lie within a few KiB of stack: one pread of their span.
+    uint64_t low = UINT64_MAX, high = 0;
+    for (int i = 0; i < m->nwords; i++) {
+        if (m->fixed[i]) continue;
         if (m->addrs[i] < low) low = m->addrs[i];
         if (m->addrs[i] > high) high = m->addrs[i];
     }
+    if (low == UINT64_MAX) return 1;
     static _Thread_local unsigned char span[16384];
     if (high - low + sizeof(unw_word_t) <= sizeof(span) && u->mem_fd >= 0) {
         size_t length = (size_t)(high - low) + sizeof(unw_word_t);
         if (pread(u->mem_fd, span, length, (off_t)low) != (ssize_t)length) return 0;
         for (int i = 0; i < m->nwords; i++) {
+            if (m->fixed[i]) continue;
             unw_word_t v;
             memcpy(&v, span + (m->addrs[i] - low), sizeof(v));
             if (v != m->words[i]) return 0;
@@ -192,6 +203,7 @@ static int memo_holds(cow_unwinder *u, const struct user_regs_struct *regs) {
     }
     for (int i = 0; i < m->nwords; i++) {
         unw_word_t v;
+        if (m->fixed[i]) continue;
         if (read_word(u, m->addrs[i], &v) != 0 || v != m->words[i]) return 0;
     }
     return 1;
@@ -252,7 +264,7 @@ void cow_unwinder_forget_thread(cow_unwinder *u, pid_t tid) {
 }
 
 int cow_unwind(cow_unwinder *u, pid_t tid, const struct user_regs_struct *regs, const uint64_t *modules,
-               int module_count, cow_frame *frames, int max) {
+               int module_count, const uint64_t *constant, int constant_count, cow_frame *frames, int max) {
     current_unwinder = u;
     current_tid = tid;
     u->page_valid = 0;  // the stack changes between calls
@@ -272,6 +284,8 @@ int cow_unwind(cow_unwinder *u, pid_t tid, const struct user_regs_struct *regs, 
     memset(&u->scratch, 0, offsetof(struct memo, regnums));
     u->scratch.rip = regs->rip;
     u->recording = 1;
+    current_constant = constant;
+    current_constant_count = constant_count;
     current_modules = modules;
     current_module_count = module_count;
     saved_regs = regs;
@@ -300,6 +314,8 @@ int cow_unwind(cow_unwinder *u, pid_t tid, const struct user_regs_struct *regs, 
     }
     if (own) _UPT_destroy(own);
     u->recording = 0;
+    current_constant = NULL;
+    current_constant_count = 0;
     if (!u->scratch.overflow && n > 0 && n <= MEMO_FRAMES) {
         u->scratch.nframes = n;
         memcpy(u->scratch.frames, frames, (size_t)n * sizeof(cow_frame));

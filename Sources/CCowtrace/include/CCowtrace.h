@@ -99,8 +99,11 @@ void cow_unwinder_flush(cow_unwinder *unwinder);
 // Unwinds thread `tid` as if its registers were `regs`; fills up to `max` frames and returns
 // how many (frame 0 is regs->rip), or -1. `modules` holds `module_count` [start, end) pairs:
 // the process's executable mappings (each gets its own cached ELF image).
+// `constant` holds `constant_count` [start, end) pairs of memory that cannot change while the
+// mappings stay as they are (read-only file mappings: code, .eh_frame): words read there need
+// no re-reading when a previous unwind is checked for reuse.
 int cow_unwind(cow_unwinder *unwinder, pid_t tid, const struct user_regs_struct *regs, const uint64_t *modules,
-               int module_count, cow_frame *frames, int max);
+               int module_count, const uint64_t *constant, int constant_count, cow_frame *frames, int max);
 // The thread is gone: drop its handles.
 void cow_unwinder_forget_thread(cow_unwinder *unwinder, pid_t tid);
 

@@ -19,6 +19,8 @@ public final class Symbolizer {
     private var frames = [cow_frame](repeating: cow_frame(), count: Symbolizer.maxFrames)
     /// Module bounds (start, end pairs) per process, from its executable mappings.
     private var modules: [pid_t: [UInt64]] = [:]
+    /// Memory that cannot change while the mappings stay as they are: (start, end) pairs.
+    private var constantCode: [pid_t: [UInt64]] = [:]
     /// Source lines already read, by "file:line".
     private var lineTexts: [String: String?] = [:]
 
@@ -36,6 +38,7 @@ public final class Symbolizer {
         debugInfo[pid] = nil
         named[pid] = nil
         modules[pid] = nil
+        constantCode[pid] = nil
     }
 
     /// The call stack of thread `tid` of process `pid` with registers `regs` (frame #0 is
@@ -58,8 +61,14 @@ public final class Symbolizer {
             var r = regs
             let modules = self.modules[pid] ?? Self.moduleBounds(mappings)
             self.modules[pid] = modules
+            let constant = self.constantCode[pid] ?? Self.constantCode(mappings)
+            self.constantCode[pid] = constant
             count = frames.withUnsafeMutableBufferPointer { f in
-                modules.withUnsafeBufferPointer { cow_unwind(u, tid, &r, $0.baseAddress, Int32($0.count / 2), f.baseAddress, Int32(f.count)) }
+                modules.withUnsafeBufferPointer { m in
+                    constant.withUnsafeBufferPointer { c in
+                        cow_unwind(u, tid, &r, m.baseAddress, Int32(m.count / 2), c.baseAddress, Int32(c.count / 2), f.baseAddress, Int32(f.count))
+                    }
+                }
             }
         }
         if count <= 0 {
@@ -113,6 +122,12 @@ public final class Symbolizer {
             previousEnd = m.end
         }
         return modules
+    }
+
+    /// Read-only mappings of files (code, .eh_frame) and the vDSO: what the unwinder reads
+    /// there changes only with the mappings.
+    static func constantCode(_ mappings: [Mapping]) -> [UInt64] {
+        mappings.filter { !$0.writable && ($0.path.hasPrefix("/") || $0.path == "[vdso]") }.flatMap { [$0.start, $0.end] }
     }
 
     public func sourceText(_ location: String) -> String? {
