@@ -64,7 +64,7 @@ public struct CowSummary: Sendable {
         let work = faults.map { "\($0) page fault\($0 == 1 ? "" : "s")" } ?? "\(steps) step\(steps == 1 ? "" : "s")"
         var lines = ["cow summary (engine \(engine), \(work)):"]
         for c in clones {
-            lines.append("  \(c.call) \(c.parent) -> \(c.child): \(c.total) pages shared (anon \(c.anon), file \(c.file), zero \(c.zero))")
+            lines.append("  \(c.call) \(c.parent) -> \(c.child): \(c.total) page\(c.total == 1 ? "" : "s") shared (anon \(c.anon), file \(c.file), zero \(c.zero))")
         }
         let perProcess = causesByProcess.keys.sorted().map { pid in
             "\(pid): " + causesByProcess[pid]!.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
