@@ -181,7 +181,8 @@ final class BreakPrompt {
         guard let thread, let before = currentRegisters() else { return }
         let pid = thread.tgid
         let memory = tracer.memory(of: pid)
-        guard let instruction = InstructionCache(disassembler: breaker.disassembler).instruction(at: UInt64(before.rip), in: pid, memory: memory) else {
+        guard let bytes = memory.read(UInt64(before.rip), count: 15),
+              let instruction = breaker.disassembler.decode(bytes, at: UInt64(before.rip)) else {
             return say("cannot decode the instruction at \(hex(UInt64(before.rip)))")
         }
         if instruction.isSyscall { return say("the next instruction is a syscall: 'continue' runs it with its log line") }

@@ -448,33 +448,43 @@ public final class Tracer {
     /// syscall, its entry seen, is left alone: stopping it would interrupt the call), and
     /// waits until each has stopped. Their own stops are kept for the loop.
     public func pauseThreads(of tgid: pid_t, except tid: pid_t) {
-        pause(tracees.values.filter { t in
-            guard t.tgid == tgid, t.tid != tid, !t.stopped else { return false }
-            if t.inFlight != nil, let state = Self.schedulerState(t.tid), state == "S" || state == "D" { return false }
-            return true
-        })
+        pause(tracees.values.filter { $0.tgid == tgid && $0.tid != tid && !$0.stopped && !isBlockedInSyscall($0) })
     }
 
     /// Resumes the threads of a process left stopped (paused or held), but those being
     /// handled or with a stop of their own still to handle.
-    public func resumeThreads(of tgid: pid_t) {
-        let waitingForLoop = Set(deferred.map(\.pid))
-        for tracee in tracees.values where tracee.tgid == tgid && tracee.stopped && !waitingForLoop.contains(tracee.tid) && !isHandling(tracee.tid) {
+    public func resumeThreads(of tgid: pid_t) { resumeStopped { $0.tgid == tgid } }
+
+    /// Makes a running tracee stop. PTRACE_INTERRUPT works on seized tracees only; the
+    /// others get a SIGSTOP of ours, recognised and swallowed when it is reported. A new
+    /// tracee's first stop is on its way: nothing is sent.
+    private func requestStop(_ tracee: Tracee) {
+        guard !tracee.awaitingFirstStop else { return }
+        if tracee.seized {
+            _ = try? Ptrace.interrupt(tracee.tid)
+        } else if ourStopPending.insert(tracee.tid).inserted {
+            _ = cow_tgkill(tracee.tgid, tracee.tid, SIGSTOP)
+        }
+    }
+
+    /// Blocked inside a syscall whose entry stop we saw: it has run no user code since.
+    private func isBlockedInSyscall(_ tracee: Tracee) -> Bool {
+        guard tracee.inFlight != nil, let state = Self.schedulerState(tracee.tid) else { return false }
+        return state == "S" || state == "D"
+    }
+
+    private func hasDeferredStop(_ tid: pid_t) -> Bool { deferred.contains { $0.pid == tid } }
+
+    /// Resumes the stopped tracees `which` selects, but those being handled or with a stop
+    /// of their own still to handle (the loop resumes those).
+    private func resumeStopped(where which: (Tracee) -> Bool) {
+        for tracee in tracees.values where tracee.stopped && which(tracee) && !hasDeferredStop(tracee.tid) && !isHandling(tracee.tid) {
             resume(tracee)
         }
     }
 
     private func pause(_ running: [Tracee]) {
-        // A new tracee's first stop is on its way: wait for it, send nothing.
-        for tracee in running where !tracee.awaitingFirstStop {
-            // PTRACE_INTERRUPT works on seized tracees only; the others get a SIGSTOP of
-            // ours, recognised and swallowed when it is reported.
-            if tracee.seized {
-                _ = try? Ptrace.interrupt(tracee.tid)
-            } else if ourStopPending.insert(tracee.tid).inserted {
-                _ = cow_tgkill(tracee.tgid, tracee.tid, SIGSTOP)
-            }
-        }
+        running.forEach(requestStop)
         var waiting = Set(running.map(\.tid))
         while !waiting.isEmpty {
             var raw: Int32 = 0
@@ -505,13 +515,7 @@ public final class Tracer {
 
     /// Lets every tracee paused by `pauseAll` go on, but the one being handled and `other`
     /// (their handlers resume them); stops of their own are handled by the loop.
-    public func resumePaused(except other: pid_t?) {
-        let waitingForLoop = Set(deferred.map(\.pid))
-        for tracee in tracees.values where tracee.stopped && !waitingForLoop.contains(tracee.tid) && !isHandling(tracee.tid)
-            && tracee.tid != other {
-            resume(tracee)
-        }
-    }
+    public func resumePaused(except other: pid_t?) { resumeStopped { $0.tid != other } }
 
     /// A stop reaped outside the loop (the break prompt's single step), for the loop to handle.
     func handleLater(_ pid: pid_t, _ status: WaitStatus) {
@@ -535,17 +539,11 @@ public final class Tracer {
         var busy: Set<pid_t> = []
         for tracee in tracees.values.filter({ processes.contains($0.tgid) && $0.tid != thread }) where tracees[tracee.tid] === tracee {
             if tracee.stopped {
-                if isHandling(tracee.tid) || deferred.contains(where: { $0.pid == tracee.tid }) { busy.insert(tracee.tgid) }
+                if isHandling(tracee.tid) || hasDeferredStop(tracee.tid) { busy.insert(tracee.tgid) }
                 continue
             }
-            if tracee.inFlight != nil, let state = Self.schedulerState(tracee.tid), state == "S" || state == "D" { continue }
-            if !tracee.awaitingFirstStop {
-                if tracee.seized {
-                    _ = try? Ptrace.interrupt(tracee.tid)
-                } else if ourStopPending.insert(tracee.tid).inserted {
-                    _ = cow_tgkill(tracee.tgid, tracee.tid, SIGSTOP)
-                }
-            }
+            if isBlockedInSyscall(tracee) { continue }
+            requestStop(tracee)
             var raw: Int32 = 0
             var pid: pid_t
             repeat { pid = waitpid(tracee.tid, &raw, cow_WALL) } while pid < 0 && errno == EINTR

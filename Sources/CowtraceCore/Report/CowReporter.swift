@@ -129,11 +129,11 @@ public final class CowReporter {
 
     /// "#I 0x… symbol+0xOFF (module) file:line", as in the split annotations.
     static func frameLine(_ i: Int, _ frame: BacktraceFrame) -> String {
-        "#\(i) " + frameText(frame)
+        "#\(i) " + frameDescription(frame)
     }
 
     /// A frame's line without its number.
-    static func frameText(_ frame: BacktraceFrame) -> String {
+    static func frameDescription(_ frame: BacktraceFrame) -> String {
         var out = hex(frame.ip)
         if let symbol = frame.symbol {
             out += " \(symbol)\(frame.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "")"

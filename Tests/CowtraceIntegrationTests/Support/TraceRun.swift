@@ -9,9 +9,10 @@ struct TraceRun {
     /// cowtrace's stdout and stderr open, so pipes would never reach end of file).
     static func runToFiles(_ options: [String], _ program: [String]) throws -> TraceRun {
         let base = Fixtures.directory + "/run-\(UUID().uuidString)"
-        // python3 closes every inherited descriptor above 2, then becomes cowtrace.
+        // python3 closes every inherited descriptor above 2, then becomes timeout, which
+        // kills a cowtrace that hangs instead of hanging the suite.
         let argv = ["/usr/bin/python3", "-c", "import os, sys; os.closerange(3, 65536); os.execv(sys.argv[1], sys.argv[1:])",
-                    Paths.cowtrace, "--json", base + ".json"] + options + program
+                    "/usr/bin/timeout", "--signal=KILL", "120", Paths.cowtrace, "--json", base + ".json"] + options + program
         // posix_spawn and waitpid, not Foundation's Process: Process learns of the exit
         // through an inherited socket, which the stopped processes keep open.
         var actions = posix_spawn_file_actions_t()
