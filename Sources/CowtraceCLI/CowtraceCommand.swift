@@ -15,7 +15,7 @@ public struct CowtraceCommand: ParsableCommand {
             """
     )
 
-    public enum Engine: String, ExpressibleByArgument, Sendable { case auto, step, fault }
+    public enum Engine: String, ExpressibleByArgument, Sendable { case auto, step, fault, record }
     public enum OnBreak: String, ExpressibleByArgument, Sendable { case stop, kill, detach, `continue` }
     public enum Syntax: String, ExpressibleByArgument, Sendable { case att, intel }
 
@@ -28,8 +28,14 @@ public struct CowtraceCommand: ParsableCommand {
     @Option(name: .customLong("json"), help: ArgumentHelp("Write events as JSON lines to FILE ('-' for stdout).", valueName: "FILE"))
     var json: String?
 
-    @Option(help: "Detection engine: auto, step or fault.")
+    @Option(help: "Detection engine: auto, step, fault or record.")
     var engine: Engine = .auto
+
+    @Option(name: .customLong("buffer-pages"), help: ArgumentHelp("Record engine: ring buffer pages per thread (a power of two; default 1024).", valueName: "N"))
+    var bufferPages: Int = 1024
+
+    @Option(name: .customLong("stack-bytes"), help: ArgumentHelp("Record engine: bytes of user stack copied with each sample (default 8192).", valueName: "N"))
+    var stackBytes: Int = 8192
 
     @Option(name: .customLong("watch"), help: ArgumentHelp("Track only these pages: ADDR, 0xA-0xB, or a maps name such as [stack], [heap], /path (repeatable).", valueName: "ADDR|REGION"))
     var watch: [String] = []
@@ -62,6 +68,8 @@ public struct CowtraceCommand: ParsableCommand {
         if pid != nil && !command.isEmpty { throw ValidationError("-p PID and PROGRAM are mutually exclusive") }
         if let n = breakOnSplit, n < 1 { throw ValidationError("--break-on-split takes a number from 1") }
         if let n = maxSteps, n < 0 { throw ValidationError("--max-steps takes a number from 0") }
+        if bufferPages < 1 || bufferPages & (bufferPages - 1) != 0 { throw ValidationError("--buffer-pages takes a power of two") }
+        if stackBytes < 8 || stackBytes > 65_000 { throw ValidationError("--stack-bytes takes a number from 8 to 65000") }
     }
 
     public func run() throws {
@@ -80,7 +88,7 @@ public struct CowtraceCommand: ParsableCommand {
         let disassembler = try Disassembler(syntax: syntax == .intel ? .intel : .att)
         let useFault: Bool
         switch engine {
-        case .step: useFault = false
+        case .step, .record: useFault = false
         case .fault:
             guard FaultEngine.isAvailable() else {
                 throw CowtraceError("--engine fault: this kernel does not allow perf page-fault events with sigtrap (needs Linux 5.13+ and perf permissions)")
@@ -88,11 +96,19 @@ public struct CowtraceCommand: ParsableCommand {
             useFault = true
         case .auto: useFault = maxSteps == nil && FaultEngine.isAvailable()
         }
-        let name = useFault ? "fault" : "step"
+        let name = engine == .record ? "record" : useFault ? "fault" : "step"
         let tracker = CowTracker(reporter: reporter, watch: watchFilter, engineName: name)
-        let observer: CowEngine = useFault
-            ? FaultEngine(tracker: tracker, disassembler: disassembler)
-            : StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: maxSteps)
+        let observer: CowEngine
+        if engine == .record {
+            var settings = RecordEngine.Settings()
+            settings.bufferPages = bufferPages
+            settings.stackBytes = stackBytes
+            observer = try RecordEngine(tracker: tracker, disassembler: disassembler, settings: settings)
+        } else if useFault {
+            observer = FaultEngine(tracker: tracker, disassembler: disassembler)
+        } else {
+            observer = StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: maxSteps)
+        }
         tracer.observer = observer
         tracker.settle = { [weak tracer] processes in tracer?.settle(processes) ?? processes }
         tracker.settleSiblings = { [weak tracer] pid, tid in _ = tracer?.settle([pid], except: tid) }
@@ -113,7 +129,11 @@ public struct CowtraceCommand: ParsableCommand {
             try tracer.launch(command)
         }
         if !summaryOnly {
-            log.message(useFault ? "engine fault (perf page-fault events with sigtrap)" : "engine step (single-stepping)")
+            if let record = observer as? RecordEngine {
+                log.message("engine record (perf ring buffers, \(record.usesTracepoints ? "page-fault tracepoints" : "software page-fault samples"), no stop per fault)")
+            } else {
+                log.message(useFault ? "engine fault (perf page-fault events with sigtrap)" : "engine step (single-stepping)")
+            }
         }
         let status = try withExtendedLifetime(observer) { try tracer.run() }
         throw ExitCode(status)
@@ -158,7 +178,7 @@ public enum CowtraceMain {
     /// `--break-on-split` may come without a value; give it the default before parsing.
     /// Only cowtrace's own options are looked at: everything from PROGRAM on is the program's.
     static func normalizeOptionalValues(_ arguments: [String]) -> [String] {
-        let takesValue: Set<String> = ["-p", "-o", "--json", "--engine", "--watch", "--on-break", "--max-steps", "--syntax", "--break-on-split"]
+        let takesValue: Set<String> = ["-p", "-o", "--json", "--engine", "--watch", "--on-break", "--max-steps", "--syntax", "--break-on-split", "--buffer-pages", "--stack-bytes"]
         var result: [String] = []
         var index = 0
         while index < arguments.count {

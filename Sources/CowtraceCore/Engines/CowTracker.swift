@@ -52,9 +52,13 @@ public final class CowTracker {
     public struct Origin {
         public let tid: pid_t
         public let regs: Registers?
-        public init(tid: pid_t, regs: Registers?) {
+        /// Frames unwound already (the record engine's, from a perf sample's stack copy):
+        /// used instead of unwinding the live thread, only if a split needs a backtrace.
+        public let frames: (() -> [BacktraceFrame])?
+        public init(tid: pid_t, regs: Registers?, frames: (() -> [BacktraceFrame])? = nil) {
             self.tid = tid
             self.regs = regs
+            self.frames = frames
         }
     }
 
@@ -345,6 +349,11 @@ public final class CowTracker {
         guard let symbolizer, let origin else { return }
         switch split.cause {
         case .instruction, .syscall:
+            if let frames = origin.frames {
+                split.backtrace = frames()
+                split.sourceText = split.backtrace.first?.source.flatMap(symbolizer.sourceText)
+                return
+            }
             guard let regs = origin.regs ?? (try? Ptrace.registers(origin.tid)) else { return }
             split.backtrace = symbolizer.backtrace(pid: pid, tid: origin.tid, regs: regs, mappings: maps(pid))
             split.sourceText = split.backtrace.first?.source.flatMap(symbolizer.sourceText)

@@ -194,10 +194,11 @@ public final class CowReporter {
     }
 
     /// Prints the summary to the log and the JSON stream.
-    public func finish(engine: String, steps: Int, stillShared: Int, faults: Int? = nil) {
+    public func finish(engine: String, steps: Int, stillShared: Int, faults: Int? = nil, lost: CowSummary.LostSamples? = nil) {
         flushPending()
         summary.steps = steps
         summary.faults = faults
+        summary.lostSamples = lost
         summary.stillShared = stillShared
         summary.engine = engine
         for line in summary.textLines() { log.plain(line) }

@@ -12,6 +12,17 @@ public struct CowSummary: Sendable {
     public var steps = 0
     /// Page faults seen (fault engine).
     public var faults: Int?
+    /// Record engine: samples the kernel could not write into full ring buffers, and the
+    /// buffer size (pages per thread) that was too small.
+    public struct LostSamples: Sendable {
+        public let count: Int
+        public let bufferPages: Int
+        public init(count: Int, bufferPages: Int) {
+            self.count = count
+            self.bufferPages = bufferPages
+        }
+    }
+    public var lostSamples: LostSamples?
     public var stillShared = 0
     public private(set) var clones: [CloneShare] = []
     public private(set) var splits = 0
@@ -71,6 +82,9 @@ public struct CowSummary: Sendable {
         }
         lines.append("  splits: \(splits)" + (perProcess.isEmpty ? "" : " (" + perProcess.joined(separator: "; ") + ")"))
         lines.append("  reused: \(reuses), dropped: \(drops), still shared: \(stillShared)")
+        if let lost = lostSamples, lost.count > 0 {
+            lines.append("  lost samples: \(lost.count) (ring buffers of \(lost.bufferPages) pages were full; raise --buffer-pages): pages they copied are unknown")
+        }
         let top = topInstructions.prefix(10)
         if !top.isEmpty {
             lines.append("  top instructions by pages copied:")
@@ -88,7 +102,8 @@ public struct CowSummary: Sendable {
 
     func json() -> [(String, JSONValue)] {
         [
-            ("engine", .string(engine)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
+            ("engine", .string(engine)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null),
+            ("lost_samples", lostSamples.map { .int($0.count) } ?? .null), ("buffer_pages", lostSamples.map { .int($0.bufferPages) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
             ("drops", .int(drops)), ("still_shared", .int(stillShared)),
             ("clones", .array(clones.map { c in
                 .object([("parent", .int32(c.parent)), ("child", .int32(c.child)), ("syscall", .string(c.call)),

@@ -44,17 +44,7 @@ public final class Symbolizer {
     /// The call stack of thread `tid` of process `pid` with registers `regs` (frame #0 is
     /// regs.rip: the instruction itself, even if the tracee has since executed it).
     public func backtrace(pid: pid_t, tid: pid_t, regs: Registers, mappings: [Mapping]) -> [BacktraceFrame] {
-        if debugInfo[pid] == nil {
-            let layout = mappings.filter { $0.executable }.map { "\($0.start)-\($0.end) \($0.path)" }.joined(separator: "\n")
-            if let shared = sessions[layout] {
-                debugInfo[pid] = .some(shared)
-            } else if let made = DebugInfo(pid: pid) {
-                sessions[layout] = made
-                debugInfo[pid] = .some(made)
-            } else {
-                debugInfo[pid] = .some(nil)
-            }
-        }
+        loadDebugInfo(pid: pid, mappings: mappings)
         if unwinders[pid] == nil, let u = cow_unwinder_create() { unwinders[pid] = u }
         var count: Int32 = 0
         if let u = unwinders[pid] {
@@ -83,6 +73,26 @@ public final class Symbolizer {
             result.append(frame(pid: pid, ip: f.ip, returnAddress: i > 0, fallbackName: name, fallbackOffset: f.has_name != 0 ? f.offset : nil))
         }
         return result
+    }
+
+    /// Frames already unwound elsewhere (the record engine unwinds perf samples): frame #0
+    /// is the instruction, the others return addresses, named as `backtrace` names them.
+    public func frames(pid: pid_t, ips: [UInt64], mappings: [Mapping]) -> [BacktraceFrame] {
+        loadDebugInfo(pid: pid, mappings: mappings)
+        return ips.enumerated().map { i, ip in frame(pid: pid, ip: ip, returnAddress: i > 0, fallbackName: nil, fallbackOffset: nil) }
+    }
+
+    private func loadDebugInfo(pid: pid_t, mappings: [Mapping]) {
+        guard debugInfo[pid] == nil else { return }
+        let layout = mappings.filter { $0.executable }.map { "\($0.start)-\($0.end) \($0.path)" }.joined(separator: "\n")
+        if let shared = sessions[layout] {
+            debugInfo[pid] = .some(shared)
+        } else if let made = DebugInfo(pid: pid) {
+            sessions[layout] = made
+            debugInfo[pid] = .some(made)
+        } else {
+            debugInfo[pid] = .some(nil)
+        }
     }
 
     private func frame(pid: pid_t, ip: UInt64, returnAddress: Bool, fallbackName: String?, fallbackOffset: UInt64?) -> BacktraceFrame {

@@ -1,0 +1,311 @@
+import CCowtrace
+import Glibc
+
+/// The engine for long runs: no stop per page fault. Every thread of a process that shares
+/// pages writes its write faults into a perf ring buffer (with root the tracepoints
+/// exceptions:page_fault_user/kernel, filtered in the kernel to writes on present pages;
+/// otherwise software page-fault samples, user mode only), with its registers and a copy of
+/// the top of its stack, unwound as soon as a reader thread drains it. At every ptrace stop
+/// that remains (clone, syscalls of sharing processes, exec, exit) the samples are replayed
+/// in time order against the ledger with the fault engine's rule: a write fault on a page the
+/// process shares is a candidate, confirmed as a copy only when pagemap shows the new frame
+/// (a fault is not a copy: the last holder's write reuses the frame); the cause is the
+/// sampled instruction if its write set covers the page. Pages found changed with no sample
+/// to explain them are the kernel's (a kernel-mode fault was seen) or unknown.
+public final class RecordEngine: CowEngine {
+    public struct Settings: Sendable {
+        /// Ring buffer data pages per thread (a power of two).
+        public var bufferPages = 1024
+        /// Bytes of user stack copied with each sample.
+        public var stackBytes = 8192
+        public init() {}
+    }
+
+    private let recorder: OpaquePointer
+    private let settings: Settings
+    /// Tracepoints (root) rather than software page-fault samples.
+    public let usesTracepoints: Bool
+    private let instructions: InstructionCache
+    /// Threads whose faults are being recorded.
+    private var recorded: Set<pid_t> = []
+    /// fs_base and gs_base per thread: perf does not sample them, %fs-relative stores need them.
+    private var segmentBases: [pid_t: (fs: UInt64, gs: UInt64)] = [:]
+    /// Each process's first write fault on a shared page whose copy pagemap has not shown yet
+    /// (the sample is taken when the fault starts; the copy may still be under way).
+    private var pendingFaults: [pid_t: [UInt64: cow_sample]] = [:]
+    /// Pages the kernel wrote in kernel mode (page_fault_kernel), per process, since its last sweep.
+    private var kernelWrites: [pid_t: Set<UInt64>] = [:]
+    public private(set) var faults = 0
+    private var lostNoted: UInt64 = 0
+    private var nextLossCheck: UInt64 = 0
+
+    public init(tracker: CowTracker, disassembler: Disassembler, settings: Settings) throws {
+        self.settings = settings
+        instructions = InstructionCache(disassembler: disassembler)
+        var ids: (UInt64, UInt64)?
+        if geteuid() == 0 {
+            _ = cow_mount_tracefs()
+            ids = Self.tracepointIDs()
+        }
+        var made: OpaquePointer?
+        var tracepoints = false
+        var failure: Int32 = 0
+        for candidate in ids != nil ? [ids, nil] : [nil] {
+            guard let recorder = cow_recorder_create(Int32(settings.bufferPages), Int32(settings.stackBytes), candidate?.0 ?? 0, candidate?.1 ?? 0) else { continue }
+            // Probed on our own thread: the kernel says now whether it allows these events.
+            if cow_recorder_add_thread(recorder, cow_gettid()) == 0 {
+                cow_recorder_remove_thread(recorder, cow_gettid())
+                var count = 0
+                free(cow_recorder_take(recorder, &count))
+                made = recorder
+                tracepoints = candidate != nil
+                break
+            }
+            failure = errno
+            cow_recorder_destroy(recorder)
+        }
+        guard let made else { throw CowtraceError("--engine record: perf_event_open: \(ErrnoNames.message(failure))") }
+        let rc = cow_recorder_start(made)
+        if rc != 0 {
+            cow_recorder_destroy(made)
+            throw CowtraceError("--engine record: reader thread: \(ErrnoNames.message(rc))")
+        }
+        recorder = made
+        usesTracepoints = tracepoints
+        super.init(tracker: tracker, engineName: "record")
+    }
+
+    deinit { cow_recorder_destroy(recorder) }
+
+    /// The ids of exceptions:page_fault_user and page_fault_kernel from tracefs (root only).
+    static func tracepointIDs() -> (UInt64, UInt64)? {
+        func id(_ name: String) -> UInt64? {
+            for root in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+                if let bytes = try? readWholeFile("\(root)/events/exceptions/\(name)/id"),
+                   let value = UInt64(String(decoding: bytes, as: UTF8.self).filter { !$0.isWhitespace }) {
+                    return value
+                }
+            }
+            return nil
+        }
+        guard let user = id("page_fault_user"), let kernel = id("page_fault_kernel") else { return nil }
+        return (user, kernel)
+    }
+
+    public var lostSamples: UInt64 { cow_recorder_lost(recorder) }
+
+    // MARK: Which threads are recorded
+
+    override func sharingStarted(_ pid: pid_t, tracer: Tracer) {
+        for tracee in tracer.tracees.values where tracee.tgid == pid { record(tracee) }
+    }
+
+    /// Opens the thread's events (it is stopped: its segment bases and rseq area are read now).
+    private func record(_ tracee: Tracee) {
+        guard !recorded.contains(tracee.tid) else { return }
+        guard let regs = try? Ptrace.registers(tracee.tid) else { return }  // not stopped: at its next resume
+        segmentBases[tracee.tid] = (UInt64(regs.fs_base), UInt64(regs.gs_base))
+        _ = rseqPage(tracee)
+        if cow_recorder_add_thread(recorder, tracee.tid) == 0 {
+            recorded.insert(tracee.tid)
+        } else {
+            recorded.insert(tracee.tid)  // not again
+            tracker.reporter.note(tracee.tid, "perf_event_open on \(tracee.tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
+        }
+    }
+
+    private func stopRecording(_ tid: pid_t) {
+        guard recorded.remove(tid) != nil else { return }
+        cow_recorder_remove_thread(recorder, tid)
+    }
+
+    public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
+        if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        if tracker.shares(tracee.tgid) {
+            record(tracee)  // a thread created since sharing began
+            return .syscall
+        }
+        stopRecording(tracee.tid)  // nothing shared any more: no samples, full speed
+        return .run
+    }
+
+    // MARK: Stops: replay what was recorded first
+
+    public override func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
+        replay(tracer)
+        confirmPending(of: tracee, tracer: tracer)
+        super.syscallEntered(tracee, call, clone: clone, tracer: tracer)
+        kernelWrites[tracee.tgid] = nil
+    }
+
+    public override func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer) {
+        replay(tracer)
+        confirmPending(of: tracee, tracer: tracer)
+        super.syscallExited(tracee, call, outcome, clone: clone, tracer: tracer)
+        kernelWrites[tracee.tgid] = nil
+    }
+
+    public override func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {
+        replay(tracer)
+        super.created(child, by: parent, request: request, tracer: tracer)
+    }
+
+    public override func firstStop(_ tracee: Tracee, tracer: Tracer) {
+        replay(tracer)
+        super.firstStop(tracee, tracer: tracer)
+    }
+
+    public override func execed(_ tracee: Tracee, tracer: Tracer) {
+        replay(tracer)
+        super.execed(tracee, tracer: tracer)
+    }
+
+    /// The thread is about to exit with its memory still mapped: the last look at its pages.
+    public override func exiting(_ tracee: Tracee, tracer: Tracer) {
+        replay(tracer)
+        confirmPending(of: tracee, tracer: tracer)
+        if tracker.shares(tracee.tgid) {
+            tracker.sweep(tracee.tgid, dropReason: "exit", cause: unexplained(tracee))
+            kernelWrites[tracee.tgid] = nil
+        }
+        super.exiting(tracee, tracer: tracer)
+    }
+
+    public override func gone(_ tracee: Tracee, tracer: Tracer) {
+        replay(tracer)
+        super.gone(tracee, tracer: tracer)
+        if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
+            pendingFaults[tracee.tgid] = nil
+            kernelWrites[tracee.tgid] = nil
+        }
+    }
+
+    override func threadGone(_ tracee: Tracee) {
+        stopRecording(tracee.tid)
+        segmentBases[tracee.tid] = nil
+    }
+
+    override func codeChanged(_ pid: pid_t) {
+        instructions.invalidate(pid)
+        cow_recorder_maps_changed(recorder, pid)
+    }
+
+    override func causeBeforeSyscall(_ tracee: Tracee, _ call: SyscallArguments) -> (UInt64) -> SplitCause {
+        unexplained(tracee)
+    }
+
+    /// A page found changed at a stop with no user-mode sample behind it.
+    private func unexplained(_ tracee: Tracee) -> (UInt64) -> SplitCause {
+        let rseq = rseqPage(tracee)
+        let kernel = kernelWrites[tracee.tgid] ?? []
+        let tracepoints = usesTracepoints
+        return { [unowned self] page in
+            if page == rseq { return .kernel(detail: "rseq") }
+            if kernel.contains(page) { return .kernel(detail: nil) }
+            let lost = self.lostSamples
+            if lost > 0 {
+                return .unknown(note: "\(lost) perf sample\(lost == 1 ? "" : "s") lost to full ring buffers (--buffer-pages \(self.settings.bufferPages)); this copy may be one of them")
+            }
+            // Without root the kernel's own faults are not sampled: as the fault engine does.
+            return tracepoints ? .unknown(note: "copied with no page-fault sample to explain it") : .kernel(detail: nil)
+        }
+    }
+
+    // MARK: Replay
+
+    /// Every sample drained so far, in time order, against the ledger.
+    private func replay(_ tracer: Tracer) {
+        var count = 0
+        guard let taken = cow_recorder_take(recorder, &count) else { return }
+        defer { free(taken) }
+        let samples = UnsafeBufferPointer(start: taken, count: count)
+        // Buffers are drained one after another: merge them by time (each is in order).
+        let order = (0..<count).sorted { samples[$0].time != samples[$1].time ? samples[$0].time < samples[$1].time : $0 < $1 }
+        for i in order { replayOne(samples[i], tracer: tracer) }
+        for (pid, pages) in pendingFaults {
+            for page in pages.keys { confirm(pid, page, tracer: tracer) }
+        }
+        noteLosses()
+    }
+
+    private func replayOne(_ sample: cow_sample, tracer: Tracer) {
+        faults += 1
+        let pid = pid_t(sample.pid), page = sample.address & ~4095
+        if sample.kernel != 0 {
+            kernelWrites[pid, default: []].insert(page)
+            return
+        }
+        guard tracker.ledger.record(pid, page) != nil else {
+            // The last holder's write: a reuse, if its frame stayed.
+            if tracker.watchesReuse(pid) { tracker.checkReuse(pid, pages: [page], ip: UInt64(sample.regs.rip)) }
+            return
+        }
+        if pendingFaults[pid]?[page] == nil { pendingFaults[pid, default: [:]][page] = sample }
+        confirm(pid, page, tracer: tracer)
+    }
+
+    /// The thread stopped: its faults are over; those pagemap does not show as copies were not.
+    private func confirmPending(of tracee: Tracee, tracer: Tracer) {
+        guard let pages = pendingFaults[tracee.tgid] else { return }
+        for (page, sample) in pages where sample.tid == tracee.tid {
+            confirm(tracee.tgid, page, tracer: tracer)
+            pendingFaults[tracee.tgid]?[page] = nil
+        }
+        if pendingFaults[tracee.tgid]?.isEmpty == true { pendingFaults[tracee.tgid] = nil }
+    }
+
+    /// Reads the page's frame; a new one is the sampled fault's copy.
+    private func confirm(_ pid: pid_t, _ page: UInt64, tracer: Tracer) {
+        guard let sample = pendingFaults[pid]?[page] else { return }
+        var regs = sample.regs
+        if let bases = segmentBases[pid_t(sample.tid)] {
+            regs.fs_base = bases.fs
+            regs.gs_base = bases.gs
+        }
+        let instruction = instructions.instruction(at: UInt64(regs.rip), in: pid, memory: tracer.memory(of: pid))
+        // The faulting instruction had not completed: the registers are its "before" state.
+        var once = regs
+        if instruction?.repeated == true && once.rcx > 0 { once.rcx -= 1 }
+        let writes = instruction?.writeSet(before: regs, after: once) ?? .notComputable("undecodable instruction")
+        let rseq = tracer.tracees[pid_t(sample.tid)].flatMap { rseqPage($0) }
+        let symbolizer = tracker.symbolizer
+        let count = Int(sample.frame_count)
+        let ips: [UInt64] = withUnsafeBytes(of: sample.frames) { Array($0.bindMemory(to: UInt64.self).prefix(count)) }
+        let frames: (() -> [BacktraceFrame])? = ips.isEmpty || symbolizer == nil ? nil : { [unowned self] in
+            symbolizer!.frames(pid: pid, ips: ips, mappings: self.tracker.maps(pid))
+        }
+        tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: pid_t(sample.tid), regs: regs, frames: frames),
+                      siblingsMayHaveWritten: false) { page in
+            let touched = writes.range(on: page) == nil ? instruction?.touchedPages(before: regs) ?? [] : []
+            return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
+        }
+        // Split (or dropped): settled. A fault whose instruction does not store there (a
+        // software sample of a read) explains nothing later.
+        if tracker.ledger.record(pid, page) == nil || writes.range(on: page) == nil && instruction?.kind != .notComputable {
+            pendingFaults[pid]?[page] = nil
+        }
+    }
+
+    private func noteLosses() {
+        // Reading the counts costs a read per buffer: at most every 100 ms.
+        let now = monotonicNanoseconds()
+        guard now >= nextLossCheck else { return }
+        nextLossCheck = now + 100_000_000
+        let lost = lostSamples
+        guard lost > lostNoted else { return }
+        lostNoted = lost
+        tracker.reporter.note(0, "record: \(lost) perf sample\(lost == 1 ? "" : "s") lost so far (ring buffers of \(settings.bufferPages) pages full): the pages they copied are reported unknown; raise --buffer-pages")
+    }
+
+    public override func finished(tracer: Tracer) {
+        replay(tracer)
+        tracker.reporter.finish(engine: engineName, steps: 0, stillShared: tracker.ledger.totalShared, faults: faults,
+                                lost: CowSummary.LostSamples(count: Int(lostSamples), bufferPages: settings.bufferPages))
+    }
+}
+
+private func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
