@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// The record engine's own promises: a fault is not a copy, and samples lost to a full ring
+/// buffer are counted and leave the pages they copied unknown, never misattributed.
+@Suite(.serialized) struct RecordEngineTests {
+    /// The child copies 64 pages and writes them again; then the parent, last holder of each
+    /// old frame, writes them all while the child lives: 64 more write faults, no copy.
+    @Test func rewritingCopiedPagesIsNoSplit() throws {
+        let binary = try Fixtures.path("rewrite_pages")
+        let childStore = try Fixtures.symbol("rewrite_child_store", in: binary)
+        let parentStore = try Fixtures.symbol("rewrite_parent_store", in: binary)
+        let pages = try Fixtures.symbol("pages", in: binary)
+        // Not --watch: the parent keeps other pages shared (so recorded) while the child lives.
+        let run = try TraceRun.run(["--engine", "record", "-q"], [binary])
+        #expect(run.result.status == 0, "\(run.result.stderr.suffix(2000))")
+        let parent = try #require(run.clones.first?["pid"] as? Int)
+        let child = try #require(run.clones.first?["child"] as? Int)
+        let inArray = { (event: [String: Any]) in hexValue(event["page"]).map { $0 >= pages && $0 < pages + 64 * 4096 } ?? false }
+        let splits = run.splits.filter(inArray)
+        #expect(splits.count == 64, "\(run.result.stderr.suffix(2000))")
+        #expect(splits.allSatisfy { $0["writer"] as? Int == child && hexValue($0["ip"]) == childStore })
+        let reuses = run.events("reuse").filter(inArray)
+        #expect(reuses.count == 64)
+        #expect(reuses.allSatisfy { $0["pid"] as? Int == parent && hexValue($0["ip"]) == parentStore })
+        // The parent's faults were recorded (64 of them) and made no split.
+        #expect((run.summary?["faults"] as? Int ?? 0) >= 128)
+        #expect(run.summary?["lost_samples"] as? Int == 0)
+    }
+
+    /// Four pages of ring buffer per thread cannot hold the child's 2,000 samples of 8 KiB
+    /// stacks: the losses are counted (summary, JSON, a note) and every page copied without
+    /// a sample is unknown with a note saying so; none is given to a wrong cause.
+    @Test func tinyBufferReportsLostSamples() throws {
+        let binary = try Fixtures.path("many_pages")
+        let label = try Fixtures.symbol("page_loop_store", in: binary)
+        let pages = try Fixtures.symbol("pages", in: binary)
+        let range = String(format: "0x%llx-0x%llx", pages, pages + 2000 * 4096)
+        let run = try TraceRun.run(["--engine", "record", "-q", "--buffer-pages", "4", "--watch", range], [binary])
+        #expect(run.result.status == 0, "\(run.result.stderr.suffix(2000))")
+        let lost = try #require(run.summary?["lost_samples"] as? Int)
+        #expect(lost > 0)
+        #expect(run.summary?["buffer_pages"] as? Int == 4)
+        #expect(run.result.stderr.contains("lost samples: \(lost)"))
+        #expect(run.splits.count == 2000)
+        let unknown = run.splits.filter { $0["cause"] as? String == "unknown" }
+        #expect(!unknown.isEmpty)
+        #expect(unknown.allSatisfy { ($0["note"] as? String)?.contains("lost") == true })
+        #expect(unknown.count <= lost)
+        let named = run.splits.filter { $0["cause"] as? String != "unknown" }
+        #expect(named.allSatisfy { $0["cause"] as? String == "instruction" && hexValue($0["ip"]) == label })
+    }
+}
