@@ -260,11 +260,14 @@ int cow_recorder_add_thread(cow_recorder *r, pid_t tid) {
     ring.fd = (int)fd;
     int saved = 0;
     if (r->tracepoint_user && ioctl(ring.fd, PERF_EVENT_IOC_SET_FILTER, filter) != 0) goto fail;
-    ring.length = (size_t)(r->pages + 1) * 4096;
-    ring.base = mmap(NULL, ring.length, PROT_READ | PROT_WRITE, MAP_SHARED, ring.fd, 0);
-    if (ring.base == MAP_FAILED) {
+    // Without privileges the buffers count against perf_event_mlock_kb and RLIMIT_MEMLOCK
+    // (EPERM past them): a smaller buffer is better than none (its losses are counted).
+    for (int pages = r->pages;; pages /= 2) {
+        ring.length = (size_t)(pages + 1) * 4096;
+        ring.base = mmap(NULL, ring.length, PROT_READ | PROT_WRITE, MAP_SHARED, ring.fd, 0);
+        if (ring.base != MAP_FAILED) break;
         ring.base = NULL;
-        goto fail;
+        if (errno != EPERM || pages == 1) goto fail;
     }
     if (r->tracepoint_kernel) {
         attributes(r, &a, r->tracepoint_kernel);
