@@ -38,6 +38,8 @@ public final class RecordEngine: CowEngine {
     public private(set) var faults = 0
     private var lostNoted: UInt64 = 0
     private var nextLossCheck: UInt64 = 0
+    private var replayNanos: UInt64 = 0
+    private var replayed = 0
 
     public init(tracker: CowTracker, disassembler: Disassembler, settings: Settings) throws {
         self.settings = settings
@@ -218,6 +220,8 @@ public final class RecordEngine: CowEngine {
         var count = 0
         guard let taken = cow_recorder_take(recorder, &count) else { return }
         defer { free(taken) }
+        let t0 = monotonicNanoseconds()
+        defer { replayNanos += monotonicNanoseconds() - t0; replayed += count }
         let samples = UnsafeBufferPointer(start: taken, count: count)
         // Buffers are drained one after another: merge them by time (each is in order).
         let order = (0..<count).sorted { samples[$0].time != samples[$1].time ? samples[$0].time < samples[$1].time : $0 < $1 }
@@ -299,6 +303,7 @@ public final class RecordEngine: CowEngine {
 
     public override func finished(tracer: Tracer) {
         replay(tracer)
+        if getenv("COWTRACE_TIMING") != nil { tracker.reporter.note(0, "replay: \(replayed) samples, \(replayNanos / 1000) us") }
         tracker.reporter.finish(engine: engineName, steps: 0, stillShared: tracker.ledger.totalShared, faults: faults,
                                 lost: CowSummary.LostSamples(count: Int(lostSamples), bufferPages: settings.bufferPages))
     }
