@@ -42,7 +42,7 @@ public class CowEngine: TraceObserver {
     /// How a change found at a syscall entry is explained (what ran since the last stop).
     func causeBeforeSyscall(_ tracee: Tracee, _ call: SyscallArguments) -> (UInt64) -> SplitCause {
         let rseq = rseqPage(tracee)
-        return { page in page == rseq ? .kernel(detail: "rseq") : .kernel(detail: nil) }
+        return { page in .kernel(page == rseq ? .rseq : nil) }
     }
 
     /// `pid` now shares pages: make sure every thread of it is watched.
@@ -101,7 +101,11 @@ public class CowEngine: TraceObserver {
             // Registers are read only if the sweep finds a split to name.
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
             let stores = SyscallStores.of(call, outcome)
-            tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in .syscall(name: name, line: name) }
+            var blamed: SyscallCall?
+            tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in
+                if blamed == nil { blamed = SyscallCall(name: name, line: tracer.finishedSyscallLine(tracee) ?? name) }
+                return .syscall(blamed!)
+            }
         }
         if let child {
             if tracker.shares(tracee.tgid) { sharingStarted(tracee.tgid, tracer: tracer) }
@@ -148,7 +152,7 @@ public class CowEngine: TraceObserver {
         guard tracker.shares(tracee.tgid) else { return }
         let tidPage = request.flatMap { $0.flags.contains(.childSettid) ? $0.childTidPointer : nil }
         tracker.sweep(tracee.tgid, dropReason: "exit") { page in
-            if let tidPage, page == tidPage & ~4095 { return .clone(flag: "CLONE_CHILD_SETTID", pointer: tidPage) }
+            if let tidPage, page == tidPage & ~4095 { return .clone(.childSetTID, pointer: tidPage) }
             return .unknown(note: "copied in the child before its first instruction")
         }
         sharingStarted(tracee.tgid, tracer: tracer)
@@ -231,7 +235,7 @@ public class CowEngine: TraceObserver {
     /// the page without storing to it, or whose write set cannot be computed, leaves the
     /// cause unknown; otherwise the kernel wrote it.
     static func cause(of page: UInt64, instruction: DecodedInstruction?, writes: WriteSet, touched: Set<UInt64>, rseq: UInt64?) -> SplitCause {
-        if page == rseq { return .kernel(detail: "rseq") }
+        if page == rseq { return .kernel(.rseq) }
         switch writes {
         case .notComputable(let what):
             return .unknown(note: "\(what): write set not computable")
@@ -243,7 +247,7 @@ public class CowEngine: TraceObserver {
             if touched.contains(page), let instruction {
                 return .unknown(note: "'\(instruction.text)' addresses this page but does not store to it")
             }
-            return .kernel(detail: nil)
+            return .kernel(nil)
         }
     }
 

@@ -163,10 +163,10 @@ public final class CowTracker {
                 counts[p.kind, default: 0] += 1
             } else if childFrame != p.frame && parentFrame == p.frame {
                 splits.append(copiedInClone(p, writer: child, other: parent, before: before, frameAfter: childFrame,
-                                            tidPage: childTidPage, flag: "CLONE_CHILD_SETTID", pointer: request.childTidPointer, role: "child"))
+                                            tidPage: childTidPage, store: .childSetTID, pointer: request.childTidPointer, role: "child"))
             } else if parentFrame != p.frame && childFrame == p.frame {
                 splits.append(copiedInClone(p, writer: parent, other: child, before: before, frameAfter: parentFrame,
-                                            tidPage: parentTidPage, flag: "CLONE_PARENT_SETTID", pointer: request.parentTidPointer, role: "parent"))
+                                            tidPage: parentTidPage, store: .parentSetTID, pointer: request.parentTidPointer, role: "parent"))
                 // The child keeps the old frame, with whoever else still maps it.
                 if ledger.record(parent, p.page) != nil { ledger.leave(parent, page: p.page) }
                 ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [child] + Array(before))
@@ -183,10 +183,10 @@ public final class CowTracker {
     /// A page copied inside clone, before either process ran: the kernel's tid store if the
     /// page holds that pointer, else a copy we cannot name.
     private func copiedInClone(_ p: (page: UInt64, frame: UInt64, kind: PageKind, region: String), writer: pid_t, other: pid_t,
-                               before: Set<pid_t>, frameAfter: UInt64, tidPage: UInt64?, flag: String, pointer: UInt64?,
+                               before: Set<pid_t>, frameAfter: UInt64, tidPage: UInt64?, store: CloneStore, pointer: UInt64?,
                                role: String) -> Split {
         let cause: SplitCause = p.page == tidPage && pointer != nil
-            ? .clone(flag: flag, pointer: pointer!)
+            ? .clone(store, pointer: pointer!)
             : .unknown(note: "copied in the \(role) inside clone")
         return Split(page: p.page, region: p.region, kind: p.kind, writer: writer, others: ([other] + before).sorted(),
                      frameBefore: p.frame, frameAfter: frameAfter, cause: cause, engine: engineName)

@@ -156,7 +156,7 @@ public final class StepEngine: CowEngine {
         let frameLow = (min(UInt64(after.rsp), UInt64(before.rsp)) &- 128) & ~4095
         let frameHigh = UInt64(before.rsp)
         let cause: (UInt64) -> SplitCause = { page in
-            if signal && page >= frameLow && page < frameHigh && page != rseq { return .kernel(detail: "signal frame") }
+            if signal && page >= frameLow && page < frameHigh && page != rseq { return .kernel(.signalFrame) }
             return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
         }
         var fullSweep = signal || thread.stepsSinceSweep >= Self.sweepInterval

@@ -220,11 +220,23 @@ public final class Tracer {
         guard let call = tracee.inFlight else { return }  // attached mid-call
         tracee.inFlight = nil
         let outcome = SyscallOutcome(rval: info.rval, isError: info.is_error != 0)
+        tracee.finished = (call, outcome)
+        defer { tracee.finished = nil }
         finishLine(tracee, call, outcome)
         observer?.syscallExited(tracee, call.arguments, outcome, clone: call.clone, tracer: self)
         if let request = call.clone, case .value(let child) = outcome, child > 0 {
             reportClone(tracee, request: request, child: pid_t(child))
         }
+    }
+
+    /// The strace-style line of the syscall whose exit stop `tracee` is in (built here when -q
+    /// did not log it), for a split blamed on that call.
+    public func finishedSyscallLine(_ tracee: Tracee) -> String? {
+        guard let (call, outcome) = tracee.finished else { return nil }
+        let memory = self.memory(of: tracee.tgid)
+        let entry = call.logged ? call.entryText : call.decoder.entry(call.arguments, memory)
+        let exit = outcome == .noReturn ? "" : call.decoder.exit(call.arguments, outcome, memory)
+        return call.arguments.name + "(" + entry + exit + ") = " + SyscallDecoders.result(outcome, style: call.decoder.returnStyle)
     }
 
     private func finishLine(_ tracee: Tracee, _ call: InFlightSyscall, _ outcome: SyscallOutcome) {

@@ -91,15 +91,14 @@ public final class CowReporter {
             }
             if let source = s.backtrace.first?.source { out += " \(source)" }
             out += "  \(w.text)  (\(w.size) byte\(w.size == 1 ? "" : "s") at \(hex(w.address)))"
-        case .syscall(let name, _):
-            out += " in \(name): the kernel wrote it during the syscall"
-        case .clone(let flag, let pointer):
-            let what = flag == "CLONE_CHILD_SETTID" ? "child TID at child_tidptr" : "child TID at parent_tid"
-            out += " in clone: kernel stored the \(what) \(hex(pointer)) (\(flag))"
-        case .kernel(let detail):
-            switch detail {
-            case "rseq": out += " by the kernel: rseq area update on return to user mode (rseq)"
-            case let d?: out += " by the kernel (\(d))"
+        case .syscall(let call):
+            out += " in \(call.name): the kernel wrote it during the syscall"
+        case .clone(let store, let pointer):
+            out += " in clone: kernel stored the \(store.target) \(hex(pointer)) (\(store.rawValue))"
+        case .kernel(let store):
+            switch store {
+            case .rseq: out += " by the kernel: rseq area update on return to user mode (rseq)"
+            case .signalFrame: out += " by the kernel (signal frame)"
             case nil: out += " by the kernel, outside any syscall"
             }
         case .unknown(let note):
@@ -152,7 +151,7 @@ public final class CowReporter {
     static func json(_ s: Split, formats: FrameFormats? = nil) -> [(String, JSONValue)] {
         var ip: JSONValue = .null, instruction: JSONValue = .null, address: JSONValue = .null, size: JSONValue = .null
         var bytes: JSONValue = .null, syscall: JSONValue = .null, cloneFlag: JSONValue = .null, detail: JSONValue = .null
-        var note: JSONValue = .null
+        var note: JSONValue = .null, syscallLine: JSONValue = .null
         switch s.cause {
         case .instruction(let w):
             ip = .hex(w.ip)
@@ -160,12 +159,14 @@ public final class CowReporter {
             address = .hex(w.address)
             size = .int(w.size)
             bytes = .string(formats?.bytesText(w.ip, w.bytes) ?? bytesText(w.bytes))
-        case .syscall(let name, _): syscall = .string(name)
-        case .clone(let flag, let pointer):
-            cloneFlag = .string(flag)
+        case .syscall(let call):
+            syscall = .string(call.name)
+            syscallLine = .string(call.line)
+        case .clone(let store, let pointer):
+            cloneFlag = .string(store.rawValue)
             address = .hex(pointer)
             size = .int(4)
-        case .kernel(let d): detail = .string(d)
+        case .kernel(let store): detail = .string(store?.rawValue)
         case .unknown(let n): note = .string(n)
         }
         let top = s.backtrace.first
@@ -177,7 +178,8 @@ public final class CowReporter {
             ("writer", .int32(s.writer)), ("others", .array(s.others.map { .int32($0) })),
             ("frame_before", .hex(FrameNumber.known(s.frameBefore))), ("frame_after", .hex(FrameNumber.known(s.frameAfter))),
             ("cause", .string(s.cause.name)), ("detail", detail), ("ip", ip), ("instruction", instruction),
-            ("bytes", bytes), ("address", address), ("size", size), ("syscall", syscall), ("clone_flag", cloneFlag),
+            ("bytes", bytes), ("address", address), ("size", size), ("syscall", syscall),
+            ("syscall_line", syscallLine), ("clone_flag", cloneFlag),
             ("symbol", symbol), ("source", .string(top?.source)),
             ("backtrace", formats?.backtraceJSON(s.backtrace) ?? .array(s.backtrace.map(frameJSON))),
             ("note", note), ("engine", .string(s.engine)),
