@@ -43,10 +43,12 @@ public final class BreakOnSplit {
         done = true
         engine.tracker.reporter.flushPending()
         if completeStore, case .instruction = split.cause, let writer = tracer.tracees.values.first(where: { $0.tgid == split.writer && $0.tid == current.tid }) {
-            // The fault engine stops at the fault, before the store: let it happen.
-            _ = try? Ptrace.resume(writer.tid, .singleStep)
-            var status: Int32 = 0
-            _ = waitpid(writer.tid, &status, cow_WALL)
+            // The fault engine stops at the fault, before the store: let it happen. A second
+            // page it copies is reported through the engine's trap; a signal or an exit that
+            // comes instead is the loop's to handle.
+            if case .stoppedBy(let status) = tracer.stepOnce(writer, ownTrap: { engine.trapped(writer, info: $0, tracer: tracer) }) {
+                tracer.log.message("break: the store did not complete: \(Self.describe(status)) (the loop handles it)")
+            }
         }
         if interactive {
             tracer.pauseAll()
@@ -57,6 +59,15 @@ public final class BreakOnSplit {
         if action != .continue { tracer.pauseAll() }
         report(split, current: current, tracer: tracer)
         perform(action, split: split, tracer: tracer)
+    }
+
+    static func describe(_ status: WaitStatus) -> String {
+        switch status {
+        case .signalStop(let signal): "\(SignalNames.name(signal)) arrived first"
+        case .exited(let code): "the writer exited with \(code)"
+        case .killed(let signal, _): "the writer was killed by \(SignalNames.name(signal))"
+        default: "another stop came first"
+        }
     }
 
     func perform(_ action: Action, split: Split, tracer: Tracer) {

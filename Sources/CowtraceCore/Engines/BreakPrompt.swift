@@ -186,34 +186,12 @@ final class BreakPrompt {
             return say("cannot decode the instruction at \(hex(UInt64(before.rip)))")
         }
         if instruction.isSyscall { return say("the next instruction is a syscall: 'continue' runs it with its log line") }
-        var after: Registers?
-        while after == nil {
-            guard (try? Ptrace.resume(thread.tid, .singleStep)) != nil else { return say("the writer is gone") }
-            var raw: Int32 = 0
-            guard waitpid(thread.tid, &raw, cow_WALL) == thread.tid else { return say("the writer is gone") }
-            let status = WaitStatus(raw: raw)
-            switch status {
-            case .signalStop(SIGTRAP):
-                if let info = try? Ptrace.signalDetails(thread.tid), info.code == 1 || info.code == 2 {
-                    after = try? Ptrace.registers(thread.tid)  // the step's own trap
-                    if after == nil { return say("cannot read the registers of \(thread.tid)") }
-                } else if let info = try? Ptrace.signalDetails(thread.tid), engine.trapped(thread, info: info, tracer: tracer) {
-                    continue  // the fault engine's page-fault stop: the split is reported, step again
-                } else {
-                    tracer.handleLater(thread.tid, status)
-                    return say("stopped by a SIGTRAP of the program's; 'continue' delivers it")
-                }
-            case .signalStop(let signal):
-                tracer.handleLater(thread.tid, status)
-                return say("stopped by \(SignalNames.name(signal)) before the step; 'continue' delivers it")
-            case .exited, .killed:
-                tracer.handleLater(thread.tid, status)
-                return say("the writer ended")
-            default:
-                continue
-            }
+        let after: Registers
+        switch tracer.stepOnce(thread, ownTrap: { engine.trapped(thread, info: $0, tracer: tracer) }) {
+        case .stepped(let registers): after = registers
+        case .gone: return say("the writer is gone")
+        case .stoppedBy(let status): return say("\(BreakOnSplit.describe(status)) before the step; 'continue' handles it")
         }
-        guard let after else { return }
         let writes = instruction.writeSet(before: before, after: after)
         let touched = instruction.touchedPages(before: before)
         let rseq = engine.rseqPage(thread)

@@ -9,7 +9,7 @@ import Glibc
 /// Syscall exits sweep the shared pages as in the step engine. Native speed in between.
 public final class FaultEngine: CowEngine {
     /// si_code of a perf sigtrap.
-    static let trapPerf: Int32 = 6
+    static let trapPerf = Int32(cow_TRAP_PERF)
 
     private let instructions: InstructionCache
     private let cookie: UInt64

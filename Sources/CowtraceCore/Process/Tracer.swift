@@ -52,9 +52,7 @@ public final class Tracer {
         }
         guard pid > 0 else { throw CowtraceError("cannot start \(command[0]): fork: \(ErrnoNames.message(errno))") }
         spawnErrorFD = errorFD
-        var status: Int32 = 0
-        try systemCall("waitpid", pid: pid) { waitpid(pid, &status, cow_WALL) }
-        guard case .signalStop(SIGSTOP) = WaitStatus(raw: status) else {
+        guard case .signalStop(SIGSTOP)? = waiter.reap(pid)?.status else {
             throw CowtraceError("cannot start \(command[0]): \(spawnFailure() ?? "it did not stop under ptrace")")
         }
         try Ptrace.setOptions(pid, PtraceOptions.following.union(filter ? [.exitKill, .traceSeccomp] : [.exitKill]))
@@ -109,26 +107,26 @@ public final class Tracer {
         cow_install_interrupt_handlers()
         var interruptedBy: Int32 = 0
         while !tracees.isEmpty {
+            if let queued = waiter.dequeue() {
+                handle(queued.pid, queued.status)
+                continue
+            }
+            observer?.beforeWait()
+            // Right before blocking, so that the work above cannot delay a Ctrl-C.
             let signal = cow_interrupt_signal()
             if signal != 0 && interruptedBy == 0 {
                 interruptedBy = signal
                 handleInterrupt(signal)
-                if tracees.isEmpty { break }
-            }
-            if !deferred.isEmpty {
-                let next = deferred.removeFirst()
-                handle(next.pid, next.status)
                 continue
             }
-            observer?.beforeWait()
-            var raw: Int32 = 0
-            let pid = waitpid(-1, &raw, cow_WALL)
-            if pid < 0 {
-                if errno == EINTR { continue }
-                if errno == ECHILD { break }
-                throw SystemCallError(call: "waitpid", pid: -1, errno: errno)
+            do {
+                let reaped = try waiter.wait(interruptible: true)
+                handle(reaped.pid, reaped.status)
+            } catch Waiter.Nothing.interrupted {
+                continue
+            } catch Waiter.Nothing.noChildren {
+                break
             }
-            handle(pid, WaitStatus(raw: raw))
         }
         observer?.finished(tracer: self)
         log.flush()
@@ -446,9 +444,9 @@ public final class Tracer {
         }
     }
 
-    /// Stops reaped by `pauseAll` that are the program's (not our SIGSTOP/INTERRUPT): they
-    /// are handled by the loop, in order, once the tracees are let go again.
-    private var deferred: [(pid: pid_t, status: WaitStatus)] = []
+    /// Every wait goes through it; stops reaped by `pauseAll`, `settle` or a break's single
+    /// step that are the program's (not our SIGSTOP/INTERRUPT) wait there for the loop.
+    let waiter = Waiter()
     /// Tracees we sent a SIGSTOP of ours that has not been reported yet.
     private var ourStopPending: Set<pid_t> = []
 
@@ -485,7 +483,7 @@ public final class Tracer {
         return state == "S" || state == "D"
     }
 
-    private func hasDeferredStop(_ tid: pid_t) -> Bool { deferred.contains { $0.pid == tid } }
+    private func hasDeferredStop(_ tid: pid_t) -> Bool { waiter.hasQueued(tid) }
 
     /// Resumes the stopped tracees `which` selects, but those being handled or with a stop
     /// of their own still to handle (the loop resumes those).
@@ -499,14 +497,9 @@ public final class Tracer {
         running.forEach(requestStop)
         var waiting = Set(running.map(\.tid))
         while !waiting.isEmpty {
-            var raw: Int32 = 0
-            let pid = waitpid(-1, &raw, cow_WALL)
-            if pid < 0 {
-                if errno == EINTR { continue }
-                break
-            }
+            guard let reaped = try? waiter.wait() else { break }
+            let (pid, status) = (reaped.pid, reaped.status)
             waiting.remove(pid)
-            let status = WaitStatus(raw: raw)
             switch status {
             case .exited, .killed:
                 exited(pid, status)
@@ -520,7 +513,7 @@ public final class Tracer {
             default:
                 if tracees[pid] == nil { _ = newborn(pid) }
                 tracees[pid]?.stopped = true
-                deferred.append((pid, status))
+                waiter.enqueue(reaped)
             }
         }
     }
@@ -533,7 +526,7 @@ public final class Tracer {
     func handleLater(_ pid: pid_t, _ status: WaitStatus) {
         switch status {
         case .exited, .killed: exited(pid, status)
-        default: deferred.append((pid, status))
+        default: waiter.enqueue(Waiter.Reaped(pid: pid, status: status))
         }
     }
 
@@ -556,10 +549,7 @@ public final class Tracer {
             }
             if isBlockedInSyscall(tracee) { continue }
             requestStop(tracee)
-            var raw: Int32 = 0
-            var pid: pid_t
-            repeat { pid = waitpid(tracee.tid, &raw, cow_WALL) } while pid < 0 && errno == EINTR
-            if pid == tracee.tid { handle(pid, WaitStatus(raw: raw)) }
+            if let reaped = waiter.reap(tracee.tid) { handle(reaped.pid, reaped.status) }
         }
         return busy
     }
@@ -575,8 +565,7 @@ public final class Tracer {
     /// leaves it stopped), or else with the signal it was about to receive.
     public func detachStopped(signal: Int32) {
         var pendingSignal: [pid_t: Int32] = [:]
-        for item in deferred { if case .signalStop(let s) = item.status { pendingSignal[item.pid] = s } }
-        deferred.removeAll()
+        for item in waiter.drain() { if case .signalStop(let s) = item.status { pendingSignal[item.pid] = s } }
         for (tid, tracee) in tracees {
             // A SIGSTOP of ours still queued would stop it after detaching: consume it first.
             if signal != SIGSTOP && ourStopPending.contains(tid) {
@@ -597,9 +586,8 @@ public final class Tracer {
         var later: Int32 = 0
         while (try? Ptrace.resume(tid, .cont, signal: pass)) != nil {
             pass = 0
-            var raw: Int32 = 0
-            guard waitpid(tid, &raw, cow_WALL) == tid else { break }
-            switch WaitStatus(raw: raw) {
+            guard let reaped = waiter.reap(tid) else { break }
+            switch reaped.status {
             case .signalStop(SIGSTOP):
                 ourStopPending.remove(tid)
                 return later
@@ -617,7 +605,7 @@ public final class Tracer {
 
     /// SIGKILL to every traced process; the loop reaps them.
     public func killAll() {
-        deferred.removeAll()
+        _ = waiter.drain()
         for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, SIGKILL) }
     }
 
