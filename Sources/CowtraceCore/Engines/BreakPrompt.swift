@@ -37,7 +37,7 @@ final class BreakPrompt {
     }
 
     private func say(_ text: String) {
-        tracer.log.flush()
+        tracer.stream.flush()
         let line = text + "\n"
         _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
     }
@@ -46,7 +46,7 @@ final class BreakPrompt {
     func run() {
         say("break: every traced process is stopped; 'help' lists the commands")
         while true {
-            tracer.log.flush()
+            tracer.stream.flush()
             _ = "(cowtrace) ".withCString { write(STDERR_FILENO, $0, strlen($0)) }
             guard let line = readLine() else {
                 say("")
@@ -111,7 +111,7 @@ final class BreakPrompt {
         guard let symbolizer = engine.tracker.symbolizer else { return say("no symbolizer") }
         let frames = symbolizer.backtrace(pid: thread.tgid, tid: thread.tid, regs: regs, mappings: engine.tracker.maps(thread.tgid))
         if frames.isEmpty { return say("no frames (could not unwind from \(hex(UInt64(regs.rip))))") }
-        for (i, frame) in frames.enumerated() { say(CowReporter.frameLine(i, frame)) }
+        for (i, frame) in frames.enumerated() { say(TextRenderer.frameLine(i, frame)) }
     }
 
     private func registers() {
@@ -209,8 +209,7 @@ final class BreakPrompt {
         let writer = split.writer
         let others = Set(tracer.tracees.values.map(\.tgid)).subtracting([writer]).sorted()
         tracer.detachStopped(signal: SIGSTOP)
-        tracer.log.flush()
-        tracer.events?.flush()
+        tracer.stream.flush()
         if !others.isEmpty {
             say("break: left stopped (SIGSTOP): \(others.map(String.init).joined(separator: " ")); resume them with kill -CONT")
         }

@@ -5,9 +5,11 @@ import Glibc
 /// exit, new children held until then, the sweep at every syscall stop (the kernel's writes
 /// inside syscalls), drops at exec and exit, and the summary. Subclasses decide how user-mode
 /// writes are caught between syscalls.
-public class CowEngine: TraceObserver {
+public class CowEngine: TraceObserver, StopArbiter {
     public let tracker: CowTracker
-    let engineName: String
+    /// The loop this engine observes (set by `connect`).
+    private weak var tracer: Tracer?
+    let kind: EngineKind
 
     /// Processes with a thread inside a fork-like clone (tgid -> that thread): their other
     /// threads are held stopped meanwhile.
@@ -32,9 +34,20 @@ public class CowEngine: TraceObserver {
     /// Each thread's registered rseq area's page (nil inside: none).
     private var rseqPages: [pid_t: UInt64?] = [:]
 
-    init(tracker: CowTracker, engineName: String) {
+    init(tracker: CowTracker, kind: EngineKind) {
         self.tracker = tracker
-        self.engineName = engineName
+        self.kind = kind
+    }
+
+    /// Observes `tracer` and answers the tracker's questions about other threads' stops.
+    public func connect(to tracer: Tracer) {
+        self.tracer = tracer
+        tracer.observer = self
+        tracker.arbiter = self
+    }
+
+    public func settle(_ processes: Set<pid_t>, except thread: pid_t?) -> Set<pid_t> {
+        tracer?.settle(processes, except: thread) ?? processes
     }
 
     // MARK: Hooks for the engines
@@ -217,15 +230,11 @@ public class CowEngine: TraceObserver {
         }
     }
 
-    public func sharedPageCount(child: pid_t) -> Int? {
-        tracker.reporter.summary.clones.last { $0.child == child }?.total
-    }
+    public func sharedPageCount(child: pid_t) -> Int? { tracker.sharedPageCount(child: child) }
 
-    public func beforeWait() { tracker.reporter.flushPending() }
+    public func beforeWait() { tracker.confirmSplits() }
 
-    public func finished(tracer: Tracer) {
-        tracker.reporter.finish(engine: engineName, steps: stepCount, stillShared: tracker.ledger.totalShared)
-    }
+    public func finished(tracer: Tracer) { tracker.finish(engine: kind, steps: stepCount) }
 
     // MARK: Helpers
 
@@ -263,8 +272,9 @@ public class CowEngine: TraceObserver {
 
     /// Without frame numbers: the processes among `processes` with a thread whose rseq area
     /// (as far as we have read it) is on `page`.
-    public func rseqHolders(of page: UInt64, among processes: Set<pid_t>, tracer: Tracer) -> Set<pid_t> {
-        Set(rseqPages.compactMap { tid, rseq in rseq == page ? tracer.tracees[tid]?.tgid : nil }).intersection(processes)
+    public func rseqHolders(of page: UInt64, among processes: Set<pid_t>) -> Set<pid_t> {
+        guard let tracer else { return [] }
+        return Set(rseqPages.compactMap { tid, rseq in rseq == page ? tracer.tracees[tid]?.tgid : nil }).intersection(processes)
     }
 
     /// Whether the process catches `signal` (SigCgt in /proc/PID/status).

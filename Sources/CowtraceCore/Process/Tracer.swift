@@ -16,8 +16,8 @@ public final class Tracer {
     }
 
     public let configuration: Configuration
-    public let log: SyscallLog
-    public let events: JSONEventLog?
+    /// Every event goes there, in order; the text and JSON logs are behind it.
+    public let stream: EventStream
     /// Strong: the engine holds no reference back, and a weak load on every stop costs.
     public var observer: (any TraceObserver)?
 
@@ -32,10 +32,9 @@ public final class Tracer {
     /// Every tracee runs under the clone-only seccomp filter.
     private var filtered = false
 
-    public init(configuration: Configuration, log: SyscallLog, events: JSONEventLog?) {
+    public init(configuration: Configuration, stream: EventStream) {
         self.configuration = configuration
-        self.log = log
-        self.events = events
+        self.stream = stream
     }
 
     // MARK: Starting
@@ -129,8 +128,7 @@ public final class Tracer {
             }
         }
         observer?.finished(tracer: self)
-        log.flush()
-        events?.flush()
+        stream.flush()
         if interruptedBy != 0 { return 128 + interruptedBy }
         if launched && !mainExeced, let failure = spawnFailure() {
             throw CowtraceError("exec \(failure)")
@@ -179,7 +177,7 @@ public final class Tracer {
 
     private func add(_ tracee: Tracee) {
         tracees[tracee.tid] = tracee
-        log.traceeCount = tracees.count
+        stream.traceeCount = tracees.count
     }
 
     // MARK: Syscall stops
@@ -207,7 +205,7 @@ public final class Tracer {
         var entryText = ""
         if logged {
             entryText = decoder.entry(args, memory)
-            log.begin(tid: tracee.tid, name: name, entry: entryText)
+            stream.emit(.syscallEntry(tid: tracee.tid, name: name, arguments: entryText))
         }
         tracee.inFlight = InFlightSyscall(arguments: args, decoder: decoder, logged: logged, entryText: entryText,
                                           clone: clone, instructionPointer: info.instruction_pointer)
@@ -242,33 +240,24 @@ public final class Tracer {
         let memory = self.memory(of: tracee.tgid)
         let exitText = outcome == .noReturn ? "" : call.decoder.exit(call.arguments, outcome, memory)
         let style = call.decoder.returnStyle
-        let result = SyscallDecoders.result(outcome, style: style)
-        log.finish(tid: tracee.tid, name: call.arguments.name, exit: exitText, result: result)
-        if let events {
-            var ret: JSONValue = .null
-            if case .value(let v) = outcome, style != .never { ret = .int(v) }
-            if case .error = outcome { ret = .int(-1) }
-            var fields: [(String, JSONValue)] = [
-                ("pid", .int32(tracee.tid)), ("name", .string(call.arguments.name)), ("ret", ret),
-            ]
-            if case .error(let e) = outcome { fields.append(("errno", .string(ErrnoNames.name(e)))) }
-            fields.append(("text", .string(call.arguments.name + "(" + call.entryText + exitText + ") = " + result)))
-            events.emit("syscall", fields)
+        var ret: Int64?
+        var errno: String?
+        switch outcome {
+        case .value(let v): ret = style != .never ? v : nil
+        case .error(let e): (ret, errno) = (-1, ErrnoNames.name(e))
+        case .noReturn: break
         }
+        stream.emit(.syscall(SyscallRecord(tid: tracee.tid, name: call.arguments.name, entryText: call.entryText, exitText: exitText,
+                                           result: SyscallDecoders.result(outcome, style: style), ret: ret, errno: errno)))
     }
 
     private func reportClone(_ parent: Tracee, request: CloneRequest, child: pid_t) {
         let shared = observer?.sharedPageCount(child: child)
-        guard let events else { return }
-        var parentTid: JSONValue = .null
-        if let pointer = request.parentTidPointer { parentTid = .hex(pointer) }
-        events.emit("clone", [
-            ("pid", .int32(parent.tgid)), ("child", .int32(child)), ("syscall", .string(request.call.rawValue)),
-            ("flags", .array(request.flags.names.map { .string($0) })),
-            ("exit_signal", request.exitSignal == 0 ? .null : .string(SignalNames.name(request.exitSignal))),
-            ("child_tidptr", .hex(request.childTidPointer)), ("parent_tid", parentTid),
-            ("shares_memory", .bool(request.sharesMemory)), ("shared_pages", .int(shared ?? 0)),
-        ])
+        stream.emit(.clone(CloneRecord(
+            pid: parent.tgid, child: child, syscall: request.call.rawValue, flags: request.flags.names,
+            exitSignal: request.exitSignal == 0 ? nil : SignalNames.name(request.exitSignal),
+            childTidPointer: request.childTidPointer, parentTid: request.parentTidPointer,
+            sharesMemory: request.sharesMemory, sharedPages: shared ?? 0)))
     }
 
     // MARK: Event stops
@@ -297,7 +286,7 @@ public final class Tracer {
                 old.tid = tracee.tid
                 old.inFlight = old.inFlight ?? tracee.inFlight
                 tracees[tracee.tid] = old
-                log.traceeCount = tracees.count
+                stream.traceeCount = tracees.count
             }
             let current = tracees[tracee.tid] ?? tracee
             current.execCount += 1
@@ -364,7 +353,7 @@ public final class Tracer {
             }
         }
         if !configuration.quiet {
-            log.line(tid: tracee.tid, "--- \(SignalNames.name(signal)) \(SignalInfoFormat.describe(info, signal: signal)) ---")
+            stream.emit(.signal(tid: tracee.tid, text: "--- \(SignalNames.name(signal)) \(SignalInfoFormat.describe(info, signal: signal)) ---"))
         }
         resume(tracee, signal: signal)
     }
@@ -377,26 +366,13 @@ public final class Tracer {
             tracee.inFlight = nil
             finishLine(tracee, call, .noReturn)
         }
-        if !configuration.quiet {
-            switch status {
-            case .exited(let code):
-                log.line(tid: pid, "+++ exited with \(code) +++")
-            case .killed(let signal, let core):
-                log.line(tid: pid, "+++ killed by \(SignalNames.name(signal))\(core ? " (core dumped)" : "") +++")
-            default: break
-            }
-        }
-        if tracee.isLeader, let events {
-            switch status {
-            case .exited(let code):
-                events.emit("exit", [("pid", .int32(pid)), ("status", .int32(code)), ("signal", .null)])
-            case .killed(let signal, _):
-                events.emit("exit", [("pid", .int32(pid)), ("status", .null), ("signal", .string(SignalNames.name(signal)))])
-            default: break
-            }
+        switch status {
+        case .exited(let code): stream.emit(.exit(ExitRecord(tid: pid, isLeader: tracee.isLeader, how: .exited(code: code))))
+        case .killed(let signal, let core): stream.emit(.exit(ExitRecord(tid: pid, isLeader: tracee.isLeader, how: .killed(signal: signal, coreDumped: core))))
+        default: break
         }
         tracees.removeValue(forKey: pid)
-        log.traceeCount = max(1, tracees.count)
+        stream.traceeCount = max(1, tracees.count)
         if pid == mainPid { mainTermination = status }
         if tracee.isLeader && !tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
             memories.removeValue(forKey: tracee.tgid)
@@ -436,11 +412,11 @@ public final class Tracer {
 
     private func handleInterrupt(_ signal: Int32) {
         if launched {
-            log.message("interrupted by \(SignalNames.name(signal)): killing the traced program")
+            stream.note("interrupted by \(SignalNames.name(signal)): killing the traced program")
             for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, SIGKILL) }
         } else {
             detachAll()
-            log.message("interrupted by \(SignalNames.name(signal)): detached from \(mainPid), which runs on")
+            stream.note("interrupted by \(SignalNames.name(signal)): detached from \(mainPid), which runs on")
         }
     }
 

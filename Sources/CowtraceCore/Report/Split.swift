@@ -90,7 +90,7 @@ public struct BacktraceFrame: Sendable, Hashable {
 }
 
 /// A copy-on-write split: `writer`'s frame for `page` changed while `others` still map the old one.
-public struct Split: Sendable {
+public struct Split: Sendable, Equatable {
     public let page: UInt64
     public let region: String
     public let kind: PageKind
@@ -99,16 +99,8 @@ public struct Split: Sendable {
     public let frameBefore: UInt64
     public let frameAfter: UInt64
     public let cause: SplitCause
-    public let engine: String
+    public let engine: EngineKind
     public var backtrace: [BacktraceFrame] = []
     /// The text of frame #0's source line, when readable.
     public var sourceText: String?
-}
-
-/// What the engines report; the text log, JSON and summary are built from these.
-public enum CowEvent: Sendable {
-    case shared(parent: pid_t, child: pid_t, call: String, anon: Int, file: Int, zero: Int)
-    case split(Split)
-    case reuse(pid: pid_t, page: UInt64, region: String, frame: UInt64, ip: UInt64?)
-    case drop(pid: pid_t, pages: [(page: UInt64, region: String, frame: UInt64)], reason: String)
 }
