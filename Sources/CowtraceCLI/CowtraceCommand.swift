@@ -73,70 +73,22 @@ public struct CowtraceCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let watchFilter = try WatchFilter(parsing: watch)
-        let logSink = try output.map { try OutputSink.open(path: $0) } ?? OutputSink(fd: STDERR_FILENO)
-        let events = try json.map { JSONEventLog(sink: try OutputSink.open(path: $0)) }
-        var configuration = Tracer.Configuration()
-        configuration.quiet = quiet || summaryOnly
-        // At a break the processes may be left stopped (--on-break stop, or the prompt's
-        // stop and gdb): in a session of their own they survive cowtrace's exit.
-        let interactive = breakOnSplit != nil && onBreak == nil && isatty(STDIN_FILENO) != 0
-        configuration.newSession = breakOnSplit != nil && (interactive || (onBreak ?? .stop) == .stop)
-        let log = SyscallLog(sink: logSink)
-        let tracer = Tracer(configuration: configuration, log: log, events: events)
-        let reporter = CowReporter(log: log, events: events, summaryOnly: summaryOnly)
-        let disassembler = try Disassembler(syntax: syntax == .intel ? .intel : .att)
-        let useFault: Bool
-        switch engine {
-        case .step, .record: useFault = false
-        case .fault:
-            guard FaultEngine.isAvailable() else {
-                throw CowtraceError("--engine fault: this kernel does not allow perf page-fault events with sigtrap (needs Linux 5.13+ and perf permissions)")
-            }
-            useFault = true
-        case .auto: useFault = maxSteps == nil && FaultEngine.isAvailable()
-        }
-        let name = engine == .record ? "record" : useFault ? "fault" : "step"
-        let tracker = CowTracker(reporter: reporter, watch: watchFilter, engineName: name)
-        let observer: CowEngine
-        if engine == .record {
-            var settings = RecordEngine.Settings()
-            settings.bufferPages = bufferPages
-            settings.stackBytes = stackBytes
-            observer = try RecordEngine(tracker: tracker, disassembler: disassembler, settings: settings)
-        } else if useFault {
-            observer = FaultEngine(tracker: tracker, disassembler: disassembler)
-        } else {
-            observer = StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: maxSteps)
-        }
-        tracer.observer = observer
-        tracker.settle = { [weak tracer] processes in tracer?.settle(processes) ?? processes }
-        tracker.settleSiblings = { [weak tracer] pid, tid in _ = tracer?.settle([pid], except: tid) }
-        tracker.rseqHolders = { [weak tracer, unowned observer] page, processes in
-            tracer.map { observer.rseqHolders(of: page, among: processes, tracer: $0) } ?? []
-        }
-        if !tracker.framesVisible && !summaryOnly {
-            log.message("frame numbers are hidden without CAP_SYS_ADMIN: copies are found through pagemap's exclusive bit, frames shown as unknown")
-        }
-        if let n = breakOnSplit {
-            tracker.breaker = BreakOnSplit(count: n, action: BreakOnSplit.Action(rawValue: (onBreak ?? .stop).rawValue)!,
-                                           interactive: interactive, disassembler: disassembler)
-        }
-
-        if let pid {
-            try tracer.attach(pid: pid)
-        } else {
-            try tracer.launch(command)
-        }
-        if !summaryOnly {
-            if let record = observer as? RecordEngine {
-                log.message("engine record (perf ring buffers, \(record.usesTracepoints ? "page-fault tracepoints" : "software page-fault samples"), no stop per fault)")
-            } else {
-                log.message(useFault ? "engine fault (perf page-fault events with sigtrap)" : "engine step (single-stepping)")
-            }
-        }
-        let status = try withExtendedLifetime(observer) { try tracer.run() }
-        throw ExitCode(status)
+        var options = TraceSession.Options(target: pid.map { .attach($0) } ?? .launch(command),
+                                           textSink: try output.map { try OutputSink.open(path: $0) } ?? OutputSink(fd: STDERR_FILENO))
+        options.jsonSink = try json.map { try OutputSink.open(path: $0) }
+        options.watch = try WatchFilter(parsing: watch)
+        options.engine = TraceSession.Options.EngineChoice(rawValue: engine.rawValue)!
+        options.quiet = quiet
+        options.summaryOnly = summaryOnly
+        options.maxSteps = maxSteps
+        options.record.bufferPages = bufferPages
+        options.record.stackBytes = stackBytes
+        options.syntax = syntax == .intel ? .intel : .att
+        options.breakOnSplit = breakOnSplit
+        options.onBreak = onBreak.map { BreakOnSplit.Action(rawValue: $0.rawValue)! }
+        options.interactive = breakOnSplit != nil && onBreak == nil && isatty(STDIN_FILENO) != 0
+        let session = try TraceSession(options)
+        throw ExitCode(try session.run())
     }
 }
 

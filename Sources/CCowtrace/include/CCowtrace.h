@@ -51,6 +51,16 @@ long cow_siginfo_stime(const siginfo_t *info);
 uint64_t cow_siginfo_perf_data(const siginfo_t *info);
 uint32_t cow_siginfo_perf_type(const siginfo_t *info);
 
+// ---- si_code values ------------------------------------------------------
+// glibc declares TRAP_* only under feature macros this header cannot rely on when Swift
+// imports it, and TRAP_PERF (Linux 5.13) only in the kernel's uapi header: checked against
+// both with _Static_assert in signals.c.
+enum {
+    cow_TRAP_BRKPT = 1,
+    cow_TRAP_TRACE = 2,
+    cow_TRAP_PERF = 6,
+};
+
 // ---- wait status decoding (the W* macros) ------------------------------
 int cow_wifexited(int status);
 int cow_wexitstatus(int status);

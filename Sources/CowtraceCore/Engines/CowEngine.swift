@@ -5,9 +5,11 @@ import Glibc
 /// exit, new children held until then, the sweep at every syscall stop (the kernel's writes
 /// inside syscalls), drops at exec and exit, and the summary. Subclasses decide how user-mode
 /// writes are caught between syscalls.
-public class CowEngine: TraceObserver {
+public class CowEngine: TraceObserver, StopArbiter {
     public let tracker: CowTracker
-    let engineName: String
+    /// The loop this engine observes (set by `connect`).
+    private weak var tracer: Tracer?
+    let kind: EngineKind
 
     /// Processes with a thread inside a fork-like clone (tgid -> that thread): their other
     /// threads are held stopped meanwhile.
@@ -32,9 +34,20 @@ public class CowEngine: TraceObserver {
     /// Each thread's registered rseq area's page (nil inside: none).
     private var rseqPages: [pid_t: UInt64?] = [:]
 
-    init(tracker: CowTracker, engineName: String) {
+    init(tracker: CowTracker, kind: EngineKind) {
         self.tracker = tracker
-        self.engineName = engineName
+        self.kind = kind
+    }
+
+    /// Observes `tracer` and answers the tracker's questions about other threads' stops.
+    public func connect(to tracer: Tracer) {
+        self.tracer = tracer
+        tracer.observer = self
+        tracker.arbiter = self
+    }
+
+    public func settle(_ processes: Set<pid_t>, except thread: pid_t?) -> Set<pid_t> {
+        tracer?.settle(processes, except: thread) ?? processes
     }
 
     // MARK: Hooks for the engines
@@ -42,7 +55,7 @@ public class CowEngine: TraceObserver {
     /// How a change found at a syscall entry is explained (what ran since the last stop).
     func causeBeforeSyscall(_ tracee: Tracee, _ call: SyscallArguments) -> (UInt64) -> SplitCause {
         let rseq = rseqPage(tracee)
-        return { page in page == rseq ? .kernel(detail: "rseq") : .kernel(detail: nil) }
+        return { page in .kernel(page == rseq ? .rseq : nil) }
     }
 
     /// `pid` now shares pages: make sure every thread of it is watched.
@@ -101,7 +114,11 @@ public class CowEngine: TraceObserver {
             // Registers are read only if the sweep finds a split to name.
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
             let stores = SyscallStores.of(call, outcome)
-            tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in .syscall(name: name, line: name) }
+            var blamed: SyscallCall?
+            tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in
+                if blamed == nil { blamed = SyscallCall(name: name, line: tracer.finishedSyscallLine(tracee) ?? name) }
+                return .syscall(blamed!)
+            }
         }
         if let child {
             if tracker.shares(tracee.tgid) { sharingStarted(tracee.tgid, tracer: tracer) }
@@ -148,7 +165,7 @@ public class CowEngine: TraceObserver {
         guard tracker.shares(tracee.tgid) else { return }
         let tidPage = request.flatMap { $0.flags.contains(.childSettid) ? $0.childTidPointer : nil }
         tracker.sweep(tracee.tgid, dropReason: "exit") { page in
-            if let tidPage, page == tidPage & ~4095 { return .clone(flag: "CLONE_CHILD_SETTID", pointer: tidPage) }
+            if let tidPage, page == tidPage & ~4095 { return .clone(.childSetTID, pointer: tidPage) }
             return .unknown(note: "copied in the child before its first instruction")
         }
         sharingStarted(tracee.tgid, tracer: tracer)
@@ -213,15 +230,11 @@ public class CowEngine: TraceObserver {
         }
     }
 
-    public func sharedPageCount(child: pid_t) -> Int? {
-        tracker.reporter.summary.clones.last { $0.child == child }?.total
-    }
+    public func sharedPageCount(child: pid_t) -> Int? { tracker.sharedPageCount(child: child) }
 
-    public func beforeWait() { tracker.reporter.flushPending() }
+    public func beforeWait() { tracker.confirmSplits() }
 
-    public func finished(tracer: Tracer) {
-        tracker.reporter.finish(engine: engineName, steps: stepCount, stillShared: tracker.ledger.totalShared)
-    }
+    public func finished(tracer: Tracer) { tracker.finish(engine: kind, steps: stepCount) }
 
     // MARK: Helpers
 
@@ -231,7 +244,7 @@ public class CowEngine: TraceObserver {
     /// the page without storing to it, or whose write set cannot be computed, leaves the
     /// cause unknown; otherwise the kernel wrote it.
     static func cause(of page: UInt64, instruction: DecodedInstruction?, writes: WriteSet, touched: Set<UInt64>, rseq: UInt64?) -> SplitCause {
-        if page == rseq { return .kernel(detail: "rseq") }
+        if page == rseq { return .kernel(.rseq) }
         switch writes {
         case .notComputable(let what):
             return .unknown(note: "\(what): write set not computable")
@@ -243,7 +256,7 @@ public class CowEngine: TraceObserver {
             if touched.contains(page), let instruction {
                 return .unknown(note: "'\(instruction.text)' addresses this page but does not store to it")
             }
-            return .kernel(detail: nil)
+            return .kernel(nil)
         }
     }
 
@@ -259,8 +272,9 @@ public class CowEngine: TraceObserver {
 
     /// Without frame numbers: the processes among `processes` with a thread whose rseq area
     /// (as far as we have read it) is on `page`.
-    public func rseqHolders(of page: UInt64, among processes: Set<pid_t>, tracer: Tracer) -> Set<pid_t> {
-        Set(rseqPages.compactMap { tid, rseq in rseq == page ? tracer.tracees[tid]?.tgid : nil }).intersection(processes)
+    public func rseqHolders(of page: UInt64, among processes: Set<pid_t>) -> Set<pid_t> {
+        guard let tracer else { return [] }
+        return Set(rseqPages.compactMap { tid, rseq in rseq == page ? tracer.tracees[tid]?.tgid : nil }).intersection(processes)
     }
 
     /// Whether the process catches `signal` (SigCgt in /proc/PID/status).

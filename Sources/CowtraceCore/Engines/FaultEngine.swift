@@ -9,7 +9,7 @@ import Glibc
 /// Syscall exits sweep the shared pages as in the step engine. Native speed in between.
 public final class FaultEngine: CowEngine {
     /// si_code of a perf sigtrap.
-    static let trapPerf: Int32 = 6
+    static let trapPerf = Int32(cow_TRAP_PERF)
 
     private let instructions: InstructionCache
     private let cookie: UInt64
@@ -23,7 +23,7 @@ public final class FaultEngine: CowEngine {
         cookie = UInt64.random(in: 1...UInt64.max)
         // Kernel-mode faults (the kernel's own stores) are visible to root only.
         excludeKernel = geteuid() != 0
-        super.init(tracker: tracker, engineName: "fault")
+        super.init(tracker: tracker, kind: .fault)
     }
 
     deinit { for fd in events.values { close(fd) } }
@@ -51,7 +51,7 @@ public final class FaultEngine: CowEngine {
         if fd >= 0 {
             events[tid] = Int32(fd)
         } else {
-            tracker.reporter.note(tid, "perf_event_open on \(tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
+            tracker.stream.note("perf_event_open on \(tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
         }
     }
 
@@ -103,6 +103,6 @@ public final class FaultEngine: CowEngine {
     override func threadGone(_ tracee: Tracee) { closeEvent(tracee.tid) }
 
     public override func finished(tracer: Tracer) {
-        tracker.reporter.finish(engine: engineName, steps: 0, stillShared: tracker.ledger.totalShared, faults: faults)
+        tracker.finish(engine: kind, steps: 0, faults: faults)
     }
 }

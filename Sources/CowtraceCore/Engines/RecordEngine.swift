@@ -74,7 +74,7 @@ public final class RecordEngine: CowEngine {
         }
         recorder = made
         usesTracepoints = tracepoints
-        super.init(tracker: tracker, engineName: "record")
+        super.init(tracker: tracker, kind: .record)
     }
 
     deinit { cow_recorder_destroy(recorder) }
@@ -112,7 +112,7 @@ public final class RecordEngine: CowEngine {
             recorded.insert(tracee.tid)
         } else {
             recorded.insert(tracee.tid)  // not again
-            tracker.reporter.note(tracee.tid, "perf_event_open on \(tracee.tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
+            tracker.stream.note("perf_event_open on \(tracee.tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
         }
     }
 
@@ -202,14 +202,14 @@ public final class RecordEngine: CowEngine {
         let kernel = kernelWrites[tracee.tgid] ?? []
         let tracepoints = usesTracepoints
         return { [unowned self] page in
-            if page == rseq { return .kernel(detail: "rseq") }
-            if kernel.contains(page) { return .kernel(detail: nil) }
+            if page == rseq { return .kernel(.rseq) }
+            if kernel.contains(page) { return .kernel(nil) }
             let lost = self.lostSamples
             if lost > 0 {
                 return .unknown(note: "\(lost) perf sample\(lost == 1 ? "" : "s") lost to full ring buffers (--buffer-pages \(self.settings.bufferPages)); this copy may be one of them")
             }
             // Without root the kernel's own faults are not sampled: as the fault engine does.
-            return tracepoints ? .unknown(note: "copied with no page-fault sample to explain it") : .kernel(detail: nil)
+            return tracepoints ? .unknown(note: "copied with no page-fault sample to explain it") : .kernel(nil)
         }
     }
 
@@ -298,14 +298,14 @@ public final class RecordEngine: CowEngine {
         let lost = lostSamples
         guard lost > lostNoted else { return }
         lostNoted = lost
-        tracker.reporter.note(0, "record: \(lost) perf sample\(lost == 1 ? "" : "s") lost so far (ring buffers of \(settings.bufferPages) pages full): the pages they copied are reported unknown; raise --buffer-pages")
+        tracker.stream.note("record: \(lost) perf sample\(lost == 1 ? "" : "s") lost so far (ring buffers of \(settings.bufferPages) pages full): the pages they copied are reported unknown; raise --buffer-pages")
     }
 
     public override func finished(tracer: Tracer) {
         replay(tracer)
-        if getenv("COWTRACE_TIMING") != nil { tracker.reporter.note(0, "replay: \(replayed) samples, \(replayNanos / 1000) us") }
-        tracker.reporter.finish(engine: engineName, steps: 0, stillShared: tracker.ledger.totalShared, faults: faults,
-                                lost: CowSummary.LostSamples(count: Int(lostSamples), bufferPages: settings.bufferPages))
+        if getenv("COWTRACE_TIMING") != nil { tracker.stream.note("replay: \(replayed) samples, \(replayNanos / 1000) us") }
+        tracker.finish(engine: kind, steps: 0, faults: faults,
+                       lost: CowSummary.LostSamples(count: Int(lostSamples), bufferPages: settings.bufferPages))
     }
 }
 

@@ -10,6 +10,8 @@ public final class Tracee {
     var awaitingFirstStop = true
     /// Entry seen, exit not yet.
     var inFlight: InFlightSyscall?
+    /// During its exit stop: the call that just finished and how.
+    var finished: (call: InFlightSyscall, outcome: SyscallOutcome)?
     /// The process has exec'd at least once since we started tracing it.
     var execCount = 0
     /// Launched or attached by cowtrace, not created by a traced clone.

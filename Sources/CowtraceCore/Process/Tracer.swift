@@ -16,8 +16,8 @@ public final class Tracer {
     }
 
     public let configuration: Configuration
-    public let log: SyscallLog
-    public let events: JSONEventLog?
+    /// Every event goes there, in order; the text and JSON logs are behind it.
+    public let stream: EventStream
     /// Strong: the engine holds no reference back, and a weak load on every stop costs.
     public var observer: (any TraceObserver)?
 
@@ -32,10 +32,9 @@ public final class Tracer {
     /// Every tracee runs under the clone-only seccomp filter.
     private var filtered = false
 
-    public init(configuration: Configuration, log: SyscallLog, events: JSONEventLog?) {
+    public init(configuration: Configuration, stream: EventStream) {
         self.configuration = configuration
-        self.log = log
-        self.events = events
+        self.stream = stream
     }
 
     // MARK: Starting
@@ -52,9 +51,7 @@ public final class Tracer {
         }
         guard pid > 0 else { throw CowtraceError("cannot start \(command[0]): fork: \(ErrnoNames.message(errno))") }
         spawnErrorFD = errorFD
-        var status: Int32 = 0
-        try systemCall("waitpid", pid: pid) { waitpid(pid, &status, cow_WALL) }
-        guard case .signalStop(SIGSTOP) = WaitStatus(raw: status) else {
+        guard case .signalStop(SIGSTOP)? = waiter.reap(pid)?.status else {
             throw CowtraceError("cannot start \(command[0]): \(spawnFailure() ?? "it did not stop under ptrace")")
         }
         try Ptrace.setOptions(pid, PtraceOptions.following.union(filter ? [.exitKill, .traceSeccomp] : [.exitKill]))
@@ -109,30 +106,29 @@ public final class Tracer {
         cow_install_interrupt_handlers()
         var interruptedBy: Int32 = 0
         while !tracees.isEmpty {
+            if let queued = waiter.dequeue() {
+                handle(queued.pid, queued.status)
+                continue
+            }
+            observer?.beforeWait()
+            // Right before blocking, so that the work above cannot delay a Ctrl-C.
             let signal = cow_interrupt_signal()
             if signal != 0 && interruptedBy == 0 {
                 interruptedBy = signal
                 handleInterrupt(signal)
-                if tracees.isEmpty { break }
-            }
-            if !deferred.isEmpty {
-                let next = deferred.removeFirst()
-                handle(next.pid, next.status)
                 continue
             }
-            observer?.beforeWait()
-            var raw: Int32 = 0
-            let pid = waitpid(-1, &raw, cow_WALL)
-            if pid < 0 {
-                if errno == EINTR { continue }
-                if errno == ECHILD { break }
-                throw SystemCallError(call: "waitpid", pid: -1, errno: errno)
+            do {
+                let reaped = try waiter.wait(interruptible: true)
+                handle(reaped.pid, reaped.status)
+            } catch Waiter.Nothing.interrupted {
+                continue
+            } catch Waiter.Nothing.noChildren {
+                break
             }
-            handle(pid, WaitStatus(raw: raw))
         }
         observer?.finished(tracer: self)
-        log.flush()
-        events?.flush()
+        stream.flush()
         if interruptedBy != 0 { return 128 + interruptedBy }
         if launched && !mainExeced, let failure = spawnFailure() {
             throw CowtraceError("exec \(failure)")
@@ -181,7 +177,7 @@ public final class Tracer {
 
     private func add(_ tracee: Tracee) {
         tracees[tracee.tid] = tracee
-        log.traceeCount = tracees.count
+        stream.traceeCount = tracees.count
     }
 
     // MARK: Syscall stops
@@ -209,7 +205,7 @@ public final class Tracer {
         var entryText = ""
         if logged {
             entryText = decoder.entry(args, memory)
-            log.begin(tid: tracee.tid, name: name, entry: entryText)
+            stream.emit(.syscallEntry(tid: tracee.tid, name: name, arguments: entryText))
         }
         tracee.inFlight = InFlightSyscall(arguments: args, decoder: decoder, logged: logged, entryText: entryText,
                                           clone: clone, instructionPointer: info.instruction_pointer)
@@ -220,6 +216,8 @@ public final class Tracer {
         guard let call = tracee.inFlight else { return }  // attached mid-call
         tracee.inFlight = nil
         let outcome = SyscallOutcome(rval: info.rval, isError: info.is_error != 0)
+        tracee.finished = (call, outcome)
+        defer { tracee.finished = nil }
         finishLine(tracee, call, outcome)
         observer?.syscallExited(tracee, call.arguments, outcome, clone: call.clone, tracer: self)
         if let request = call.clone, case .value(let child) = outcome, child > 0 {
@@ -227,38 +225,39 @@ public final class Tracer {
         }
     }
 
+    /// The strace-style line of the syscall whose exit stop `tracee` is in (built here when -q
+    /// did not log it), for a split blamed on that call.
+    public func finishedSyscallLine(_ tracee: Tracee) -> String? {
+        guard let (call, outcome) = tracee.finished else { return nil }
+        let memory = self.memory(of: tracee.tgid)
+        let entry = call.logged ? call.entryText : call.decoder.entry(call.arguments, memory)
+        let exit = outcome == .noReturn ? "" : call.decoder.exit(call.arguments, outcome, memory)
+        return call.arguments.name + "(" + entry + exit + ") = " + SyscallDecoders.result(outcome, style: call.decoder.returnStyle)
+    }
+
     private func finishLine(_ tracee: Tracee, _ call: InFlightSyscall, _ outcome: SyscallOutcome) {
         guard call.logged else { return }
         let memory = self.memory(of: tracee.tgid)
         let exitText = outcome == .noReturn ? "" : call.decoder.exit(call.arguments, outcome, memory)
         let style = call.decoder.returnStyle
-        let result = SyscallDecoders.result(outcome, style: style)
-        log.finish(tid: tracee.tid, name: call.arguments.name, exit: exitText, result: result)
-        if let events {
-            var ret: JSONValue = .null
-            if case .value(let v) = outcome, style != .never { ret = .int(v) }
-            if case .error = outcome { ret = .int(-1) }
-            var fields: [(String, JSONValue)] = [
-                ("pid", .int32(tracee.tid)), ("name", .string(call.arguments.name)), ("ret", ret),
-            ]
-            if case .error(let e) = outcome { fields.append(("errno", .string(ErrnoNames.name(e)))) }
-            fields.append(("text", .string(call.arguments.name + "(" + call.entryText + exitText + ") = " + result)))
-            events.emit("syscall", fields)
+        var ret: Int64?
+        var errno: String?
+        switch outcome {
+        case .value(let v): ret = style != .never ? v : nil
+        case .error(let e): (ret, errno) = (-1, ErrnoNames.name(e))
+        case .noReturn: break
         }
+        stream.emit(.syscall(SyscallRecord(tid: tracee.tid, name: call.arguments.name, entryText: call.entryText, exitText: exitText,
+                                           result: SyscallDecoders.result(outcome, style: style), ret: ret, errno: errno)))
     }
 
     private func reportClone(_ parent: Tracee, request: CloneRequest, child: pid_t) {
         let shared = observer?.sharedPageCount(child: child)
-        guard let events else { return }
-        var parentTid: JSONValue = .null
-        if let pointer = request.parentTidPointer { parentTid = .hex(pointer) }
-        events.emit("clone", [
-            ("pid", .int32(parent.tgid)), ("child", .int32(child)), ("syscall", .string(request.call.rawValue)),
-            ("flags", .array(request.flags.names.map { .string($0) })),
-            ("exit_signal", request.exitSignal == 0 ? .null : .string(SignalNames.name(request.exitSignal))),
-            ("child_tidptr", .hex(request.childTidPointer)), ("parent_tid", parentTid),
-            ("shares_memory", .bool(request.sharesMemory)), ("shared_pages", .int(shared ?? 0)),
-        ])
+        stream.emit(.clone(CloneRecord(
+            pid: parent.tgid, child: child, syscall: request.call.rawValue, flags: request.flags.names,
+            exitSignal: request.exitSignal == 0 ? nil : SignalNames.name(request.exitSignal),
+            childTidPointer: request.childTidPointer, parentTid: request.parentTidPointer,
+            sharesMemory: request.sharesMemory, sharedPages: shared ?? 0)))
     }
 
     // MARK: Event stops
@@ -287,7 +286,7 @@ public final class Tracer {
                 old.tid = tracee.tid
                 old.inFlight = old.inFlight ?? tracee.inFlight
                 tracees[tracee.tid] = old
-                log.traceeCount = tracees.count
+                stream.traceeCount = tracees.count
             }
             let current = tracees[tracee.tid] ?? tracee
             current.execCount += 1
@@ -354,7 +353,7 @@ public final class Tracer {
             }
         }
         if !configuration.quiet {
-            log.line(tid: tracee.tid, "--- \(SignalNames.name(signal)) \(SignalInfoFormat.describe(info, signal: signal)) ---")
+            stream.emit(.signal(tid: tracee.tid, text: "--- \(SignalNames.name(signal)) \(SignalInfoFormat.describe(info, signal: signal)) ---"))
         }
         resume(tracee, signal: signal)
     }
@@ -367,26 +366,13 @@ public final class Tracer {
             tracee.inFlight = nil
             finishLine(tracee, call, .noReturn)
         }
-        if !configuration.quiet {
-            switch status {
-            case .exited(let code):
-                log.line(tid: pid, "+++ exited with \(code) +++")
-            case .killed(let signal, let core):
-                log.line(tid: pid, "+++ killed by \(SignalNames.name(signal))\(core ? " (core dumped)" : "") +++")
-            default: break
-            }
-        }
-        if tracee.isLeader, let events {
-            switch status {
-            case .exited(let code):
-                events.emit("exit", [("pid", .int32(pid)), ("status", .int32(code)), ("signal", .null)])
-            case .killed(let signal, _):
-                events.emit("exit", [("pid", .int32(pid)), ("status", .null), ("signal", .string(SignalNames.name(signal)))])
-            default: break
-            }
+        switch status {
+        case .exited(let code): stream.emit(.exit(ExitRecord(tid: pid, isLeader: tracee.isLeader, how: .exited(code: code))))
+        case .killed(let signal, let core): stream.emit(.exit(ExitRecord(tid: pid, isLeader: tracee.isLeader, how: .killed(signal: signal, coreDumped: core))))
+        default: break
         }
         tracees.removeValue(forKey: pid)
-        log.traceeCount = max(1, tracees.count)
+        stream.traceeCount = max(1, tracees.count)
         if pid == mainPid { mainTermination = status }
         if tracee.isLeader && !tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
             memories.removeValue(forKey: tracee.tgid)
@@ -426,17 +412,17 @@ public final class Tracer {
 
     private func handleInterrupt(_ signal: Int32) {
         if launched {
-            log.message("interrupted by \(SignalNames.name(signal)): killing the traced program")
+            stream.note("interrupted by \(SignalNames.name(signal)): killing the traced program")
             for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, SIGKILL) }
         } else {
             detachAll()
-            log.message("interrupted by \(SignalNames.name(signal)): detached from \(mainPid), which runs on")
+            stream.note("interrupted by \(SignalNames.name(signal)): detached from \(mainPid), which runs on")
         }
     }
 
-    /// Stops reaped by `pauseAll` that are the program's (not our SIGSTOP/INTERRUPT): they
-    /// are handled by the loop, in order, once the tracees are let go again.
-    private var deferred: [(pid: pid_t, status: WaitStatus)] = []
+    /// Every wait goes through it; stops reaped by `pauseAll`, `settle` or a break's single
+    /// step that are the program's (not our SIGSTOP/INTERRUPT) wait there for the loop.
+    let waiter = Waiter()
     /// Tracees we sent a SIGSTOP of ours that has not been reported yet.
     private var ourStopPending: Set<pid_t> = []
 
@@ -473,7 +459,7 @@ public final class Tracer {
         return state == "S" || state == "D"
     }
 
-    private func hasDeferredStop(_ tid: pid_t) -> Bool { deferred.contains { $0.pid == tid } }
+    private func hasDeferredStop(_ tid: pid_t) -> Bool { waiter.hasQueued(tid) }
 
     /// Resumes the stopped tracees `which` selects, but those being handled or with a stop
     /// of their own still to handle (the loop resumes those).
@@ -487,14 +473,9 @@ public final class Tracer {
         running.forEach(requestStop)
         var waiting = Set(running.map(\.tid))
         while !waiting.isEmpty {
-            var raw: Int32 = 0
-            let pid = waitpid(-1, &raw, cow_WALL)
-            if pid < 0 {
-                if errno == EINTR { continue }
-                break
-            }
+            guard let reaped = try? waiter.wait() else { break }
+            let (pid, status) = (reaped.pid, reaped.status)
             waiting.remove(pid)
-            let status = WaitStatus(raw: raw)
             switch status {
             case .exited, .killed:
                 exited(pid, status)
@@ -508,7 +489,7 @@ public final class Tracer {
             default:
                 if tracees[pid] == nil { _ = newborn(pid) }
                 tracees[pid]?.stopped = true
-                deferred.append((pid, status))
+                waiter.enqueue(reaped)
             }
         }
     }
@@ -521,7 +502,7 @@ public final class Tracer {
     func handleLater(_ pid: pid_t, _ status: WaitStatus) {
         switch status {
         case .exited, .killed: exited(pid, status)
-        default: deferred.append((pid, status))
+        default: waiter.enqueue(Waiter.Reaped(pid: pid, status: status))
         }
     }
 
@@ -544,10 +525,7 @@ public final class Tracer {
             }
             if isBlockedInSyscall(tracee) { continue }
             requestStop(tracee)
-            var raw: Int32 = 0
-            var pid: pid_t
-            repeat { pid = waitpid(tracee.tid, &raw, cow_WALL) } while pid < 0 && errno == EINTR
-            if pid == tracee.tid { handle(pid, WaitStatus(raw: raw)) }
+            if let reaped = waiter.reap(tracee.tid) { handle(reaped.pid, reaped.status) }
         }
         return busy
     }
@@ -563,8 +541,7 @@ public final class Tracer {
     /// leaves it stopped), or else with the signal it was about to receive.
     public func detachStopped(signal: Int32) {
         var pendingSignal: [pid_t: Int32] = [:]
-        for item in deferred { if case .signalStop(let s) = item.status { pendingSignal[item.pid] = s } }
-        deferred.removeAll()
+        for item in waiter.drain() { if case .signalStop(let s) = item.status { pendingSignal[item.pid] = s } }
         for (tid, tracee) in tracees {
             // A SIGSTOP of ours still queued would stop it after detaching: consume it first.
             if signal != SIGSTOP && ourStopPending.contains(tid) {
@@ -585,9 +562,8 @@ public final class Tracer {
         var later: Int32 = 0
         while (try? Ptrace.resume(tid, .cont, signal: pass)) != nil {
             pass = 0
-            var raw: Int32 = 0
-            guard waitpid(tid, &raw, cow_WALL) == tid else { break }
-            switch WaitStatus(raw: raw) {
+            guard let reaped = waiter.reap(tid) else { break }
+            switch reaped.status {
             case .signalStop(SIGSTOP):
                 ourStopPending.remove(tid)
                 return later
@@ -605,7 +581,7 @@ public final class Tracer {
 
     /// SIGKILL to every traced process; the loop reaps them.
     public func killAll() {
-        deferred.removeAll()
+        _ = waiter.drain()
         for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, SIGKILL) }
     }
 
