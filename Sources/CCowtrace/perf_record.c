@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <linux/perf_event.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -40,6 +41,9 @@ struct cow_recorder {
     cow_sample *out;
     size_t out_count, out_capacity;
     uint64_t lost_closed;  // losses of buffers already closed
+    pthread_t tracer;      // the thread blocked in waitpid, when `waiting`
+    int waiting;
+    uint64_t last_kick, last_take;
     uint64_t samples;
     cow_sample_unwinder *unwinder;
     unsigned char scratch[65536];  // a record that wraps around the end of its buffer
@@ -201,12 +205,32 @@ static void drain_all(cow_recorder *r) {
     for (int i = 0; i < r->ring_count; i++) drain_ring(r, &r->rings[i]);
 }
 
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+// Samples are waiting and the tracer is blocked in waitpid: interrupt it, at most every
+// millisecond, as soon as a batch is worth replaying (or has waited 5 ms).
+static void kick(cow_recorder *r) {
+    if (!r->waiting || r->out_count == 0) return;
+    uint64_t now = now_ns();
+    if ((r->out_count >= 256 || now - r->last_take >= 5000000u) && now - r->last_kick >= 1000000u) {
+        r->last_kick = now;
+        pthread_kill(r->tracer, SIGURG);
+    }
+}
+
 static void *reader(void *arg) {
     cow_recorder *r = arg;
     for (;;) {
         pthread_mutex_lock(&r->lock);
         int stop = r->stop;
-        if (!stop) drain_all(r);
+        if (!stop) {
+            drain_all(r);
+            kick(r);
+        }
         pthread_mutex_unlock(&r->lock);
         if (stop) break;
         // A sample is about 8.4 KB: a fast writer fills 4 MB in a few ms.
@@ -216,8 +240,27 @@ static void *reader(void *arg) {
     return NULL;
 }
 
+static void interrupted(int sig) { (void)sig; }
+
+void cow_recorder_waiting(cow_recorder *r) {
+    pthread_mutex_lock(&r->lock);
+    r->tracer = pthread_self();
+    r->waiting = 1;
+    pthread_mutex_unlock(&r->lock);
+}
+
 int cow_recorder_start(cow_recorder *r) {
     if (r->running) return 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = interrupted;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: the tracer's waitpid returns EINTR
+    sigaction(SIGURG, &sa, NULL);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGURG);
+    pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
     int rc = pthread_create(&r->thread, NULL, reader, r);
     if (rc == 0) r->running = 1;
     return rc;
@@ -328,6 +371,8 @@ void cow_recorder_maps_changed(cow_recorder *r, pid_t pid) {
 cow_sample *cow_recorder_take(cow_recorder *r, size_t *count) {
     pthread_mutex_lock(&r->lock);
     drain_all(r);
+    r->waiting = 0;
+    r->last_take = now_ns();
     cow_sample *taken = r->out;
     *count = r->out_count;
     r->out = NULL;

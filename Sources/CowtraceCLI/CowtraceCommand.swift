@@ -31,8 +31,8 @@ public struct CowtraceCommand: ParsableCommand {
     @Option(help: "Detection engine: auto, step, fault or record.")
     var engine: Engine = .auto
 
-    @Option(name: .customLong("buffer-pages"), help: ArgumentHelp("Record engine: ring buffer pages per thread (a power of two; default 1024).", valueName: "N"))
-    var bufferPages: Int = 1024
+    @Option(name: .customLong("buffer-pages"), help: ArgumentHelp("Record engine: ring buffer pages per thread (a power of two; default 2048, halved until the mlock limit allows it).", valueName: "N"))
+    var bufferPages: Int = 2048
 
     @Option(name: .customLong("stack-bytes"), help: ArgumentHelp("Record engine: bytes of user stack copied with each sample (default 8192).", valueName: "N"))
     var stackBytes: Int = 8192

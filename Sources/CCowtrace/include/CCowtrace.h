@@ -156,6 +156,10 @@ cow_sample *cow_recorder_take(cow_recorder *recorder, size_t *count);
 // Samples the kernel could not write (full buffers), as counted so far: PERF_RECORD_LOST
 // records and the events' own counts (PERF_FORMAT_LOST), whichever is larger per buffer.
 uint64_t cow_recorder_lost(cow_recorder *recorder);
+// The tracer is about to block in waitpid: while it waits, the reader interrupts it (SIGURG,
+// no SA_RESTART: waitpid returns EINTR) once samples are waiting, so they are replayed while
+// the program runs rather than all at its next stop. Call from the tracer's thread.
+void cow_recorder_waiting(cow_recorder *recorder);
 // Samples drained so far.
 uint64_t cow_recorder_samples(cow_recorder *recorder);
 // Mounts tracefs at /sys/kernel/tracing if it is not there. Returns 0 or -1 with errno set.

@@ -8,7 +8,7 @@ import Glibc
 public class CowEngine: TraceObserver, StopArbiter {
     public let tracker: CowTracker
     /// The loop this engine observes (set by `connect`).
-    private weak var tracer: Tracer?
+    private(set) weak var tracer: Tracer?
     let kind: EngineKind
 
     /// Processes with a thread inside a fork-like clone (tgid -> that thread): their other

@@ -199,9 +199,35 @@ public final class CowTracker {
                      frameBefore: p.frame, frameAfter: frameAfter, cause: cause, engine: engine)
     }
 
+    /// Entries read in bulk for a batch of checks (`withPrefetched`): `entries` answers from them.
+    private var prefetched: [pid_t: [UInt64: PagemapEntry]] = [:]
+
+    /// Reads the `wanted` pages of each process at once (one pread per contiguous run, not one
+    /// per page) and answers `entries` from what was read until `body` returns: for checks
+    /// made in a batch (the record engine's replay, the migration checks of many splits).
+    public func withPrefetched<T>(_ wanted: [pid_t: Set<UInt64>], _ body: () -> T) -> T {
+        for (pid, pages) in wanted where !pages.isEmpty {
+            let sorted = pages.sorted()
+            let read = entries(pid, sorted)
+            var known = prefetched[pid] ?? [:]
+            for (i, page) in sorted.enumerated() { if let entry = read[i] { known[page] = entry } }
+            prefetched[pid] = known
+        }
+        defer { prefetched = [:] }
+        return body()
+    }
+
     /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per contiguous run.
     func entries(_ pid: pid_t, _ pages: [UInt64]) -> [PagemapEntry?] {
         var result = [PagemapEntry?](repeating: nil, count: pages.count)
+        if let known = prefetched[pid] {
+            var all = true
+            for (i, page) in pages.enumerated() {
+                guard let entry = known[page] else { all = false; break }
+                result[i] = entry
+            }
+            if all { return result }
+        }
         guard let pagemap = pagemap(pid), !pages.isEmpty else { return result }
         var runStart = 0
         for i in 1...pages.count {
@@ -310,6 +336,11 @@ public final class CowTracker {
         guard !unconfirmed.isEmpty else { return }
         let pending = unconfirmed
         unconfirmed.removeAll(keepingCapacity: true)
+        var wanted: [pid_t: Set<UInt64>] = [:]
+        if pending.count > 1 {
+            for item in pending { for other in item.others { wanted[other, default: []].insert(item.split.page) } }
+        }
+        withPrefetched(wanted) {
         for item in pending {
             let page = item.split.page, newFrame = item.newFrame, record = item.record
             let migrated = movedTogether(item.others, page: page, to: newFrame)
@@ -319,6 +350,7 @@ public final class CowTracker {
                 ledger.share(page: page, frame: newFrame, kind: record.kind, region: record.region, among: Array(item.others) + [item.split.writer])
             }
             stream.fill(item.slot, with: migrated ? nil : .split(item.split))
+        }
         }
     }
 

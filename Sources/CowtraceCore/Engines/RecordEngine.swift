@@ -15,7 +15,7 @@ import Glibc
 public final class RecordEngine: CowEngine {
     public struct Settings: Sendable {
         /// Ring buffer data pages per thread (a power of two).
-        public var bufferPages = 1024
+        public var bufferPages = 2048
         /// Bytes of user stack copied with each sample.
         public var stackBytes = 8192
         public init() {}
@@ -187,6 +187,15 @@ public final class RecordEngine: CowEngine {
         segmentBases[tracee.tid] = nil
     }
 
+    /// The tracees run: replay what the reader has drained (it interrupts the wait when a batch
+    /// is waiting), so the work overlaps the program instead of waiting for its next stop.
+    /// Without frame numbers a copy can need the other holders' stops: only at stops then.
+    public override func beforeWait() {
+        if tracker.framesVisible, let tracer { replay(tracer) }
+        super.beforeWait()
+        cow_recorder_waiting(recorder)
+    }
+
     override func codeChanged(_ pid: pid_t) {
         instructions.invalidate(pid)
         cow_recorder_maps_changed(recorder, pid)
@@ -225,9 +234,19 @@ public final class RecordEngine: CowEngine {
         let samples = UnsafeBufferPointer(start: taken, count: count)
         // Buffers are drained one after another: merge them by time (each is in order).
         let order = (0..<count).sorted { samples[$0].time != samples[$1].time ? samples[$0].time < samples[$1].time : $0 < $1 }
-        for i in order { replayOne(samples[i], tracer: tracer) }
-        for (pid, pages) in pendingFaults {
-            for page in pages.keys { confirm(pid, page, tracer: tracer) }
+        // The pages the batch may have copied, read once (one pread per run, not per sample).
+        var wanted: [pid_t: Set<UInt64>] = [:]
+        if count > 1 {
+            for sample in samples where sample.kernel == 0 {
+                let pid = pid_t(sample.pid), page = sample.address & ~4095
+                if tracker.ledger.record(pid, page) != nil { wanted[pid, default: []].insert(page) }
+            }
+        }
+        tracker.withPrefetched(wanted) {
+            for i in order { replayOne(samples[i], tracer: tracer) }
+            for (pid, pages) in pendingFaults {
+                for page in pages.keys { confirm(pid, page, tracer: tracer) }
+            }
         }
         noteLosses()
     }
