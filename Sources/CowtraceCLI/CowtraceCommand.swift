@@ -52,6 +52,9 @@ public struct CowtraceCommand: ParsableCommand {
     @Option(help: "Disassembly syntax: att or intel.")
     var syntax: Syntax = .att
 
+    @Flag(name: .customLong("while-shared"), help: "Record engine: once a child has shared pages and nothing is shared any more, detach and end (a server's fork, as Redis BGSAVE).")
+    var whileShared = false
+
     @Flag(name: .customShort("q"), help: "Log only clone-family calls, splits and clones.")
     var quiet = false
 
@@ -68,6 +71,7 @@ public struct CowtraceCommand: ParsableCommand {
         if pid != nil && !command.isEmpty { throw ValidationError("-p PID and PROGRAM are mutually exclusive") }
         if let n = breakOnSplit, n < 1 { throw ValidationError("--break-on-split takes a number from 1") }
         if let n = maxSteps, n < 0 { throw ValidationError("--max-steps takes a number from 0") }
+        if whileShared && engine != .record { throw ValidationError("--while-shared needs --engine record") }
         if bufferPages < 1 || bufferPages & (bufferPages - 1) != 0 { throw ValidationError("--buffer-pages takes a power of two") }
         if stackBytes < 8 || stackBytes > 65_000 { throw ValidationError("--stack-bytes takes a number from 8 to 65000") }
     }
@@ -83,6 +87,7 @@ public struct CowtraceCommand: ParsableCommand {
         options.maxSteps = maxSteps
         options.record.bufferPages = bufferPages
         options.record.stackBytes = stackBytes
+        options.record.whileShared = whileShared
         options.syntax = syntax == .intel ? .intel : .att
         options.breakOnSplit = breakOnSplit
         options.onBreak = onBreak.map { BreakOnSplit.Action(rawValue: $0.rawValue)! }

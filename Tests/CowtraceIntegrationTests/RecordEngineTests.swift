@@ -50,4 +50,50 @@ import Testing
         let named = run.splits.filter { $0["cause"] as? String != "unknown" }
         #expect(named.allSatisfy { $0["cause"] as? String == "instruction" && hexValue($0["ip"]) == label })
     }
+
+    /// -p PID --engine record --while-shared on a running server: its fork is recorded, and
+    /// once the child is gone cowtrace detaches by itself and ends with the summary; the
+    /// process runs on, untraced, and forks again normally.
+    @Test func attachRecordsOneForkAndLetsGo() throws {
+        let sleeper = try Fixtures.path("sleeper")
+        let target = Process()
+        target.executableURL = URL(fileURLWithPath: sleeper)
+        target.arguments = ["20"]
+        let out = Pipe()
+        target.standardOutput = out
+        try target.run()
+        defer { target.terminate() }
+        let pidLine = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        let pid = try #require(Int32(pidLine.trimmingCharacters(in: .whitespacesAndNewlines)))
+
+        let tracer = Process()
+        tracer.executableURL = URL(fileURLWithPath: Paths.cowtrace)
+        tracer.arguments = ["-q", "--engine", "record", "--while-shared", "-p", "\(pid)"]
+        let err = Pipe()
+        tracer.standardError = err
+        try tracer.run()
+        usleep(500_000)
+        kill(pid, SIGUSR1)  // the sleeper forks a child that exits at once
+        var waited = 0
+        while tracer.isRunning && waited < 100 {
+            usleep(100_000)
+            waited += 1
+        }
+        #expect(!tracer.isRunning, "cowtrace did not let go by itself")
+        if tracer.isRunning { kill(tracer.processIdentifier, SIGKILL) }
+        tracer.waitUntilExit()
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(tracer.terminationStatus == 0, "\(log)")
+        #expect(log.contains("clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"), "\(log)")
+        #expect(log.contains("CLONE_CHILD_SETTID); frame"), "\(log)")
+        #expect(log.contains("--while-shared: nothing is shared any more; detaching from \(pid)"), "\(log)")
+        #expect(log.contains("cow summary (engine record"), "\(log)")
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        #expect(status.contains("TracerPid:\t0"))
+        #expect(!status.contains("State:\tT"))
+        // It forks again, untraced, and lives on.
+        kill(pid, SIGUSR1)
+        usleep(400_000)
+        #expect(target.isRunning)
+    }
 }

@@ -18,6 +18,9 @@ public final class RecordEngine: CowEngine {
         public var bufferPages = 2048
         /// Bytes of user stack copied with each sample.
         public var stackBytes = 8192
+        /// --while-shared: once pages have been shared and no longer are (the child that
+        /// shared them is gone: a server's BGSAVE), detach from everything and end.
+        public var whileShared = false
         public init() {}
     }
 
@@ -38,6 +41,8 @@ public final class RecordEngine: CowEngine {
     public private(set) var faults = 0
     private var lostNoted: UInt64 = 0
     private var nextLossCheck: UInt64 = 0
+    /// Some clone has shared pages (for --while-shared).
+    private var sharedOnce = false
     private var replayNanos: UInt64 = 0
     private var replayed = 0
 
@@ -99,6 +104,7 @@ public final class RecordEngine: CowEngine {
     // MARK: Which threads are recorded
 
     override func sharingStarted(_ pid: pid_t, tracer: Tracer) {
+        sharedOnce = true
         for tracee in tracer.tracees.values where tracee.tgid == pid { record(tracee) }
     }
 
@@ -193,7 +199,22 @@ public final class RecordEngine: CowEngine {
     public override func beforeWait() {
         if tracker.framesVisible, let tracer { replay(tracer) }
         super.beforeWait()
+        if settings.whileShared && sharedOnce && tracker.ledger.totalShared == 0 && held.isEmpty, let tracer, !tracer.tracees.isEmpty {
+            letGo(tracer)
+            return
+        }
         cow_recorder_waiting(recorder)
+    }
+
+    /// Nothing is shared any more: the events go first (nothing of ours stays on the
+    /// threads), then the tracees are detached and run on; the loop ends with the summary.
+    private func letGo(_ tracer: Tracer) {
+        replay(tracer)
+        for tid in recorded { cow_recorder_remove_thread(recorder, tid) }
+        recorded.removeAll()
+        replay(tracer)
+        tracker.stream.note("--while-shared: nothing is shared any more; detaching from \(Set(tracer.tracees.values.map(\.tgid)).sorted().map(String.init).joined(separator: ", "))")
+        tracer.detachAll()
     }
 
     override func codeChanged(_ pid: pid_t) {
