@@ -278,12 +278,5 @@ public class CowEngine: TraceObserver, StopArbiter {
     }
 
     /// Whether the process catches `signal` (SigCgt in /proc/PID/status).
-    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool {
-        guard let bytes = try? readWholeFile("/proc/\(pid)/status", pid: pid) else { return true }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("SigCgt:") {
-            guard let mask = UInt64(line.dropFirst(7).filter { !$0.isWhitespace }, radix: 16) else { return true }
-            return mask & (1 << UInt64(signal - 1)) != 0
-        }
-        return true
-    }
+    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool { ProcFS.status(pid)?.contains(signal, in: "SigCgt") ?? true }
 }

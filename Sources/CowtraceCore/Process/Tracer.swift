@@ -530,12 +530,7 @@ public final class Tracer {
         return busy
     }
 
-    /// The state letter of /proc/TID/stat (R, S, D, t, Z, …).
-    static func schedulerState(_ tid: pid_t) -> Character? {
-        guard let bytes = try? readWholeFile("/proc/\(tid)/stat", pid: tid),
-              let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count else { return nil }
-        return Character(UnicodeScalar(bytes[close + 2]))
-    }
+    static func schedulerState(_ tid: pid_t) -> Character? { ProcFS.state(tid) }
 
     /// Detaches every tracee (all stopped, after `pauseAll`), each with `signal` (SIGSTOP
     /// leaves it stopped), or else with the signal it was about to receive.
@@ -600,16 +595,7 @@ public final class Tracer {
         return n == MemoryLayout<Int32>.size ? ErrnoNames.message(err) : nil
     }
 
-    static func threads(of pid: pid_t) -> [pid_t] {
-        guard let dir = opendir("/proc/\(pid)/task") else { return [] }
-        defer { closedir(dir) }
-        var tids: [pid_t] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if let tid = pid_t(name) { tids.append(tid) }
-        }
-        return tids.sorted()
-    }
+    static func threads(of pid: pid_t) -> [pid_t] { ProcFS.threads(of: pid) }
 
     static func currentEnvironment() -> [String] {
         var result: [String] = []
