@@ -83,8 +83,8 @@ pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[],
                        int *error_fd);
 
 // ---- remote unwinding (libunwind-ptrace) --------------------------------
-// One address space per traced process; its caches are flushed when the process's
-// mappings change.
+// One address space per address-space layout (a process and the children it forks share
+// one until their mappings change).
 typedef struct cow_unwinder cow_unwinder;
 typedef struct {
     uint64_t ip;
@@ -104,7 +104,7 @@ void cow_unwinder_flush(cow_unwinder *unwinder);
 // no re-reading when a previous unwind is checked for reuse.
 int cow_unwind(cow_unwinder *unwinder, pid_t tid, const struct user_regs_struct *regs, const uint64_t *modules,
                int module_count, const uint64_t *constant, int constant_count, cow_frame *frames, int max);
-// The thread is gone: drop its handles.
+// The thread is gone: drop its memory descriptor.
 void cow_unwinder_forget_thread(cow_unwinder *unwinder, pid_t tid);
 
 // ---- interruption (Ctrl-C and friends) -------------------------------------

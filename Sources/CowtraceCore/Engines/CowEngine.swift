@@ -205,6 +205,7 @@ public class CowEngine: TraceObserver {
         }
         requests[tracee.tid] = nil
         rseqPages[tracee.tid] = nil
+        knownChildren.remove(tracee.tid)  // a reused pid is a new process
         tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
         threadGone(tracee)
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {

@@ -140,6 +140,9 @@ public final class CowTracker {
     /// stores, or for no reason we can name).
     public func cloneCompleted(_ snapshot: Snapshot, child: pid_t, request: CloneRequest) {
         let parent = snapshot.parent
+        // Right after fork the child maps exactly what its parent maps.
+        if let parentMaps = mapsCache[parent] { mapsCache[child] = parentMaps }
+        symbolizer?.inherit(child: child, from: parent)
         var counts: [PageKind: Int] = [:]
         let childTidPage = request.flags.contains(.childSettid) ? request.childTidPointer.map { $0 & ~4095 } : nil
         let parentTidPage = request.flags.contains(.parentSettid) ? request.parentTidPointer.map { $0 & ~4095 } : nil
@@ -389,7 +392,11 @@ public final class CowTracker {
         pagemaps[pid] = nil
         mapsCache[pid] = nil
         reuseWatch[pid] = nil
+        symbolizer?.processGone(pid)
     }
+
+    /// What is kept per process, for the debug report: it must follow the live processes.
+    public var liveState: (pagemaps: Int, maps: Int, reuseWatch: Int) { (pagemaps.count, mapsCache.count, reuseWatch.count) }
 }
 
 extension Set {

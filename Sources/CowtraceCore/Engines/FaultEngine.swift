@@ -17,16 +17,28 @@ public final class FaultEngine: CowEngine {
     /// tid -> perf event fd.
     private var events: [pid_t: Int32] = [:]
     public private(set) var faults = 0
+    /// A disabled page-fault event on our own thread, held for the whole run: while one
+    /// exists the kernel keeps its software-event static key on, so opening and closing
+    /// the tracees' events (each fork, each exit) does not patch kernel text on every CPU.
+    private let keepAlive: Int32
+
 
     public init(tracker: CowTracker, disassembler: Disassembler) {
         instructions = InstructionCache(disassembler: disassembler)
         cookie = UInt64.random(in: 1...UInt64.max)
         // Kernel-mode faults (the kernel's own stores) are visible to root only.
         excludeKernel = geteuid() != 0
+        keepAlive = Int32(truncatingIfNeeded: cow_perf_event_open_pagefaults(cow_gettid(), 0, geteuid() != 0 ? 1 : 0, 1))
         super.init(tracker: tracker, engineName: "fault")
     }
 
-    deinit { for fd in events.values { close(fd) } }
+    deinit {
+        for fd in events.values { close(fd) }
+        if keepAlive >= 0 { close(keepAlive) }
+    }
+
+    /// Open perf events, for the debug report.
+    public var openEvents: Int { events.count }
 
     /// Whether this kernel allows perf page-fault events with sigtrap (Linux 5.13+, perf
     /// permissions): probed with a disabled event on our own thread.
