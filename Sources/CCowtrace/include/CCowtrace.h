@@ -70,6 +70,19 @@ int cow_tgkill(pid_t tgid, pid_t tid, int sig);
 // stopped (a capability probe).
 long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kernel, int disabled);
 
+// ---- PAGEMAP_SCAN (Linux 6.7+) --------------------------------------------
+// struct page_region: [start, end) with the categories asked for.
+typedef struct {
+    uint64_t start;
+    uint64_t end;
+    uint64_t categories;
+} cow_page_region;
+// The present pages of [start, end) in the process whose /proc/PID/pagemap is `fd`, as up to
+// `count` ranges. Returns how many were filled (or -1 with errno: ENOTTY/EINVAL before 6.7);
+// *walk_end is where the walk stopped (end, or earlier when `regions` filled up).
+long cow_pagemap_scan_present(int fd, uint64_t start, uint64_t end, cow_page_region *regions, uint64_t count,
+                              uint64_t *walk_end);
+
 // ---- launching a traced program ------------------------------------------
 // fork; in the child: default signal dispositions, empty mask, PTRACE_TRACEME,
 // SIGSTOP to itself, execve(path, argv, envp). Nothing but async-signal-safe

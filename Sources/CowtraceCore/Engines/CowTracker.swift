@@ -105,13 +105,12 @@ public final class CowTracker {
         mapsCache[pid] = nil
         var result = Snapshot(parent: pid, pages: [])
         guard let pagemap = pagemap(pid) else { return result }
+        // Only present pages are read: a terabyte reserved and never touched costs nothing.
         for mapping in maps(pid) where mapping.isCopyOnWrite && mapping.path != "[vvar]" && mapping.path != "[vsyscall]" {
-            let count = Int((mapping.end - mapping.start) / Pagemap.pageSize)
-            guard let entries = try? pagemap.entries(from: mapping.start, count: count) else { continue }
-            for (i, entry) in entries.enumerated() where entry.present && (entry.frame != 0 || !framesVisible) {
-                let page = mapping.start + UInt64(i) * Pagemap.pageSize
-                guard watch.includes(page: page, in: mapping) else { continue }
-                result.pages.append((page, framesVisible ? entry.frame : token(pid, page), kind(entry), mapping.region))
+            let region = mapping.region
+            try? pagemap.forEachPresent(from: mapping.start, to: mapping.end) { page, entry in
+                guard entry.frame != 0 || !framesVisible, watch.includes(page: page, in: mapping) else { return }
+                result.pages.append((page, framesVisible ? entry.frame : token(pid, page), kind(entry), region))
             }
         }
         return result
