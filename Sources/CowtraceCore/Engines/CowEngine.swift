@@ -66,10 +66,58 @@ public class CowEngine: TraceObserver {
 
     // MARK: Syscalls
 
-    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
-        if tracker.shares(tracee.tgid) {
-            tracker.sweep(tracee.tgid, dropReason: call.name, cause: causeBeforeSyscall(tracee, call))
+    // MARK: Sweeps
+
+    /// Syscall exits checked only at the call's possible stores, and full sweeps (every
+    /// shared page) made for calls whose stores cannot be bounded, by syscall name.
+    public private(set) var boundedChecks = 0
+    public private(set) var fullSweeps: [String: Int] = [:]
+    /// Processes owed a full sweep before their next bounded check can be trusted: a signal
+    /// was delivered (its frame is the kernel's store on the way to the handler).
+    private var sweepOwed: Set<pid_t> = []
+    /// Processes with bounded checks since their last full sweep: a change found by the next
+    /// one may be a store those checks did not look for, so it is not blamed on the kernel.
+    private var checkedSinceSweep: Set<pid_t> = []
+
+    /// A signal is delivered with this resumption: the kernel writes its frame outside any
+    /// syscall, found by a full sweep at the next syscall entry.
+    func signalDelivered(_ tracee: Tracee, _ signal: Int32) {
+        if signal != 0 && tracker.shares(tracee.tgid) { sweepOwed.insert(tracee.tgid) }
+    }
+
+    /// At a syscall entry: what changed since the last stop. The rseq page (the kernel
+    /// rewrites it on every return to user mode) is always read; every shared page only
+    /// when the call's stores cannot be bounded (so its exit sweep blames nothing earlier on
+    /// it) or a sweep is owed.
+    private func entrySweep(_ tracee: Tracee, _ call: SyscallArguments) {
+        let pid = tracee.tgid
+        let before = causeBeforeSyscall(tracee, call)
+        if case .anywhere = SyscallStores.of(call, .value(0)) {
+            fullSweep(tracee, call, before)
+        } else if sweepOwed.contains(pid) {
+            fullSweep(tracee, call, before)
+        } else if let rseq = rseqPage(tracee) {
+            tracker.check(pid, pages: [rseq], dropReason: call.name, cause: before)
         }
+    }
+
+    private func fullSweep(_ tracee: Tracee, _ call: SyscallArguments, _ before: @escaping (UInt64) -> SplitCause) {
+        let pid = tracee.tgid
+        fullSweeps[call.name, default: 0] += 1
+        sweepOwed.remove(pid)
+        let lateFind = checkedSinceSweep.remove(pid) != nil
+        let rseq = rseqPage(tracee)
+        tracker.sweep(pid, dropReason: call.name) { page in
+            let cause = before(page)
+            // Only the rseq page's change is certain to be the kernel's own; anything else
+            // found after bounded checks may be a store they did not look for.
+            guard lateFind, page != rseq, case .kernel = cause else { return cause }
+            return .unknown(note: "found at the full sweep at \(call.name) entry; written by the kernel outside the stores checked since the last sweep")
+        }
+    }
+
+    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
+        if tracker.shares(tracee.tgid) { entrySweep(tracee, call) }
         if let clone, !clone.sharesMemory {
             // The other threads stay stopped until the ledger is built at clone exit: what
             // they would write right after the fork would go unwatched.
@@ -101,7 +149,17 @@ public class CowEngine: TraceObserver {
             // Registers are read only if the sweep finds a split to name.
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
             let stores = SyscallStores.of(call, outcome)
-            tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in .syscall(name: name, line: name) }
+            switch stores {
+            case .anywhere:
+                // Its entry swept everything: what changed since is this call's doing.
+                tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in .syscall(name: name, line: name) }
+            case .ranges(let ranges):
+                boundedChecks += 1
+                checkedSinceSweep.insert(tracee.tgid)
+                tracker.check(tracee.tgid, ranges: ranges, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in
+                    .syscall(name: name, line: name)
+                }
+            }
         }
         if let child {
             if tracker.shares(tracee.tgid) { sharingStarted(tracee.tgid, tracer: tracer) }
@@ -166,6 +224,7 @@ public class CowEngine: TraceObserver {
 
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
         if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        signalDelivered(tracee, signal)
         // Sharing pages: every syscall exit is swept for the kernel's writes.
         return tracker.shares(tracee.tgid) ? .syscall : .run
     }
@@ -205,6 +264,10 @@ public class CowEngine: TraceObserver {
         }
         requests[tracee.tid] = nil
         rseqPages[tracee.tid] = nil
+        if tracee.isLeader {
+            sweepOwed.remove(tracee.tgid)
+            checkedSinceSweep.remove(tracee.tgid)
+        }
         knownChildren.remove(tracee.tid)  // a reused pid is a new process
         tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
         threadGone(tracee)
@@ -221,7 +284,13 @@ public class CowEngine: TraceObserver {
     public func beforeWait() { tracker.reporter.flushPending() }
 
     public func finished(tracer: Tracer) {
+        reportSweeps()
         tracker.reporter.finish(engine: engineName, steps: stepCount, stillShared: tracker.ledger.totalShared)
+    }
+
+    func reportSweeps() {
+        tracker.reporter.summary.boundedChecks = boundedChecks
+        tracker.reporter.summary.fullSweeps = fullSweeps
     }
 
     // MARK: Helpers

@@ -259,6 +259,31 @@ public final class CowTracker {
         if !dropped.isEmpty { reporter.report(.drop(pid: pid, pages: dropped, reason: dropReason)) }
     }
 
+    /// The shared pages of `pid` inside `ranges` (a syscall's possible stores): the cost
+    /// follows what the call can have written, not what is shared.
+    public func check(_ pid: pid_t, ranges: [(address: UInt64, length: UInt64)], dropReason: String, origin: Origin? = nil,
+                      stores: ((UInt64) -> Bool)? = nil, cause: (UInt64) -> SplitCause) {
+        guard let shared = ledger.sharedPagesView(of: pid), !ranges.isEmpty else { return }
+        var pages: [UInt64] = []
+        for r in ranges where r.length > 0 {
+            let first = r.address & ~(Pagemap.pageSize - 1)
+            let last = (r.address &+ r.length &- 1) & ~(Pagemap.pageSize - 1)
+            guard last >= first else { continue }
+            let count = (last - first) / Pagemap.pageSize + 1
+            if count <= UInt64(shared.count) {
+                var page = first
+                for _ in 0..<count {
+                    if shared[page] != nil { pages.append(page) }
+                    page &+= Pagemap.pageSize
+                }
+            } else {
+                pages += shared.keys.filter { $0 >= first && $0 <= last }
+            }
+        }
+        if pages.isEmpty { return }
+        check(pid, pages: Set(pages), dropReason: dropReason, origin: origin, stores: stores, cause: cause)
+    }
+
     /// Every shared page of `pid`.
     public func sweep(_ pid: pid_t, dropReason: String, origin: Origin? = nil, stores: ((UInt64) -> Bool)? = nil,
                       cause: (UInt64) -> SplitCause) {

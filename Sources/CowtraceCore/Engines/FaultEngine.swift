@@ -73,6 +73,7 @@ public final class FaultEngine: CowEngine {
 
     public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
         if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        signalDelivered(tracee, signal)
         if tracker.shares(tracee.tgid) {
             openEvent(tracee.tid)  // a thread created since sharing began
             return .syscall
@@ -115,6 +116,7 @@ public final class FaultEngine: CowEngine {
     override func threadGone(_ tracee: Tracee) { closeEvent(tracee.tid) }
 
     public override func finished(tracer: Tracer) {
+        reportSweeps()
         tracker.reporter.finish(engine: engineName, steps: 0, stillShared: tracker.ledger.totalShared, faults: faults)
     }
 }

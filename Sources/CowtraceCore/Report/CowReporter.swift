@@ -5,7 +5,7 @@ public final class CowReporter {
     private let log: SyscallLog
     private let events: JSONEventLog?
     private let summaryOnly: Bool
-    public private(set) var summary = CowSummary()
+    public internal(set) var summary = CowSummary()
     /// A loop copying page after page repeats the same frames: format each once.
     private let formats = FrameFormats()
 
