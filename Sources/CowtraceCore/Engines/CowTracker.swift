@@ -10,6 +10,8 @@ public final class CowTracker {
     let engineName: String
     let zeroFrame: UInt64?
 
+    /// /proc/kpageflags, for the huge-page flag of a split.
+    let pageFlags = KernelPageFlags()
     /// Per process (tgid): pagemap, maps cache.
     private var pagemaps: [pid_t: Pagemap] = [:]
     private var mapsCache: [pid_t: [Mapping]] = [:]
@@ -190,8 +192,10 @@ public final class CowTracker {
         let cause: SplitCause = p.page == tidPage && pointer != nil
             ? .clone(flag: flag, pointer: pointer!)
             : .unknown(note: "copied in the \(role) inside clone")
-        return Split(page: p.page, region: p.region, kind: p.kind, writer: writer, others: ([other] + before).sorted(),
-                     frameBefore: p.frame, frameAfter: frameAfter, cause: cause, engine: engineName)
+        var split = Split(page: p.page, region: p.region, kind: p.kind, writer: writer, others: ([other] + before).sorted(),
+                          frameBefore: p.frame, frameAfter: frameAfter, cause: cause, engine: engineName)
+        if framesVisible { split.hugePage = pageFlags.isTransparentHuge(p.frame) }
+        return split
     }
 
     /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per contiguous run.
@@ -307,6 +311,7 @@ public final class CowTracker {
         }
         var split = Split(page: page, region: record.region, kind: record.kind, writer: pid, others: others.sorted(),
                           frameBefore: record.frame, frameAfter: newFrame, cause: cause, engine: engineName)
+        split.hugePage = pageFlags.isTransparentHuge(record.frame)
         symbolize(&split, pid: pid, origin: origin)
         if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
         reporter.report(.split(split), confirm: breaker != nil ? nil : { [unowned self] in

@@ -78,7 +78,7 @@ public final class CowReporter {
     }
 
     static func describe(_ s: Split, formats: FrameFormats? = nil) -> String {
-        var out = "cow: split \(hex(s.page)) \(s.region) (\(s.kind.rawValue))"
+        var out = "cow: split \(hex(s.page)) \(s.region) (\(s.kind.rawValue)\(s.hugePage == true ? ", 4 KiB of a huge page" : ""))"
         switch s.cause {
         case .instruction(let w):
             out += " by \(hex(w.ip))"
@@ -176,6 +176,7 @@ public final class CowReporter {
             ("page", .hex(s.page)), ("region", .string(s.region)), ("kind", .string(s.kind.rawValue)),
             ("writer", .int32(s.writer)), ("others", .array(s.others.map { .int32($0) })),
             ("frame_before", .hex(FrameNumber.known(s.frameBefore))), ("frame_after", .hex(FrameNumber.known(s.frameAfter))),
+            ("huge_page", s.hugePage.map { .bool($0) } ?? .null),
             ("cause", .string(s.cause.name)), ("detail", detail), ("ip", ip), ("instruction", instruction),
             ("bytes", bytes), ("address", address), ("size", size), ("syscall", syscall), ("clone_flag", cloneFlag),
             ("symbol", symbol), ("source", .string(top?.source)),
