@@ -79,6 +79,10 @@ public class CowEngine: TraceObserver {
     /// one may be a store those checks did not look for, so it is not blamed on the kernel.
     private var checkedSinceSweep: Set<pid_t> = []
 
+    /// Whether the thread's user-mode writes go unseen (no perf event, steps exhausted):
+    /// then only full sweeps at its syscall stops find them.
+    func userWritesUnwatched(_ tracee: Tracee) -> Bool { false }
+
     /// A signal is delivered with this resumption: the kernel writes its frame outside any
     /// syscall, found by a full sweep at the next syscall entry.
     func signalDelivered(_ tracee: Tracee, _ signal: Int32) {
@@ -92,9 +96,9 @@ public class CowEngine: TraceObserver {
     private func entrySweep(_ tracee: Tracee, _ call: SyscallArguments) {
         let pid = tracee.tgid
         let before = causeBeforeSyscall(tracee, call)
-        if case .anywhere = SyscallStores.of(call, .value(0)) {
+        if case .anywhere = SyscallStores.changed(call, .value(0)) {
             fullSweep(tracee, call, before)
-        } else if sweepOwed.contains(pid) {
+        } else if sweepOwed.contains(pid) || userWritesUnwatched(tracee) {
             fullSweep(tracee, call, before)
         } else if let rseq = rseqPage(tracee) {
             tracker.check(pid, pages: [rseq], dropReason: call.name, cause: before)
@@ -149,7 +153,7 @@ public class CowEngine: TraceObserver {
             // Registers are read only if the sweep finds a split to name.
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
             let stores = SyscallStores.of(call, outcome)
-            switch stores {
+            switch SyscallStores.changed(call, outcome) {
             case .anywhere:
                 // Its entry swept everything: what changed since is this call's doing.
                 tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in .syscall(name: name, line: name) }

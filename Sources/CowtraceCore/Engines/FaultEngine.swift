@@ -51,6 +51,10 @@ public final class FaultEngine: CowEngine {
 
     override var stepCount: Int { 0 }
 
+    /// A thread without its perf event (perf_event_open refused): its copies are found at
+    /// syscall stops only, by full sweeps.
+    override func userWritesUnwatched(_ tracee: Tracee) -> Bool { events[tracee.tid] == nil }
+
     // MARK: Events
 
     override func sharingStarted(_ pid: pid_t, tracer: Tracer) {
