@@ -79,10 +79,62 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     // MARK: Syscalls
 
-    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
-        if tracker.shares(tracee.tgid) {
-            tracker.sweep(tracee.tgid, dropReason: call.name, cause: causeBeforeSyscall(tracee, call))
+    // MARK: Sweeps
+
+    /// Syscall exits checked only at the call's possible stores, and full sweeps (every
+    /// shared page) made for calls whose stores cannot be bounded, by syscall name.
+    public private(set) var boundedChecks = 0
+    public private(set) var fullSweeps: [String: Int] = [:]
+    /// Processes owed a full sweep before their next bounded check can be trusted: a signal
+    /// was delivered (its frame is the kernel's store on the way to the handler).
+    private var sweepOwed: Set<pid_t> = []
+    /// Processes with bounded checks since their last full sweep: a change found by the next
+    /// one may be a store those checks did not look for, so it is not blamed on the kernel.
+    private var checkedSinceSweep: Set<pid_t> = []
+
+    /// Whether the thread's user-mode writes go unseen (no perf event, steps exhausted):
+    /// then only full sweeps at its syscall stops find them.
+    func userWritesUnwatched(_ tracee: Tracee) -> Bool { false }
+
+    /// A signal is delivered with this resumption: the kernel writes its frame outside any
+    /// syscall, found by a full sweep at the next syscall entry.
+    func signalDelivered(_ tracee: Tracee, _ signal: Int32) {
+        if signal != 0 && tracker.shares(tracee.tgid) { sweepOwed.insert(tracee.tgid) }
+    }
+
+    /// At a syscall entry: what changed since the last stop. The rseq page (the kernel
+    /// rewrites it on every return to user mode) is always read; every shared page only
+    /// when the call's stores cannot be bounded (so its exit sweep blames nothing earlier on
+    /// it) or a sweep is owed.
+    private func entrySweep(_ tracee: Tracee, _ call: SyscallArguments) {
+        let pid = tracee.tgid
+        let before = causeBeforeSyscall(tracee, call)
+        if case .anywhere = SyscallStores.changed(call, .value(0)) {
+            fullSweep(tracee, call, before)
+        } else if sweepOwed.contains(pid) || userWritesUnwatched(tracee) {
+            fullSweep(tracee, call, before)
+        } else if let rseq = rseqPage(tracee) {
+            tracker.check(pid, pages: [rseq], dropReason: call.name, cause: before)
         }
+    }
+
+    private func fullSweep(_ tracee: Tracee, _ call: SyscallArguments, _ before: @escaping (UInt64) -> SplitCause) {
+        let pid = tracee.tgid
+        fullSweeps[call.name, default: 0] += 1
+        sweepOwed.remove(pid)
+        let lateFind = checkedSinceSweep.remove(pid) != nil
+        let rseq = rseqPage(tracee)
+        tracker.sweep(pid, dropReason: call.name) { page in
+            let cause = before(page)
+            // Only the rseq page's change is certain to be the kernel's own; anything else
+            // found after bounded checks may be a store they did not look for.
+            guard lateFind, page != rseq, case .kernel = cause else { return cause }
+            return .unknown(note: "found at the full sweep at \(call.name) entry; written by the kernel outside the stores checked since the last sweep")
+        }
+    }
+
+    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
+        if tracker.shares(tracee.tgid) { entrySweep(tracee, call) }
         if let clone, !clone.sharesMemory {
             // The other threads stay stopped until the ledger is built at clone exit: what
             // they would write right after the fork would go unwatched.
@@ -115,9 +167,18 @@ public class CowEngine: TraceObserver, StopArbiter {
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
             let stores = SyscallStores.of(call, outcome)
             var blamed: SyscallCall?
-            tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in
+            let blame = { (_: UInt64) -> SplitCause in
                 if blamed == nil { blamed = SyscallCall(name: name, line: tracer.finishedSyscallLine(tracee) ?? name) }
                 return .syscall(blamed!)
+            }
+            switch SyscallStores.changed(call, outcome) {
+            case .anywhere:
+                // Its entry swept everything: what changed since is this call's doing.
+                tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite, cause: blame)
+            case .ranges(let ranges):
+                boundedChecks += 1
+                checkedSinceSweep.insert(tracee.tgid)
+                tracker.check(tracee.tgid, ranges: ranges, dropReason: name, origin: origin, stores: stores.mayWrite, cause: blame)
             }
         }
         if let child {
@@ -183,6 +244,7 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
         if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        signalDelivered(tracee, signal)
         // Sharing pages: every syscall exit is swept for the kernel's writes.
         return tracker.shares(tracee.tgid) ? .syscall : .run
     }
@@ -222,6 +284,11 @@ public class CowEngine: TraceObserver, StopArbiter {
         }
         requests[tracee.tid] = nil
         rseqPages[tracee.tid] = nil
+        if tracee.isLeader {
+            sweepOwed.remove(tracee.tgid)
+            checkedSinceSweep.remove(tracee.tgid)
+        }
+        knownChildren.remove(tracee.tid)  // a reused pid is a new process
         tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
         threadGone(tracee)
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
@@ -234,7 +301,10 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     public func beforeWait() { tracker.confirmSplits() }
 
-    public func finished(tracer: Tracer) { tracker.finish(engine: kind, steps: stepCount) }
+    public func finished(tracer: Tracer) { tracker.finish(engine: kind, steps: stepCount, sweeps: sweepCounts) }
+
+    /// Syscall exits checked at their possible stores, and full sweeps by syscall.
+    var sweepCounts: CowTracker.SweepCounts { CowTracker.SweepCounts(bounded: boundedChecks, full: fullSweeps) }
 
     // MARK: Helpers
 

@@ -39,6 +39,7 @@ public final class StepEngine: CowEngine {
     }
 
     private var stepBudgetLeft: Bool { maxSteps.map { stepsIssued < $0 } ?? true }
+    override func userWritesUnwatched(_ tracee: Tracee) -> Bool { !stepBudgetLeft }
     override var stepCount: Int { steps }
 
     // MARK: Syscalls
