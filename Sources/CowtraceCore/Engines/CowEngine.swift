@@ -172,6 +172,8 @@ public class CowEngine: TraceObserver {
 
     public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool { false }
     public func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
+    public func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool { false }
+    public func willDetach(_ tracee: Tracee, tracer: Tracer) {}
 
     // MARK: Exec and exit
 

@@ -13,6 +13,8 @@ public enum PtraceRequest: Int32, Sendable {
     case seize = 0x4206          // PTRACE_SEIZE
     case interrupt = 0x4207      // PTRACE_INTERRUPT
     case listen = 0x4208         // PTRACE_LISTEN
+    case getSigmask = 0x420a     // PTRACE_GETSIGMASK
+    case setSigmask = 0x420b     // PTRACE_SETSIGMASK
 
     var name: String {
         switch self {
@@ -29,6 +31,8 @@ public enum PtraceRequest: Int32, Sendable {
         case .seize: "PTRACE_SEIZE"
         case .interrupt: "PTRACE_INTERRUPT"
         case .listen: "PTRACE_LISTEN"
+        case .getSigmask: "PTRACE_GETSIGMASK"
+        case .setSigmask: "PTRACE_SETSIGMASK"
         }
     }
 }

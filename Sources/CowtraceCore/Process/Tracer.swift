@@ -559,23 +559,113 @@ public final class Tracer {
         return Character(UnicodeScalar(bytes[close + 2]))
     }
 
-    /// Detaches every tracee (all stopped, after `pauseAll`), each with `signal` (SIGSTOP
-    /// leaves it stopped), or else with the signal it was about to receive.
+    /// Lets every tracee go (all stopped, after `pauseAll`), leaving nothing of ours behind:
+    /// the observer's perf events are closed first, traps of ours still queued are drawn
+    /// out and swallowed, and only the program's own signals are passed on. With `SIGSTOP`
+    /// each process is left stopped (a SIGSTOP queued while it is still held, so no
+    /// instruction runs in between).
     public func detachStopped(signal: Int32) {
-        var pendingSignal: [pid_t: Int32] = [:]
-        for item in deferred { if case .signalStop(let s) = item.status { pendingSignal[item.pid] = s } }
+        var pass: [pid_t: Int32] = [:]
+        for item in deferred {
+            guard case .signalStop(let s) = item.status, let tracee = tracees[item.pid] else { continue }
+            if tracee.awaitingFirstStop && s == SIGSTOP { continue }  // its first stop, not the program's
+            if ourStopPending.remove(item.pid) != nil && s == SIGSTOP { continue }
+            if !isOwnSignal(tracee, s) { pass[item.pid] = s }
+        }
         deferred.removeAll()
+        for tracee in tracees.values { observer?.willDetach(tracee, tracer: self) }
+        for tgid in Set(tracees.values.map(\.tgid)) { drainOwnTraps(of: tgid, passing: &pass) }
+        if signal != 0 {
+            for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, signal) }
+        }
         for (tid, tracee) in tracees {
-            // A SIGSTOP of ours still queued would stop it after detaching: consume it first.
-            if signal != SIGSTOP && ourStopPending.contains(tid) {
-                pendingSignal[tid] = consumeOurStop(tid, passing: pendingSignal[tid] ?? 0)
-            }
-            var pass = signal
-            if signal == 0, let s = pendingSignal[tid], !(tracee.awaitingFirstStop && s == SIGSTOP) { pass = s }
-            _ = try? Ptrace.detach(tid, signal: pass)
+            if ourStopPending.contains(tid) { pass[tid] = consumeOurStop(tid, passing: pass[tid] ?? 0) }
+            var s = pass[tid] ?? 0
+            if signal == SIGSTOP && SignalNames.isStopSignal(s) { s = 0 }
+            if tracee.awaitingFirstStop && s == SIGSTOP { s = 0 }
+            _ = try? Ptrace.detach(tid, signal: s)
         }
         tracees.removeAll()
         ourStopPending.removeAll()
+    }
+
+    /// Whether the signal of `tracee`'s signal-delivery stop is the observer's.
+    private func isOwnSignal(_ tracee: Tracee, _ signal: Int32) -> Bool {
+        guard signal == SIGTRAP, let observer, let details = try? Ptrace.signalDetails(tracee.tid) else { return false }
+        return observer.ownsSignal(tracee, info: details)
+    }
+
+    /// Draws out the SIGTRAPs still queued for the threads of `tgid` (for one thread, or for
+    /// the process) and swallows those the observer raised: a queued trap would kill the
+    /// program once nobody suppresses it. A thread is run only to take the signal: it is
+    /// dequeued on the way back to user mode, before any instruction. A thread that blocks
+    /// SIGTRAP (a perf trap raised then is queued asynchronously) has it unblocked for that
+    /// moment with PTRACE_SETSIGMASK. The program's own signals met on the way are delivered
+    /// (with the resume) or, for a SIGTRAP of its own, kept in `pass` for the detach.
+    private func drainOwnTraps(of tgid: pid_t, passing pass: inout [pid_t: Int32]) {
+        let trap = PendingSignals.bit(SIGTRAP)
+        for _ in 0..<64 {
+            let states = tracees.values.filter { $0.tgid == tgid }.compactMap { t in
+                PendingSignals.read(tgid: tgid, tid: t.tid).map { (tracee: t, signals: $0) }
+            }
+            // A trap queued for one thread must be taken by that thread; one queued for the
+            // process by any thread, preferably one that does not block it.
+            var chosen = states.first { $0.signals.thread & trap != 0 && pass[$0.tracee.tid] != SIGTRAP }
+            if chosen == nil, states.contains(where: { $0.signals.process & trap != 0 }) {
+                let candidates = states.filter { pass[$0.tracee.tid] != SIGTRAP }
+                chosen = candidates.first { $0.signals.blocked & trap == 0 } ?? candidates.first
+            }
+            guard let (thread, signals) = chosen else { return }
+            let tid = thread.tid
+            var restoreMask: UInt64?
+            if signals.blocked & trap != 0, let mask = try? Ptrace.signalMask(tid) {
+                if (try? Ptrace.setSignalMask(tid, mask & ~trap)) != nil { restoreMask = mask }
+            }
+            var inject = pass.removeValue(forKey: tid) ?? 0
+            var stoppedAgain = false
+            while (try? Ptrace.resume(tid, .cont, signal: inject)) != nil {
+                inject = 0
+                var raw: Int32 = 0
+                var pid: pid_t
+                repeat { pid = waitpid(tid, &raw, cow_WALL) } while pid < 0 && errno == EINTR
+                guard pid == tid else { break }
+                let status = WaitStatus(raw: raw)
+                switch status {
+                case .exited, .killed:
+                    exited(tid, status)
+                case .signalStop(SIGTRAP):
+                    if !isOwnSignal(thread, SIGTRAP) { pass[tid] = SIGTRAP }
+                    stoppedAgain = true
+                case .signalStop(let s):
+                    inject = s  // the program's: delivered now, and the trap is still to come
+                    continue
+                case .eventStop(.stop, _):
+                    stoppedAgain = true  // a group stop: it stays stopped after the detach
+                case .eventStop(let event, _):
+                    if event == .fork || event == .vfork || event == .clone, let child = try? Ptrace.eventMessage(tid) {
+                        adoptDuringDrain(pid_t(truncatingIfNeeded: child), parent: thread)
+                    }
+                    continue
+                default:
+                    continue
+                }
+                break
+            }
+            if let mask = restoreMask, stoppedAgain { _ = try? Ptrace.setSignalMask(tid, mask) }
+            if !stoppedAgain { return }  // gone, or could not be resumed: nothing more to draw
+        }
+    }
+
+    /// A child created while a trap was drawn out (the thread was at a fork's entry): it is
+    /// traced too, and let go with the others once its first stop has come.
+    private func adoptDuringDrain(_ child: pid_t, parent: Tracee) {
+        guard tracees[child] == nil else { return }
+        let tracee = Tracee(tid: child, tgid: threadGroup(of: child) ?? child, seized: parent.seized)
+        add(tracee)
+        var raw: Int32 = 0
+        var pid: pid_t
+        repeat { pid = waitpid(child, &raw, cow_WALL) } while pid < 0 && errno == EINTR
+        if pid == child { tracee.stopped = true }
     }
 
     /// Runs `tid` until our queued SIGSTOP is reported; returns a signal of the program's
