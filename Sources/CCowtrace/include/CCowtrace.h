@@ -71,16 +71,13 @@ int cow_tgkill(pid_t tgid, pid_t tid, int sig);
 long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kernel, int disabled);
 
 // ---- launching a traced program ------------------------------------------
-// fork; in the child: default signal dispositions, empty mask, PTRACE_TRACEME,
-// SIGSTOP to itself, execve(path, argv, envp). Nothing but async-signal-safe
-// calls run in the child. If execve fails the child writes its errno to a
-// close-on-exec pipe and exits 127; *error_fd receives the pipe's read end.
-// With `only_clones`, a seccomp-bpf filter is installed before execve so that only
-// clone-family syscalls stop the program (PTRACE_EVENT_SECCOMP), as strace --seccomp-bpf.
-// Returns the child's pid, or -1 with errno set.
-// `new_session` runs it in a session of its own (setsid), for programs left stopped at a break.
-pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int only_clones, int new_session,
-                       int *error_fd);
+// fork; in the child: the signal dispositions and mask cowtrace inherited (recorded before
+// main), SIGSTOP to itself, then, once the tracer has seized and continued it,
+// execve(path, argv, envp). Nothing but async-signal-safe calls run in the child. If execve
+// fails the child writes its errno to a close-on-exec pipe and exits 127; *error_fd receives
+// the pipe's read end. `new_session` runs it in a session of its own (setsid), for programs
+// left stopped at a break. Returns the child's pid, or -1 with errno set.
+pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int new_session, int *error_fd);
 
 // ---- remote unwinding (libunwind-ptrace) --------------------------------
 // One address space per traced process; its caches are flushed when the process's

@@ -5,11 +5,10 @@ import Glibc
 /// thread that attached them (ptrace is per thread), so it is synchronous and `noasync`.
 public final class Tracer {
     public struct Configuration {
-        /// -q: log clone-family calls (and cow annotations) only.
+        /// -q: log clone-family calls (and cow annotations) only. A process that shares
+        /// nothing then runs with PTRACE_CONT: its clones are seen at their fork/clone event
+        /// stops (no seccomp filter, which would outlive a detach).
         public var quiet = false
-        /// With quiet: a launched program gets a seccomp-bpf filter so that only clone-family
-        /// syscalls stop it while nothing needs the others.
-        public var filterSyscalls = true
         /// Launch the program in a new session (it may be left stopped when cowtrace exits).
         public var newSession = false
         public init() {}
@@ -29,8 +28,6 @@ public final class Tracer {
     private var launched = false
     private var spawnErrorFD: Int32 = -1
     private var mainExeced = false
-    /// Every tracee runs under the clone-only seccomp filter.
-    private var filtered = false
 
     public init(configuration: Configuration, log: SyscallLog, events: JSONEventLog?) {
         self.configuration = configuration
@@ -40,33 +37,43 @@ public final class Tracer {
 
     // MARK: Starting
 
-    /// Launches `command` stopped under ptrace (fork, PTRACE_TRACEME, SIGSTOP, execve, all in C).
+    /// Launches `command` under ptrace: the spawn helper (C, between fork and exec) stops
+    /// itself; once it is stopped it is seized (PTRACE_SEIZE, so its group stops can be held
+    /// with PTRACE_LISTEN, as for attached processes) and continued, and it execs.
     @available(*, noasync, message: "ptrace calls must stay on the thread that attached")
     public func launch(_ command: [String], environment: [String]? = nil) throws {
         let path = try ProgramLocator.locate(command[0])
         let env = environment ?? Self.currentEnvironment()
         var errorFD: Int32 = -1
-        let filter = configuration.quiet && configuration.filterSyscalls
         let pid = withCStrings(command) { argv in
-            withCStrings(env) { envp in cow_spawn_traced(path, argv, envp, filter ? 1 : 0, configuration.newSession ? 1 : 0, &errorFD) }
+            withCStrings(env) { envp in cow_spawn_traced(path, argv, envp, configuration.newSession ? 1 : 0, &errorFD) }
         }
         guard pid > 0 else { throw CowtraceError("cannot start \(command[0]): fork: \(ErrnoNames.message(errno))") }
         spawnErrorFD = errorFD
         var status: Int32 = 0
-        try systemCall("waitpid", pid: pid) { waitpid(pid, &status, cow_WALL) }
+        try systemCall("waitpid", pid: pid) { waitpid(pid, &status, WUNTRACED) }
         guard case .signalStop(SIGSTOP) = WaitStatus(raw: status) else {
-            throw CowtraceError("cannot start \(command[0]): \(spawnFailure() ?? "it did not stop under ptrace")")
+            throw CowtraceError("cannot start \(command[0]): \(spawnFailure() ?? "it did not stop")")
         }
-        try Ptrace.setOptions(pid, PtraceOptions.following.union(filter ? [.exitKill, .traceSeccomp] : [.exitKill]))
-        filtered = filter
+        do {
+            try Ptrace.seize(pid, PtraceOptions.following.union(.exitKill))
+        } catch {
+            kill(pid, SIGKILL)
+            throw CowtraceError("cannot start \(command[0]): ptrace(PTRACE_SEIZE): \(ErrnoNames.message(error.errno))")
+        }
         launched = true
         mainPid = pid
-        let tracee = Tracee(tid: pid, tgid: pid, seized: false)
-        tracee.awaitingFirstStop = false
+        let tracee = Tracee(tid: pid, tgid: pid, seized: true)
         tracee.isInitial = true
         add(tracee)
-        resume(tracee)
+        // Its first stop is the re-trap of its SIGSTOP as a seized tracee; the SIGCONT that
+        // ends that stop is ours, swallowed when it is reported.
+        launchContinuePending = true
+        kill(pid, SIGCONT)
     }
+
+    /// The SIGCONT that lets the spawn helper go on to exec is still to be reported.
+    private var launchContinuePending = false
 
     /// Attaches to every thread of a running process with PTRACE_SEIZE, then interrupts them.
     @available(*, noasync, message: "ptrace calls must stay on the thread that attached")
@@ -216,6 +223,24 @@ public final class Tracer {
         observer?.syscallEntered(tracee, args, clone: clone, tracer: self)
     }
 
+    /// A clone's entry, from its event stop: the kernel has made the child already.
+    private func lateSyscallEntry(_ tracee: Tracee) {
+        guard let regs = try? Ptrace.registers(tracee.tid) else { return }
+        var info = cow_syscall_info()
+        info.op = 1
+        info.nr = UInt64(regs.orig_rax)
+        info.args = (UInt64(regs.rdi), UInt64(regs.rsi), UInt64(regs.rdx), UInt64(regs.r10), UInt64(regs.r8), UInt64(regs.r9))
+        info.instruction_pointer = UInt64(regs.rip)
+        info.stack_pointer = UInt64(regs.rsp)
+        lateEntry = true
+        defer { lateEntry = false }
+        syscallEntry(tracee, info)
+    }
+
+    /// True while a clone's entry is handled at its event stop (the child exists already:
+    /// what the kernel stored during clone, CLONE_PARENT_SETTID, is in the parent's pages).
+    public private(set) var lateEntry = false
+
     private func syscallExit(_ tracee: Tracee, _ info: cow_syscall_info) {
         guard let call = tracee.inFlight else { return }  // attached mid-call
         tracee.inFlight = nil
@@ -266,6 +291,9 @@ public final class Tracer {
     private func eventStop(_ tracee: Tracee, _ event: PtraceEvent, signal: Int32) {
         switch event {
         case .fork, .vfork, .clone:
+            // Run with PTRACE_CONT (-q, nothing shared): the call's entry is seen only now,
+            // its arguments still in the registers.
+            if tracee.inFlight == nil { lateSyscallEntry(tracee) }
             if let message = try? Ptrace.eventMessage(tracee.tid) {
                 let childTid = pid_t(truncatingIfNeeded: message)
                 let request = tracee.inFlight?.clone
@@ -310,11 +338,6 @@ public final class Tracer {
                 resume(tracee)
             }
         case .seccomp:
-            // A filtered syscall's entry (when the tracee ran with PTRACE_CONT). After a
-            // syscall-entry stop of the same call (PTRACE_SYSCALL), it is already handled.
-            if tracee.inFlight == nil, let info = try? Ptrace.syscallInfo(tracee.tid), info.op == 3 {
-                syscallEntry(tracee, info)
-            }
             resume(tracee)
         case .vforkDone:
             resume(tracee)
@@ -324,6 +347,11 @@ public final class Tracer {
     // MARK: Signal stops
 
     private func signalStop(_ tracee: Tracee, _ signal: Int32) {
+        if signal == SIGCONT && launchContinuePending && tracee.tid == mainPid && !mainExeced {
+            launchContinuePending = false
+            resume(tracee)  // ours, from launch
+            return
+        }
         if tracee.awaitingFirstStop && signal == SIGSTOP {
             tracee.awaitingFirstStop = false
             observer?.firstStop(tracee, tracer: self)
@@ -406,7 +434,7 @@ public final class Tracer {
         case .singleStep: request = .singleStep
         case .syscall: request = .syscall
         // Inside a syscall the exit stop is needed (to log it): PTRACE_SYSCALL.
-        case .run: request = filtered && tracee.inFlight == nil ? .cont : .syscall
+        case .run: request = configuration.quiet && tracee.inFlight == nil ? .cont : .syscall
         }
         do {
             try Ptrace.resume(tracee.tid, request, signal: signal)
