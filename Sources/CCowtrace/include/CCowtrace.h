@@ -110,5 +110,10 @@ void cow_unwinder_forget_thread(cow_unwinder *unwinder, pid_t tid);
 void cow_install_interrupt_handlers(void);
 // The last interrupting signal received, or 0.
 int cow_interrupt_signal(void);
+// How many interrupting signals have been received.
+int cow_interrupt_count(void);
+// Whether the last one came from the terminal (si_code SI_KERNEL: Ctrl-C, Ctrl-\), which
+// sent it to the whole foreground process group.
+int cow_interrupt_from_terminal(void);
 
 #endif

@@ -191,7 +191,10 @@ public class CowEngine: TraceObserver {
     public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool { false }
     public func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
     public func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool { false }
-    public func willDetach(_ tracee: Tracee, tracer: Tracer) {}
+    /// Processes being let go: what they shared leaves the ledger as detached, not exited.
+    private var detaching: Set<pid_t> = []
+
+    public func willDetach(_ tracee: Tracee, tracer: Tracer) { detaching.insert(tracee.tgid) }
 
     // MARK: Exec and exit
 
@@ -228,7 +231,7 @@ public class CowEngine: TraceObserver {
         tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
         threadGone(tracee)
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
-            tracker.processGone(tracee.tgid, reason: "exit")
+            tracker.processGone(tracee.tgid, reason: detaching.remove(tracee.tgid) != nil ? "detach" : "exit")
             codeChanged(tracee.tgid)
         }
     }

@@ -104,7 +104,10 @@ public final class FaultEngine: CowEngine {
 
     /// Closed before the thread is let go: an event left open would trap it with nobody
     /// to suppress the SIGTRAP.
-    public override func willDetach(_ tracee: Tracee, tracer: Tracer) { closeEvent(tracee.tid) }
+    public override func willDetach(_ tracee: Tracee, tracer: Tracer) {
+        closeEvent(tracee.tid)
+        super.willDetach(tracee, tracer: tracer)
+    }
 
     override func codeChanged(_ pid: pid_t) { instructions.invalidate(pid) }
 

@@ -124,8 +124,6 @@ public final class StepEngine: CowEngine {
         return info.code == 1 || info.code == 2 || pending.instruction?.canRaiseTrap == false
     }
 
-    public override func willDetach(_ tracee: Tracee, tracer: Tracer) { tracee.observerState = nil }
-
     private func completeStep(_ tracee: Tracee, _ thread: ThreadState, _ pending: (instruction: DecodedInstruction?, signal: Bool)) {
         steps += 1
         let after = try? Ptrace.registers(tracee.tid)

@@ -115,11 +115,13 @@ public final class Tracer {
     public func run() throws -> Int32 {
         cow_install_interrupt_handlers()
         var interruptedBy: Int32 = 0
+        var interruptsSeen: Int32 = 0
         while !tracees.isEmpty {
-            let signal = cow_interrupt_signal()
-            if signal != 0 && interruptedBy == 0 {
+            if cow_interrupt_count() != interruptsSeen {
+                interruptsSeen = cow_interrupt_count()
+                let signal = cow_interrupt_signal()
+                handleInterrupt(signal, first: interruptedBy == 0)
                 interruptedBy = signal
-                handleInterrupt(signal)
                 if tracees.isEmpty { break }
             }
             if !deferred.isEmpty {
@@ -140,7 +142,7 @@ public final class Tracer {
         observer?.finished(tracer: self)
         log.flush()
         events?.flush()
-        if interruptedBy != 0 { return 128 + interruptedBy }
+        if interruptedBy != 0 && (!launched || mainTermination == nil) { return 128 + interruptedBy }
         if launched && !mainExeced, let failure = spawnFailure() {
             throw CowtraceError("exec \(failure)")
         }
@@ -452,11 +454,23 @@ public final class Tracer {
         return m
     }
 
-    private func handleInterrupt(_ signal: Int32) {
+    /// Ctrl-C, SIGTERM…: with a launched program, as strace does, the signal goes to the
+    /// program (its handlers run; it had it already when it came from the terminal to the
+    /// whole process group) and the other processes are let go; the program is followed to
+    /// its end. Attached processes are all let go, running.
+    private func handleInterrupt(_ signal: Int32, first: Bool) {
         if launched {
-            log.message("interrupted by \(SignalNames.name(signal)): killing the traced program")
-            for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, SIGKILL) }
-        } else {
+            if first {
+                log.message("interrupted by \(SignalNames.name(signal)): passed to \(mainPid); the other processes are let go")
+                let others = Set(tracees.values.map(\.tgid)).subtracting([mainPid])
+                if !others.isEmpty {
+                    pause(tracees.values.filter { others.contains($0.tgid) && !$0.stopped })
+                    detachStopped(signal: 0, only: others)
+                }
+            }
+            let fromTerminal = cow_interrupt_from_terminal() != 0 && getpgid(mainPid) == getpgrp()
+            if !fromTerminal, tracees[mainPid] != nil { kill(mainPid, signal) }
+        } else if first {
             detachAll()
             log.message("interrupted by \(SignalNames.name(signal)): detached from \(mainPid), which runs on")
         }
@@ -592,29 +606,40 @@ public final class Tracer {
     /// out and swallowed, and only the program's own signals are passed on. With `SIGSTOP`
     /// each process is left stopped (a SIGSTOP queued while it is still held, so no
     /// instruction runs in between).
-    public func detachStopped(signal: Int32) {
+    public func detachStopped(signal: Int32) { detachStopped(signal: signal, only: nil) }
+
+    /// `detachStopped` for the processes in `only` (all when nil); theirs must be stopped.
+    private func detachStopped(signal: Int32, only: Set<pid_t>?) {
+        let leaving = tracees.filter { only?.contains($0.value.tgid) ?? true }
         var pass: [pid_t: Int32] = [:]
+        var kept: [(pid: pid_t, status: WaitStatus)] = []
         for item in deferred {
-            guard case .signalStop(let s) = item.status, let tracee = tracees[item.pid] else { continue }
+            guard let tracee = leaving[item.pid] else {
+                kept.append(item)
+                continue
+            }
+            guard case .signalStop(let s) = item.status else { continue }
             if tracee.awaitingFirstStop && s == SIGSTOP { continue }  // its first stop, not the program's
             if ourStopPending.remove(item.pid) != nil && s == SIGSTOP { continue }
             if !isOwnSignal(tracee, s) { pass[item.pid] = s }
         }
-        deferred.removeAll()
-        for tracee in tracees.values { observer?.willDetach(tracee, tracer: self) }
-        for tgid in Set(tracees.values.map(\.tgid)) { drainOwnTraps(of: tgid, passing: &pass) }
+        deferred = kept
+        for tracee in leaving.values { observer?.willDetach(tracee, tracer: self) }
+        for tgid in Set(leaving.values.map(\.tgid)) { drainOwnTraps(of: tgid, passing: &pass) }
         if signal != 0 {
-            for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, signal) }
+            for tgid in Set(leaving.values.map(\.tgid)) { kill(tgid, signal) }
         }
-        for (tid, tracee) in tracees {
+        for (tid, tracee) in tracees where only?.contains(tracee.tgid) ?? true {
             if ourStopPending.contains(tid) { pass[tid] = consumeOurStop(tid, passing: pass[tid] ?? 0) }
             var s = pass[tid] ?? 0
             if signal == SIGSTOP && SignalNames.isStopSignal(s) { s = 0 }
             if tracee.awaitingFirstStop && s == SIGSTOP { s = 0 }
             _ = try? Ptrace.detach(tid, signal: s)
+            tracees.removeValue(forKey: tid)
+            ourStopPending.remove(tid)
+            observer?.gone(tracee, tracer: self)
         }
-        tracees.removeAll()
-        ourStopPending.removeAll()
+        log.traceeCount = max(1, tracees.count)
     }
 
     /// Whether the signal of `tracee`'s signal-delivery stop is the observer's.
