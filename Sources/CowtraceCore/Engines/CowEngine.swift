@@ -143,6 +143,7 @@ public class CowEngine: TraceObserver, StopArbiter {
                 tracer.pauseThreads(of: tracee.tgid, except: tracee.tid)
             }
             snapshots[tracee.tid] = tracker.snapshot(parent: tracee.tgid)
+            if tracer.lateEntry { lateSnapshots.insert(tracee.tid) }
         }
         fireBreak(tracee, tracer: tracer)
     }
@@ -199,7 +200,24 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     // MARK: New processes
 
+    /// Parents whose snapshot was taken at the clone's event stop (-q, run with PTRACE_CONT),
+    /// after the kernel made the child.
+    private var lateSnapshots: Set<pid_t> = []
+
+    /// A snapshot taken after the clone holds the parent's page as CLONE_PARENT_SETTID left
+    /// it (copied, if it was shared): the frame before is the one the child still maps.
+    private func snapshotBeforeParentStore(_ parent: pid_t, child: pid_t, request: CloneRequest) {
+        guard tracker.framesVisible, request.flags.contains(.parentSettid), let pointer = request.parentTidPointer,
+              var snapshot = snapshots[parent] else { return }
+        let page = pointer & ~4095
+        guard let index = snapshot.pages.firstIndex(where: { $0.page == page }),
+              let entry = tracker.entries(child, [page]).first ?? nil, entry.present, entry.frame != 0 else { return }
+        snapshot.pages[index].frame = entry.frame
+        snapshots[parent] = snapshot
+    }
+
     public func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {
+        if lateSnapshots.remove(parent.tid) != nil, let request { snapshotBeforeParentStore(parent.tid, child: child.tid, request: request) }
         knownChildren.insert(child.tid)
         if let request { requests[child.tid] = request }
         if let request, !request.sharesMemory, snapshots[parent.tid] != nil {
@@ -251,6 +269,11 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool { false }
     public func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
+    public func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool { false }
+    /// Processes being let go: what they shared leaves the ledger as detached, not exited.
+    private var detaching: Set<pid_t> = []
+
+    public func willDetach(_ tracee: Tracee, tracer: Tracer) { detaching.insert(tracee.tgid) }
 
     // MARK: Exec and exit
 
@@ -292,7 +315,7 @@ public class CowEngine: TraceObserver, StopArbiter {
         tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
         threadGone(tracee)
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
-            tracker.processGone(tracee.tgid, reason: "exit")
+            tracker.processGone(tracee.tgid, reason: detaching.remove(tracee.tgid) != nil ? "detach" : "exit")
             codeChanged(tracee.tgid)
         }
     }

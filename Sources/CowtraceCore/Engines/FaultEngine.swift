@@ -115,6 +115,17 @@ public final class FaultEngine: CowEngine {
         return true
     }
 
+    public override func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool {
+        info.signal == SIGTRAP && info.code == Self.trapPerf && info.perfData == cookie
+    }
+
+    /// Closed before the thread is let go: an event left open would trap it with nobody
+    /// to suppress the SIGTRAP.
+    public override func willDetach(_ tracee: Tracee, tracer: Tracer) {
+        closeEvent(tracee.tid)
+        super.willDetach(tracee, tracer: tracer)
+    }
+
     override func codeChanged(_ pid: pid_t) { instructions.invalidate(pid) }
 
     override func threadGone(_ tracee: Tracee) { closeEvent(tracee.tid) }

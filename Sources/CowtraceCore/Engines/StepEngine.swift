@@ -119,6 +119,12 @@ public final class StepEngine: CowEngine {
         return true
     }
 
+    /// The trap of a step under way (the step done, its trap queued behind another stop).
+    public override func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool {
+        guard info.signal == SIGTRAP, let pending = state(tracee).pending else { return false }
+        return info.code == 1 || info.code == 2 || pending.instruction?.canRaiseTrap == false
+    }
+
     private func completeStep(_ tracee: Tracee, _ thread: ThreadState, _ pending: (instruction: DecodedInstruction?, signal: Bool)) {
         steps += 1
         let after = try? Ptrace.registers(tracee.tid)
