@@ -41,6 +41,10 @@ int main(int argc, char **argv) {
     if (pid == 0) {
         if (strcmp(mode, "signal") == 0) {
             signal(SIGALRM, on_alarm);
+            sigset_t alrm;  // a test runner may hand down a blocked mask
+            sigemptyset(&alrm);
+            sigaddset(&alrm, SIGALRM);
+            sigprocmask(SIG_UNBLOCK, &alrm, 0);
             struct itimerval every = {{0, 100}, {0, 100}};
             setitimer(ITIMER_REAL, &every, 0);
             store();

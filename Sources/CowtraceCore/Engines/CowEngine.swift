@@ -79,10 +79,62 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     // MARK: Syscalls
 
-    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
-        if tracker.shares(tracee.tgid) {
-            tracker.sweep(tracee.tgid, dropReason: call.name, cause: causeBeforeSyscall(tracee, call))
+    // MARK: Sweeps
+
+    /// Syscall exits checked only at the call's possible stores, and full sweeps (every
+    /// shared page) made for calls whose stores cannot be bounded, by syscall name.
+    public private(set) var boundedChecks = 0
+    public private(set) var fullSweeps: [String: Int] = [:]
+    /// Processes owed a full sweep before their next bounded check can be trusted: a signal
+    /// was delivered (its frame is the kernel's store on the way to the handler).
+    private var sweepOwed: Set<pid_t> = []
+    /// Processes with bounded checks since their last full sweep: a change found by the next
+    /// one may be a store those checks did not look for, so it is not blamed on the kernel.
+    private var checkedSinceSweep: Set<pid_t> = []
+
+    /// Whether the thread's user-mode writes go unseen (no perf event, steps exhausted):
+    /// then only full sweeps at its syscall stops find them.
+    func userWritesUnwatched(_ tracee: Tracee) -> Bool { false }
+
+    /// A signal is delivered with this resumption: the kernel writes its frame outside any
+    /// syscall, found by a full sweep at the next syscall entry.
+    func signalDelivered(_ tracee: Tracee, _ signal: Int32) {
+        if signal != 0 && tracker.shares(tracee.tgid) { sweepOwed.insert(tracee.tgid) }
+    }
+
+    /// At a syscall entry: what changed since the last stop. The rseq page (the kernel
+    /// rewrites it on every return to user mode) is always read; every shared page only
+    /// when the call's stores cannot be bounded (so its exit sweep blames nothing earlier on
+    /// it) or a sweep is owed.
+    private func entrySweep(_ tracee: Tracee, _ call: SyscallArguments) {
+        let pid = tracee.tgid
+        let before = causeBeforeSyscall(tracee, call)
+        if case .anywhere = SyscallStores.changed(call, .value(0)) {
+            fullSweep(tracee, call, before)
+        } else if sweepOwed.contains(pid) || userWritesUnwatched(tracee) {
+            fullSweep(tracee, call, before)
+        } else if let rseq = rseqPage(tracee) {
+            tracker.check(pid, pages: [rseq], dropReason: call.name, cause: before)
         }
+    }
+
+    private func fullSweep(_ tracee: Tracee, _ call: SyscallArguments, _ before: @escaping (UInt64) -> SplitCause) {
+        let pid = tracee.tgid
+        fullSweeps[call.name, default: 0] += 1
+        sweepOwed.remove(pid)
+        let lateFind = checkedSinceSweep.remove(pid) != nil
+        let rseq = rseqPage(tracee)
+        tracker.sweep(pid, dropReason: call.name) { page in
+            let cause = before(page)
+            // Only the rseq page's change is certain to be the kernel's own; anything else
+            // found after bounded checks may be a store they did not look for.
+            guard lateFind, page != rseq, case .kernel = cause else { return cause }
+            return .unknown(note: "found at the full sweep at \(call.name) entry; written by the kernel outside the stores checked since the last sweep")
+        }
+    }
+
+    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
+        if tracker.shares(tracee.tgid) { entrySweep(tracee, call) }
         if let clone, !clone.sharesMemory {
             // The other threads stay stopped until the ledger is built at clone exit: what
             // they would write right after the fork would go unwatched.
@@ -91,6 +143,7 @@ public class CowEngine: TraceObserver, StopArbiter {
                 tracer.pauseThreads(of: tracee.tgid, except: tracee.tid)
             }
             snapshots[tracee.tid] = tracker.snapshot(parent: tracee.tgid)
+            if tracer.lateEntry { lateSnapshots.insert(tracee.tid) }
         }
         fireBreak(tracee, tracer: tracer)
     }
@@ -115,9 +168,18 @@ public class CowEngine: TraceObserver, StopArbiter {
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
             let stores = SyscallStores.of(call, outcome)
             var blamed: SyscallCall?
-            tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in
+            let blame = { (_: UInt64) -> SplitCause in
                 if blamed == nil { blamed = SyscallCall(name: name, line: tracer.finishedSyscallLine(tracee) ?? name) }
                 return .syscall(blamed!)
+            }
+            switch SyscallStores.changed(call, outcome) {
+            case .anywhere:
+                // Its entry swept everything: what changed since is this call's doing.
+                tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite, cause: blame)
+            case .ranges(let ranges):
+                boundedChecks += 1
+                checkedSinceSweep.insert(tracee.tgid)
+                tracker.check(tracee.tgid, ranges: ranges, dropReason: name, origin: origin, stores: stores.mayWrite, cause: blame)
             }
         }
         if let child {
@@ -138,7 +200,24 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     // MARK: New processes
 
+    /// Parents whose snapshot was taken at the clone's event stop (-q, run with PTRACE_CONT),
+    /// after the kernel made the child.
+    private var lateSnapshots: Set<pid_t> = []
+
+    /// A snapshot taken after the clone holds the parent's page as CLONE_PARENT_SETTID left
+    /// it (copied, if it was shared): the frame before is the one the child still maps.
+    private func snapshotBeforeParentStore(_ parent: pid_t, child: pid_t, request: CloneRequest) {
+        guard tracker.framesVisible, request.flags.contains(.parentSettid), let pointer = request.parentTidPointer,
+              var snapshot = snapshots[parent] else { return }
+        let page = pointer & ~4095
+        guard let index = snapshot.pages.firstIndex(where: { $0.page == page }),
+              let entry = tracker.entries(child, [page]).first ?? nil, entry.present, entry.frame != 0 else { return }
+        snapshot.pages[index].frame = entry.frame
+        snapshots[parent] = snapshot
+    }
+
     public func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {
+        if lateSnapshots.remove(parent.tid) != nil, let request { snapshotBeforeParentStore(parent.tid, child: child.tid, request: request) }
         knownChildren.insert(child.tid)
         if let request { requests[child.tid] = request }
         if let request, !request.sharesMemory, snapshots[parent.tid] != nil {
@@ -183,12 +262,18 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
         if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        signalDelivered(tracee, signal)
         // Sharing pages: every syscall exit is swept for the kernel's writes.
         return tracker.shares(tracee.tgid) ? .syscall : .run
     }
 
     public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool { false }
     public func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
+    public func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool { false }
+    /// Processes being let go: what they shared leaves the ledger as detached, not exited.
+    private var detaching: Set<pid_t> = []
+
+    public func willDetach(_ tracee: Tracee, tracer: Tracer) { detaching.insert(tracee.tgid) }
 
     // MARK: Exec and exit
 
@@ -222,10 +307,15 @@ public class CowEngine: TraceObserver, StopArbiter {
         }
         requests[tracee.tid] = nil
         rseqPages[tracee.tid] = nil
+        if tracee.isLeader {
+            sweepOwed.remove(tracee.tgid)
+            checkedSinceSweep.remove(tracee.tgid)
+        }
+        knownChildren.remove(tracee.tid)  // a reused pid is a new process
         tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
         threadGone(tracee)
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
-            tracker.processGone(tracee.tgid, reason: "exit")
+            tracker.processGone(tracee.tgid, reason: detaching.remove(tracee.tgid) != nil ? "detach" : "exit")
             codeChanged(tracee.tgid)
         }
     }
@@ -234,7 +324,10 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     public func beforeWait() { tracker.confirmSplits() }
 
-    public func finished(tracer: Tracer) { tracker.finish(engine: kind, steps: stepCount) }
+    public func finished(tracer: Tracer) { tracker.finish(engine: kind, steps: stepCount, sweeps: sweepCounts) }
+
+    /// Syscall exits checked at their possible stores, and full sweeps by syscall.
+    var sweepCounts: CowTracker.SweepCounts { CowTracker.SweepCounts(bounded: boundedChecks, full: fullSweeps) }
 
     // MARK: Helpers
 
@@ -278,12 +371,5 @@ public class CowEngine: TraceObserver, StopArbiter {
     }
 
     /// Whether the process catches `signal` (SigCgt in /proc/PID/status).
-    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool {
-        guard let bytes = try? readWholeFile("/proc/\(pid)/status", pid: pid) else { return true }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("SigCgt:") {
-            guard let mask = UInt64(line.dropFirst(7).filter { !$0.isWhitespace }, radix: 16) else { return true }
-            return mask & (1 << UInt64(signal - 1)) != 0
-        }
-        return true
-    }
+    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool { ProcFS.status(pid)?.contains(signal, in: "SigCgt") ?? true }
 }

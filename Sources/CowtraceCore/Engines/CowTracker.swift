@@ -11,6 +11,8 @@ public final class CowTracker {
     let engine: EngineKind
     let zeroFrame: UInt64?
 
+    /// /proc/kpageflags, for the huge-page flag of a split.
+    let pageFlags = KernelPageFlags()
     /// Per process (tgid): pagemap, maps cache.
     private var pagemaps: [pid_t: Pagemap] = [:]
     private var mapsCache: [pid_t: [Mapping]] = [:]
@@ -104,13 +106,12 @@ public final class CowTracker {
         mapsCache[pid] = nil
         var result = Snapshot(parent: pid, pages: [])
         guard let pagemap = pagemap(pid) else { return result }
+        // Only present pages are read: a terabyte reserved and never touched costs nothing.
         for mapping in maps(pid) where mapping.isCopyOnWrite && mapping.path != "[vvar]" && mapping.path != "[vsyscall]" {
-            let count = Int((mapping.end - mapping.start) / Pagemap.pageSize)
-            guard let entries = try? pagemap.entries(from: mapping.start, count: count) else { continue }
-            for (i, entry) in entries.enumerated() where entry.present && (entry.frame != 0 || !framesVisible) {
-                let page = mapping.start + UInt64(i) * Pagemap.pageSize
-                guard watch.includes(page: page, in: mapping) else { continue }
-                result.pages.append((page, framesVisible ? entry.frame : token(pid, page), kind(entry), mapping.region))
+            let region = mapping.region
+            try? pagemap.forEachPresent(from: mapping.start, to: mapping.end) { page, entry in
+                guard entry.frame != 0 || !framesVisible, watch.includes(page: page, in: mapping) else { return }
+                result.pages.append((page, framesVisible ? entry.frame : token(pid, page), kind(entry), region))
             }
         }
         return result
@@ -139,6 +140,9 @@ public final class CowTracker {
     /// stores, or for no reason we can name).
     public func cloneCompleted(_ snapshot: Snapshot, child: pid_t, request: CloneRequest) {
         let parent = snapshot.parent
+        // Right after fork the child maps exactly what its parent maps.
+        if let parentMaps = mapsCache[parent] { mapsCache[child] = parentMaps }
+        symbolizer?.inherit(child: child, from: parent)
         var counts: [PageKind: Int] = [:]
         let childTidPage = request.flags.contains(.childSettid) ? request.childTidPointer.map { $0 & ~4095 } : nil
         let parentTidPage = request.flags.contains(.parentSettid) ? request.parentTidPointer.map { $0 & ~4095 } : nil
@@ -195,8 +199,10 @@ public final class CowTracker {
         let cause: SplitCause = p.page == tidPage && pointer != nil
             ? .clone(store, pointer: pointer!)
             : .unknown(note: "copied in the \(role) inside clone")
-        return Split(page: p.page, region: p.region, kind: p.kind, writer: writer, others: ([other] + before).sorted(),
-                     frameBefore: p.frame, frameAfter: frameAfter, cause: cause, engine: engine)
+        var split = Split(page: p.page, region: p.region, kind: p.kind, writer: writer, others: ([other] + before).sorted(),
+                          frameBefore: p.frame, frameAfter: frameAfter, cause: cause, engine: engine)
+        if framesVisible { split.hugePage = pageFlags.isTransparentHuge(p.frame) }
+        return split
     }
 
     /// Entries read in bulk for a batch of checks (`withPrefetched`): `entries` answers from them.
@@ -290,6 +296,31 @@ public final class CowTracker {
         if !dropped.isEmpty { stream.emit(.drop(Drop(pid: pid, pages: dropped, reason: dropReason))) }
     }
 
+    /// The shared pages of `pid` inside `ranges` (a syscall's possible stores): the cost
+    /// follows what the call can have written, not what is shared.
+    public func check(_ pid: pid_t, ranges: [(address: UInt64, length: UInt64)], dropReason: String, origin: Origin? = nil,
+                      stores: ((UInt64) -> Bool)? = nil, cause: (UInt64) -> SplitCause) {
+        guard let shared = ledger.sharedPagesView(of: pid), !ranges.isEmpty else { return }
+        var pages: [UInt64] = []
+        for r in ranges where r.length > 0 {
+            let first = r.address & ~(Pagemap.pageSize - 1)
+            let last = (r.address &+ r.length &- 1) & ~(Pagemap.pageSize - 1)
+            guard last >= first else { continue }
+            let count = (last - first) / Pagemap.pageSize + 1
+            if count <= UInt64(shared.count) {
+                var page = first
+                for _ in 0..<count {
+                    if shared[page] != nil { pages.append(page) }
+                    page &+= Pagemap.pageSize
+                }
+            } else {
+                pages += shared.keys.filter { $0 >= first && $0 <= last }
+            }
+        }
+        if pages.isEmpty { return }
+        check(pid, pages: Set(pages), dropReason: dropReason, origin: origin, stores: stores, cause: cause)
+    }
+
     /// Every shared page of `pid`.
     public func sweep(_ pid: pid_t, dropReason: String, origin: Origin? = nil, stores: ((UInt64) -> Bool)? = nil,
                       cause: (UInt64) -> SplitCause) {
@@ -309,6 +340,7 @@ public final class CowTracker {
         }
         var split = Split(page: page, region: record.region, kind: record.kind, writer: pid, others: others.sorted(),
                           frameBefore: record.frame, frameAfter: newFrame, cause: cause, engine: engine)
+        split.hugePage = pageFlags.isTransparentHuge(record.frame)
         symbolize(&split, pid: pid, origin: origin)
         if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
         if breaker != nil {
@@ -360,10 +392,18 @@ public final class CowTracker {
         return !othersNow.isEmpty && othersNow.allSatisfy { $0?.frame == newFrame }
     }
 
+    public struct SweepCounts {
+        let bounded: Int
+        let full: [String: Int]
+    }
+
     /// The end of the run: every split confirmed, then the summary.
-    public func finish(engine: EngineKind, steps: Int, faults: Int? = nil, lost: CowSummary.LostSamples? = nil) {
+    public func finish(engine: EngineKind, steps: Int, faults: Int? = nil, sweeps: SweepCounts, lost: CowSummary.LostSamples? = nil) {
         confirmSplits()
-        stream.emit(.summary(stream.summary.final(engine: engine, steps: steps, faults: faults, stillShared: ledger.totalShared, lost: lost)))
+        var summary = stream.summary.final(engine: engine, steps: steps, faults: faults, stillShared: ledger.totalShared, lost: lost)
+        summary.boundedChecks = sweeps.bounded
+        summary.fullSweeps = sweeps.full
+        stream.emit(.summary(summary))
         stream.flush()
     }
 
@@ -468,7 +508,11 @@ public final class CowTracker {
         pagemaps[pid] = nil
         mapsCache[pid] = nil
         reuseWatch[pid] = nil
+        symbolizer?.processGone(pid)
     }
+
+    /// What is kept per process, for the debug report: it must follow the live processes.
+    public var liveState: (pagemaps: Int, maps: Int, reuseWatch: Int) { (pagemaps.count, mapsCache.count, reuseWatch.count) }
 }
 
 /// What the tracker asks of the wait loop before it blames a copy it cannot see the cause of.

@@ -14,8 +14,9 @@ import Glibc
 /// to explain them are the kernel's (a kernel-mode fault was seen) or unknown.
 public final class RecordEngine: CowEngine {
     public struct Settings: Sendable {
-        /// Ring buffer data pages per thread (a power of two).
-        public var bufferPages = 2048
+        /// Ring buffer data pages per thread (a power of two). By default 2048 (8 MiB) as
+        /// root, 64 without: an unprivileged user's buffers count against a small mlock limit.
+        public var bufferPages: Int?
         /// Bytes of user stack copied with each sample.
         public var stackBytes = 8192
         /// --while-shared: once pages have been shared and no longer are (the child that
@@ -26,6 +27,9 @@ public final class RecordEngine: CowEngine {
 
     private let recorder: OpaquePointer
     private let settings: Settings
+    private let bufferPages: Int
+    /// Processes with a thread whose faults could not be recorded: what they copy is unknown.
+    private var unrecorded: Set<pid_t> = []
     /// Tracepoints (root) rather than software page-fault samples.
     public let usesTracepoints: Bool
     private let instructions: InstructionCache
@@ -48,6 +52,7 @@ public final class RecordEngine: CowEngine {
 
     public init(tracker: CowTracker, disassembler: Disassembler, settings: Settings) throws {
         self.settings = settings
+        bufferPages = settings.bufferPages ?? (geteuid() == 0 ? 2048 : 64)
         instructions = InstructionCache(disassembler: disassembler)
         var ids: (UInt64, UInt64)?
         if geteuid() == 0 {
@@ -58,7 +63,7 @@ public final class RecordEngine: CowEngine {
         var tracepoints = false
         var failure: Int32 = 0
         for candidate in ids != nil ? [ids, nil] : [nil] {
-            guard let recorder = cow_recorder_create(Int32(settings.bufferPages), Int32(settings.stackBytes), candidate?.0 ?? 0, candidate?.1 ?? 0) else { continue }
+            guard let recorder = cow_recorder_create(Int32(bufferPages), Int32(settings.stackBytes), candidate?.0 ?? 0, candidate?.1 ?? 0) else { continue }
             // Probed on our own thread: the kernel says now whether it allows these events.
             if cow_recorder_add_thread(recorder, cow_gettid()) == 0 {
                 cow_recorder_remove_thread(recorder, cow_gettid())
@@ -118,6 +123,7 @@ public final class RecordEngine: CowEngine {
             recorded.insert(tracee.tid)
         } else {
             recorded.insert(tracee.tid)  // not again
+            unrecorded.insert(tracee.tgid)
             tracker.stream.note("perf_event_open on \(tracee.tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
         }
     }
@@ -129,6 +135,7 @@ public final class RecordEngine: CowEngine {
 
     public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
         if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        signalDelivered(tracee, signal)
         if tracker.shares(tracee.tgid) {
             record(tracee)  // a thread created since sharing began
             return .syscall
@@ -183,6 +190,7 @@ public final class RecordEngine: CowEngine {
         replay(tracer)
         super.gone(tracee, tracer: tracer)
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
+            unrecorded.remove(tracee.tgid)
             pendingFaults[tracee.tgid] = nil
             kernelWrites[tracee.tgid] = nil
         }
@@ -234,9 +242,12 @@ public final class RecordEngine: CowEngine {
         return { [unowned self] page in
             if page == rseq { return .kernel(.rseq) }
             if kernel.contains(page) { return .kernel(nil) }
+            if self.unrecorded.contains(tracee.tgid) {
+                return .unknown(note: "a thread of \(tracee.tgid) could not be recorded (perf_event_open failed)")
+            }
             let lost = self.lostSamples
             if lost > 0 {
-                return .unknown(note: "\(lost) perf sample\(lost == 1 ? "" : "s") lost to full ring buffers (--buffer-pages \(self.settings.bufferPages)); this copy may be one of them")
+                return .unknown(note: "\(lost) perf sample\(lost == 1 ? "" : "s") lost to full ring buffers (--buffer-pages \(self.bufferPages)); this copy may be one of them")
             }
             // Without root the kernel's own faults are not sampled: as the fault engine does.
             return tracepoints ? .unknown(note: "copied with no page-fault sample to explain it") : .kernel(nil)
@@ -338,14 +349,14 @@ public final class RecordEngine: CowEngine {
         let lost = lostSamples
         guard lost > lostNoted else { return }
         lostNoted = lost
-        tracker.stream.note("record: \(lost) perf sample\(lost == 1 ? "" : "s") lost so far (ring buffers of \(settings.bufferPages) pages full): the pages they copied are reported unknown; raise --buffer-pages")
+        tracker.stream.note("record: \(lost) perf sample\(lost == 1 ? "" : "s") lost so far (ring buffers of \(bufferPages) pages full): the pages they copied are reported unknown; raise --buffer-pages")
     }
 
     public override func finished(tracer: Tracer) {
         replay(tracer)
         if getenv("COWTRACE_TIMING") != nil { tracker.stream.note("replay: \(replayed) samples, \(replayNanos / 1000) us") }
-        tracker.finish(engine: kind, steps: 0, faults: faults,
-                       lost: CowSummary.LostSamples(count: Int(lostSamples), bufferPages: settings.bufferPages))
+        tracker.finish(engine: kind, steps: 0, faults: faults, sweeps: sweepCounts,
+                       lost: CowSummary.LostSamples(count: Int(lostSamples), bufferPages: bufferPages))
     }
 }
 

@@ -39,6 +39,7 @@ public final class StepEngine: CowEngine {
     }
 
     private var stepBudgetLeft: Bool { maxSteps.map { stepsIssued < $0 } ?? true }
+    override func userWritesUnwatched(_ tracee: Tracee) -> Bool { !stepBudgetLeft }
     override var stepCount: Int { steps }
 
     // MARK: Syscalls
@@ -116,6 +117,12 @@ public final class StepEngine: CowEngine {
         completeStep(tracee, thread, pending)
         fireBreak(tracee, tracer: tracer)
         return true
+    }
+
+    /// The trap of a step under way (the step done, its trap queued behind another stop).
+    public override func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool {
+        guard info.signal == SIGTRAP, let pending = state(tracee).pending else { return false }
+        return info.code == 1 || info.code == 2 || pending.instruction?.canRaiseTrap == false
     }
 
     private func completeStep(_ tracee: Tracee, _ thread: ThreadState, _ pending: (instruction: DecodedInstruction?, signal: Bool)) {

@@ -24,10 +24,13 @@ final class Waiter {
 
     /// Blocks until `pid` (-1: any tracee) changes state. EINTR is retried unless
     /// `interruptible`, where it is returned so the caller can look at Ctrl-C first.
-    func wait(for pid: pid_t = -1, interruptible: Bool = false) throws -> Reaped {
+    /// `untracedChild`: a child of ours not traced yet (the spawn helper before it is seized),
+    /// whose stop only WUNTRACED reports.
+    func wait(for pid: pid_t = -1, interruptible: Bool = false, untracedChild: Bool = false) throws -> Reaped {
         var raw: Int32 = 0
+        let options = cow_WALL | (untracedChild ? WUNTRACED : 0)
         while true {
-            let got = waitpid(pid, &raw, cow_WALL)
+            let got = waitpid(pid, &raw, options)
             if got > 0 { return Reaped(pid: got, status: WaitStatus(raw: raw)) }
             let err = errno
             if err == EINTR {
@@ -40,7 +43,7 @@ final class Waiter {
     }
 
     /// Like `wait(for:)`, but nil where the tracee is gone without a status to reap.
-    func reap(_ pid: pid_t) -> Reaped? { try? wait(for: pid) }
+    func reap(_ pid: pid_t, untracedChild: Bool = false) -> Reaped? { try? wait(for: pid, untracedChild: untracedChild) }
 
     /// Keeps a status for the event loop.
     func enqueue(_ reaped: Reaped) { queue.append(reaped) }
@@ -49,6 +52,13 @@ final class Waiter {
     func dequeue() -> Reaped? { queue.isEmpty ? nil : queue.removeFirst() }
 
     func hasQueued(_ pid: pid_t) -> Bool { queue.contains { $0.pid == pid } }
+
+    /// Takes the queued statuses `which` selects (processes being let go), keeping the rest.
+    func take(where which: (Reaped) -> Bool) -> [Reaped] {
+        let taken = queue.filter(which)
+        queue.removeAll(where: which)
+        return taken
+    }
 
     /// Empties the queue (everything is being let go), returning what it held.
     func drain() -> [Reaped] {

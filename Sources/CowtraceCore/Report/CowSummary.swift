@@ -24,6 +24,10 @@ public struct CowSummary: Sendable {
     }
     public var lostSamples: LostSamples?
     public var stillShared = 0
+    /// Syscall exits checked at their possible stores only, and full sweeps of the shared
+    /// pages (by syscall) for calls whose stores cannot be bounded.
+    public var boundedChecks = 0
+    public var fullSweeps: [String: Int] = [:]
     public private(set) var clones: [CloneShare] = []
     public private(set) var splits = 0
     public private(set) var causesByProcess: [pid_t: [String: Int]] = [:]
@@ -87,6 +91,11 @@ public struct CowSummary: Sendable {
         if let lost = lostSamples, lost.count > 0 {
             lines.append("  lost samples: \(lost.count) (ring buffers of \(lost.bufferPages) pages were full; raise --buffer-pages): pages they copied are unknown")
         }
+        if boundedChecks > 0 || !fullSweeps.isEmpty {
+            let sweeps = fullSweeps.values.reduce(0, +)
+            let names = fullSweeps.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(8).map { "\($0.key) \($0.value)" }
+            lines.append("  syscalls checked at their stores: \(boundedChecks); full sweeps: \(sweeps)" + (names.isEmpty ? "" : " (" + names.joined(separator: ", ") + ")"))
+        }
         let top = topInstructions.prefix(10)
         if !top.isEmpty {
             lines.append("  top instructions by pages copied:")
@@ -107,6 +116,7 @@ public struct CowSummary: Sendable {
             ("engine", .string(engine.rawValue)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null),
             ("lost_samples", lostSamples.map { .int($0.count) } ?? .null), ("buffer_pages", lostSamples.map { .int($0.bufferPages) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
             ("drops", .int(drops)), ("still_shared", .int(stillShared)),
+            ("bounded_checks", .int(boundedChecks)), ("full_sweeps", .int(fullSweeps.values.reduce(0, +))),
             ("clones", .array(clones.map { c in
                 .object([("parent", .int32(c.parent)), ("child", .int32(c.child)), ("syscall", .string(c.call)),
                          ("shared_pages", .int(c.total)), ("anon", .int(c.anon)), ("file", .int(c.file)), ("zero", .int(c.zero))])

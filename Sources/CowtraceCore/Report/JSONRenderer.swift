@@ -73,6 +73,7 @@ public final class JSONRenderer: EventRenderer {
             ("page", .hex(s.page)), ("region", .string(s.region)), ("kind", .string(s.kind.rawValue)),
             ("writer", .int32(s.writer)), ("others", .array(s.others.map { .int32($0) })),
             ("frame_before", .hex(FrameNumber.known(s.frameBefore))), ("frame_after", .hex(FrameNumber.known(s.frameAfter))),
+            ("huge_page", s.hugePage.map { .bool($0) } ?? .null),
             ("cause", .string(s.cause.name)), ("detail", detail), ("ip", ip), ("instruction", instruction),
             ("bytes", bytes), ("address", address), ("size", size), ("syscall", syscall),
             ("syscall_line", syscallLine), ("clone_flag", cloneFlag),

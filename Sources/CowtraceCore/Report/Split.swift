@@ -100,6 +100,9 @@ public struct Split: Sendable, Equatable {
     public let frameAfter: UInt64
     public let cause: SplitCause
     public let engine: EngineKind
+    /// Whether the shared frame was part of a transparent huge page (kpageflags THP bit):
+    /// the kernel split the mapping and copied the one 4 KiB page. nil when unreadable.
+    public var hugePage: Bool?
     public var backtrace: [BacktraceFrame] = []
     /// The text of frame #0's source line, when readable.
     public var sourceText: String?

@@ -61,7 +61,7 @@ public final class TextRenderer: EventRenderer {
     public func flush() { log.flush() }
 
     static func describe(_ s: Split, formats: FrameFormats? = nil) -> String {
-        var out = "cow: split \(hex(s.page)) \(s.region) (\(s.kind.rawValue))"
+        var out = "cow: split \(hex(s.page)) \(s.region) (\(s.kind.rawValue)\(s.hugePage == true ? ", 4 KiB of a huge page" : ""))"
         switch s.cause {
         case .instruction(let w):
             out += " by \(hex(w.ip))"
