@@ -24,7 +24,7 @@
 
 struct ring {
     pid_t tid;
-    int fd, fd_kernel;
+    int fd, fd_kernel, fd_syscalls;
     void *base;
     size_t length;
     uint64_t lost_records;
@@ -37,7 +37,7 @@ struct cow_recorder {
     struct ring *rings;
     int ring_count;
     int pages, stack_bytes;
-    uint64_t tracepoint_user, tracepoint_kernel;
+    uint64_t tracepoint_user, tracepoint_kernel, tracepoint_syscalls;
     cow_sample *out;
     size_t out_count, out_capacity;
     uint64_t lost_closed;  // losses of buffers already closed
@@ -53,7 +53,8 @@ static long perf_event_open(struct perf_event_attr *attr, pid_t tid) {
     return syscall(SYS_perf_event_open, attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
-cow_recorder *cow_recorder_create(int buffer_pages, int stack_bytes, uint64_t tracepoint_user, uint64_t tracepoint_kernel) {
+cow_recorder *cow_recorder_create(int buffer_pages, int stack_bytes, uint64_t tracepoint_user, uint64_t tracepoint_kernel,
+                                  uint64_t tracepoint_syscalls) {
     cow_recorder *r = calloc(1, sizeof(*r));
     if (!r) return NULL;
     pthread_mutex_init(&r->lock, NULL);
@@ -61,6 +62,7 @@ cow_recorder *cow_recorder_create(int buffer_pages, int stack_bytes, uint64_t tr
     r->stack_bytes = stack_bytes & ~7;
     r->tracepoint_user = tracepoint_user;
     r->tracepoint_kernel = tracepoint_kernel;
+    r->tracepoint_syscalls = tracepoint_syscalls;
     r->unwinder = cow_sample_unwinder_create();
     return r;
 }
@@ -72,16 +74,17 @@ static uint64_t read_lost(int fd) {
 }
 
 static uint64_t ring_lost(struct ring *ring) {
-    uint64_t counted = read_lost(ring->fd) + read_lost(ring->fd_kernel);
+    uint64_t counted = read_lost(ring->fd) + read_lost(ring->fd_kernel) + read_lost(ring->fd_syscalls);
     return counted > ring->lost_records ? counted : ring->lost_records;
 }
 
 static void close_ring(struct ring *ring) {
     if (ring->base) munmap(ring->base, ring->length);
     if (ring->fd_kernel >= 0) close(ring->fd_kernel);
+    if (ring->fd_syscalls >= 0) close(ring->fd_syscalls);
     if (ring->fd >= 0) close(ring->fd);
     ring->base = NULL;
-    ring->fd = ring->fd_kernel = -1;
+    ring->fd = ring->fd_kernel = ring->fd_syscalls = -1;
 }
 
 void cow_recorder_destroy(cow_recorder *r) {
@@ -129,6 +132,17 @@ static void handle_sample(cow_recorder *r, const unsigned char *p, const unsigne
     take_u64(&p, &s.time);
     take_u64(&p, &s.address);
     s.error_code = UINT64_MAX;
+    if (r->tracepoint_syscalls) {
+        uint64_t n;
+        take_u64(&p, &n);
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t ip;
+            take_u64(&p, &ip);
+            // PERF_CONTEXT_* markers are the top 4095 values.
+            if (ip >= (uint64_t)-4095 || s.kernel_frame_count >= COW_SAMPLE_FRAMES) continue;
+            s.kernel_frames[s.kernel_frame_count++] = ip;
+        }
+    }
     if (r->tracepoint_user) {
         uint32_t size;
         memcpy(&size, p, sizeof size);
@@ -137,9 +151,15 @@ static void handle_sample(cow_recorder *r, const unsigned char *p, const unsigne
         if (size >= 32) {
             uint16_t type;
             memcpy(&type, raw, sizeof type);
-            s.kernel = type == r->tracepoint_kernel;
-            memcpy(&s.address, raw + 8, 8);
-            memcpy(&s.error_code, raw + 24, 8);
+            if (r->tracepoint_syscalls && type == r->tracepoint_syscalls && size >= 64) {
+                s.kernel = 2;
+                memcpy(&s.address, raw + 8, 8);
+                memcpy(s.args, raw + 16, sizeof s.args);
+            } else {
+                s.kernel = type == r->tracepoint_kernel;
+                memcpy(&s.address, raw + 8, 8);
+                memcpy(&s.error_code, raw + 24, 8);
+            }
         }
         p = raw + size;
     }
@@ -165,7 +185,7 @@ static void handle_sample(cow_recorder *r, const unsigned char *p, const unsigne
     }
     r->samples++;
     // The kernel's stores are attributed at the tracees' syscall stops, from their registers.
-    if (!s.kernel && stack) {
+    if (s.kernel != 2 && stack && (!s.kernel || r->tracepoint_syscalls)) {
         s.frame_count = cow_sample_unwind(r->unwinder, s.pid, &s.regs, stack, dynamic_size, s.frames, COW_SAMPLE_FRAMES);
     }
     keep(r, &s);
@@ -281,7 +301,9 @@ static void attributes(cow_recorder *r, struct perf_event_attr *a, uint64_t trac
     }
     a->sample_period = 1;
     a->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR | (tracepoint ? PERF_SAMPLE_RAW : 0) |
-                     PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
+                     PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER | (r->tracepoint_syscalls ? PERF_SAMPLE_CALLCHAIN : 0);
+    a->exclude_callchain_user = 1;
+    a->sample_max_stack = COW_SAMPLE_FRAMES;
     a->sample_regs_user = REGS_MASK;
     a->sample_stack_user = (uint32_t)r->stack_bytes;
     a->read_format = PERF_FORMAT_LOST;
@@ -293,9 +315,11 @@ static void attributes(cow_recorder *r, struct perf_event_attr *a, uint64_t trac
 }
 
 static const char filter[] = "(error_code & 1) && (error_code & 2)";
+// The calls that take pages out of an address space: mmap (over a mapping), munmap, mremap, madvise.
+static const char mapping_calls[] = "id == 9 || id == 11 || id == 25 || id == 28";
 
 int cow_recorder_add_thread(cow_recorder *r, pid_t tid) {
-    struct ring ring = {tid, -1, -1, NULL, 0, 0};
+    struct ring ring = {tid, -1, -1, -1, NULL, 0, 0};
     struct perf_event_attr a;
     attributes(r, &a, r->tracepoint_user);
     long fd = perf_event_open(&a, tid);
@@ -319,6 +343,14 @@ int cow_recorder_add_thread(cow_recorder *r, pid_t tid) {
         ring.fd_kernel = (int)fd;
         if (ioctl(ring.fd_kernel, PERF_EVENT_IOC_SET_FILTER, filter) != 0) goto fail;
         if (ioctl(ring.fd_kernel, PERF_EVENT_IOC_SET_OUTPUT, ring.fd) != 0) goto fail;
+    }
+    if (r->tracepoint_syscalls) {
+        attributes(r, &a, r->tracepoint_syscalls);
+        fd = perf_event_open(&a, tid);
+        if (fd < 0) goto fail;
+        ring.fd_syscalls = (int)fd;
+        if (ioctl(ring.fd_syscalls, PERF_EVENT_IOC_SET_FILTER, mapping_calls) != 0) goto fail;
+        if (ioctl(ring.fd_syscalls, PERF_EVENT_IOC_SET_OUTPUT, ring.fd) != 0) goto fail;
     }
     pthread_mutex_lock(&r->lock);
     struct ring *grown = realloc(r->rings, sizeof(*grown) * (size_t)(r->ring_count + 1));

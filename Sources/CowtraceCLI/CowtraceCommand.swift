@@ -22,6 +22,7 @@ public struct TraceCommand {
         session.record.bufferPages = o.bufferPages
         session.record.stackBytes = o.stackBytes
         session.record.whileShared = o.whileShared
+        session.record.syscallStops = o.syscallStops
         session.syntax = o.syntax == .intel ? .intel : .att
         session.breakOnSplit = o.breakOnSplit
         session.onBreak = o.onBreak.map { BreakOnSplit.Action(rawValue: $0.rawValue)! }

@@ -19,6 +19,7 @@ public struct TraceOptions {
     public var bufferPages: Int?
     public var stackBytes = 8192
     public var whileShared = false
+    public var syscallStops = true
     public var syntax: Syntax = .att
     public var quiet = false
     public var summaryOnly = false
@@ -70,6 +71,7 @@ enum TraceOptionTable {
             guard let n = Int(v), n >= 8, n <= 65_000 else { throw UsageError("invalid value \(v) for --stack-bytes: expected a number from 8 to 65000") }
             o.stackBytes = n
         },
+        OptionSpec(names: ["--no-syscall-stops"], value: .none, help: "Record engine, root, with -q: no syscall stops either; the kernel's stores are named from the call chain of their faults (syscall name and arguments, not its result).") { o, _ in o.syscallStops = false },
         OptionSpec(names: ["--while-shared"], value: .none, help: "Record engine: once a child has shared pages and nothing is shared any more, detach and end (a server's fork, as Redis BGSAVE).") { o, _ in o.whileShared = true },
         OptionSpec(names: ["--watch"], value: .required("ADDR|REGION"), help: "Track only these pages: ADDR, 0xA-0xB, or a maps name such as [stack], [heap], /path (repeatable).") { o, v throws(UsageError) in
             do { _ = try WatchFilter(parsing: [v]) } catch { throw UsageError((error as? CowtraceError)?.message ?? "malformed --watch '\(v)'") }

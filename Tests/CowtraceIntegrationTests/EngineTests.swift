@@ -46,11 +46,22 @@ import Testing
     /// stack copies instead of the stopped threads).
     @Test(arguments: fixtures.map { $0.0 } + ["many_pages", "two_callers"])
     func recordEngineMatchesTheFaultEngine(_ fixture: String) throws {
+        try Self.compareRecordWithFault(fixture, [])
+    }
+
+    /// The same without syscall stops: the kernel's stores (read into a shared buffer, rseq)
+    /// are named from the kernel call chains of their faults.
+    @Test(arguments: fixtures.map { $0.0 } + ["many_pages", "two_callers"])
+    func recordEngineWithoutSyscallStopsMatchesTheFaultEngine(_ fixture: String) throws {
+        try Self.compareRecordWithFault(fixture, ["--no-syscall-stops"])
+    }
+
+    static func compareRecordWithFault(_ fixture: String, _ options: [String]) throws {
         let binary = try Fixtures.path(fixture)
         let symbol = Self.fixtures.first { $0.0 == fixture }?.1 ?? (fixture == "many_pages" ? "pages" : "second")
         let page = pageOf(try Fixtures.symbol(symbol, in: binary))
         let fault = try TraceRun.run(["--engine", "fault", "-q"], [binary], withoutRandomization: true)
-        let record = try TraceRun.run(["--engine", "record", "-q"], [binary], withoutRandomization: true)
+        let record = try TraceRun.run(["--engine", "record", "-q"] + options, [binary], withoutRandomization: true)
         #expect(fault.result.status == 0 && record.result.status == 0, "\(record.result.stderr.suffix(2000))")
         #expect(record.summary?["engine"] as? String == "record")
         #expect(record.summary?["lost_samples"] as? Int == 0)

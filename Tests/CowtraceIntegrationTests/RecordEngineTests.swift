@@ -96,4 +96,15 @@ import Testing
         usleep(400_000)
         #expect(target.isRunning)
     }
+
+    /// Without syscall stops the mapping calls are recorded as samples: a shared page the
+    /// child discards with madvise(MADV_DONTNEED) is dropped (reason madvise), not copied.
+    @Test func discardedPageIsADropWithoutSyscallStops() throws {
+        let binary = try Fixtures.path("no_cow")
+        let run = try TraceRun.run(["--engine", "record", "-q", "--no-syscall-stops"], [binary, "dontneed"])
+        #expect(run.result.status == 0, "\(run.result.stderr)")
+        let page = try #require(hexValue(run.result.stdout.split(separator: "\n").first.map(String.init)))
+        #expect(run.splits(onPage: pageOf(page)).isEmpty, "\(run.result.stderr)")
+        #expect(run.events("drop").contains { hexValue($0["page"]) == pageOf(page) && $0["reason"] as? String == "madvise" })
+    }
 }

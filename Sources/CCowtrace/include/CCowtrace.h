@@ -141,15 +141,24 @@ typedef struct {
     uint64_t address;       // the faulting address
     uint64_t error_code;    // x86 page-fault error code; UINT64_MAX when unknown (software event)
     int32_t pid, tid;
-    int32_t kernel;         // the kernel's own store (page_fault_kernel)
+    int32_t kernel;         // 0 a user-mode fault, 1 the kernel's own store (page_fault_kernel),
+                            // 2 a syscall entry (raw_syscalls:sys_enter: `address` is its number)
     int32_t frame_count;    // 0: not unwound
     struct user_regs_struct regs;  // fs_base/gs_base are not sampled (0)
     uint64_t frames[COW_SAMPLE_FRAMES];
+    // Kernel samples: the kernel call chain (which syscall, rseq, signal delivery stored).
+    int32_t kernel_frame_count;
+    int32_t pad;
+    uint64_t kernel_frames[COW_SAMPLE_FRAMES];
+    uint64_t args[6];       // syscall entries: the arguments
 } cow_sample;
 
 typedef struct cow_recorder cow_recorder;
 // `tracepoint_user`/`tracepoint_kernel`: tracepoint ids, or 0 for software page-fault samples.
-cow_recorder *cow_recorder_create(int buffer_pages, int stack_bytes, uint64_t tracepoint_user, uint64_t tracepoint_kernel);
+// `tracepoint_syscalls`: raw_syscalls:sys_enter's id to record the entries of the mapping
+// calls (mmap, munmap, mremap, madvise) and the kernel call chain of kernel faults, or 0.
+cow_recorder *cow_recorder_create(int buffer_pages, int stack_bytes, uint64_t tracepoint_user, uint64_t tracepoint_kernel,
+                                  uint64_t tracepoint_syscalls);
 void cow_recorder_destroy(cow_recorder *recorder);
 // Starts the reader thread. Returns 0 or an errno value.
 int cow_recorder_start(cow_recorder *recorder);

@@ -321,6 +321,21 @@ public final class CowTracker {
         check(pid, pages: Set(pages), dropReason: dropReason, origin: origin, stores: stores, cause: cause)
     }
 
+    /// The shared pages of `pid` in `range` leave its address space (a munmap, a madvise seen
+    /// without a syscall stop, by the record engine): dropped, not copies.
+    public func dropPages(_ pid: pid_t, in range: Range<UInt64>, reason: String) {
+        guard let shared = ledger.sharedPagesView(of: pid) else { return }
+        let pages = shared.keys.filter { range.contains($0) }.sorted()
+        guard !pages.isEmpty else { return }
+        var dropped: [Drop.Page] = []
+        for page in pages {
+            guard let record = ledger.record(pid, page) else { continue }
+            dropped.append(Drop.Page(page: page, region: record.region, frame: record.frame))
+            if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
+        }
+        stream.emit(.drop(Drop(pid: pid, pages: dropped, reason: reason)))
+    }
+
     /// Every shared page of `pid`.
     public func sweep(_ pid: pid_t, dropReason: String, origin: Origin? = nil, stores: ((UInt64) -> Bool)? = nil,
                       cause: (UInt64) -> SplitCause) {

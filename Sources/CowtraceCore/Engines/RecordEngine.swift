@@ -22,6 +22,11 @@ public final class RecordEngine: CowEngine {
         /// --while-shared: once pages have been shared and no longer are (the child that
         /// shared them is gone: a server's BGSAVE), detach from everything and end.
         public var whileShared = false
+        /// false (--no-syscall-stops): sharing processes are not stopped at their syscalls
+        /// either (with -q, as root). The kernel's stores are then named from the kernel call
+        /// chain of their faults (the syscall's name and arguments, not its result), and the
+        /// mapping calls (mmap, munmap, mremap, madvise) are recorded as samples.
+        public var syscallStops = true
         public init() {}
     }
 
@@ -32,6 +37,10 @@ public final class RecordEngine: CowEngine {
     private var unrecorded: Set<pid_t> = []
     /// Tracepoints (root) rather than software page-fault samples.
     public let usesTracepoints: Bool
+    /// Sharing processes stop at their syscalls (the kernel's stores named exactly there).
+    private let stopsAtSyscalls: Bool
+    /// Kernel text symbols (address, name), sorted, read when a kernel call chain needs naming.
+    private lazy var kernelSymbols: [(UInt64, String)] = Self.readKernelSymbols()
     private let instructions: InstructionCache
     /// Threads whose faults are being recorded.
     private var recorded: Set<pid_t> = []
@@ -54,7 +63,7 @@ public final class RecordEngine: CowEngine {
         self.settings = settings
         bufferPages = settings.bufferPages ?? (geteuid() == 0 ? 2048 : 64)
         instructions = InstructionCache(disassembler: disassembler)
-        var ids: (UInt64, UInt64)?
+        var ids: (UInt64, UInt64, UInt64)?
         if geteuid() == 0 {
             _ = cow_mount_tracefs()
             ids = Self.tracepointIDs()
@@ -63,7 +72,9 @@ public final class RecordEngine: CowEngine {
         var tracepoints = false
         var failure: Int32 = 0
         for candidate in ids != nil ? [ids, nil] : [nil] {
-            guard let recorder = cow_recorder_create(Int32(bufferPages), Int32(settings.stackBytes), candidate?.0 ?? 0, candidate?.1 ?? 0) else { continue }
+            let syscalls = settings.syscallStops ? 0 : candidate?.2 ?? 0
+            guard let recorder = cow_recorder_create(Int32(bufferPages), Int32(settings.stackBytes), candidate?.0 ?? 0, candidate?.1 ?? 0,
+                                                     syscalls) else { continue }
             // Probed on our own thread: the kernel says now whether it allows these events.
             if cow_recorder_add_thread(recorder, cow_gettid()) == 0 {
                 cow_recorder_remove_thread(recorder, cow_gettid())
@@ -84,24 +95,27 @@ public final class RecordEngine: CowEngine {
         }
         recorder = made
         usesTracepoints = tracepoints
+        stopsAtSyscalls = settings.syscallStops || !tracepoints
         super.init(tracker: tracker, kind: .record)
     }
 
     deinit { cow_recorder_destroy(recorder) }
 
-    /// The ids of exceptions:page_fault_user and page_fault_kernel from tracefs (root only).
-    static func tracepointIDs() -> (UInt64, UInt64)? {
+    /// The ids of exceptions:page_fault_user, page_fault_kernel and raw_syscalls:sys_enter
+    /// from tracefs (root only).
+    static func tracepointIDs() -> (UInt64, UInt64, UInt64)? {
         func id(_ name: String) -> UInt64? {
             for root in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
-                if let bytes = try? readWholeFile("\(root)/events/exceptions/\(name)/id"),
+                if let bytes = try? readWholeFile("\(root)/events/\(name)/id"),
                    let value = UInt64(String(decoding: bytes, as: UTF8.self).filter { !$0.isWhitespace }) {
                     return value
                 }
             }
             return nil
         }
-        guard let user = id("page_fault_user"), let kernel = id("page_fault_kernel") else { return nil }
-        return (user, kernel)
+        guard let user = id("exceptions/page_fault_user"), let kernel = id("exceptions/page_fault_kernel"),
+              let syscalls = id("raw_syscalls/sys_enter") else { return nil }
+        return (user, kernel, syscalls)
     }
 
     public var lostSamples: UInt64 { cow_recorder_lost(recorder) }
@@ -138,7 +152,7 @@ public final class RecordEngine: CowEngine {
         signalDelivered(tracee, signal)
         if tracker.shares(tracee.tgid) {
             record(tracee)  // a thread created since sharing began
-            return .syscall
+            return stopsAtSyscalls ? .syscall : .run
         }
         stopRecording(tracee.tid)  // nothing shared any more: no samples, full speed
         return .run
@@ -286,13 +300,17 @@ public final class RecordEngine: CowEngine {
     private func replayOne(_ sample: cow_sample, tracer: Tracer) {
         faults += 1
         let pid = pid_t(sample.pid), page = sample.address & ~4095
-        if sample.kernel != 0 {
+        if sample.kernel == 2 {
+            mappingCall(sample)
+            return
+        }
+        if sample.kernel == 1 && stopsAtSyscalls {
             kernelWrites[pid, default: []].insert(page)
             return
         }
         guard tracker.ledger.record(pid, page) != nil else {
             // The last holder's write: a reuse, if its frame stayed.
-            if tracker.watchesReuse(pid) { tracker.checkReuse(pid, pages: [page], ip: UInt64(sample.regs.rip)) }
+            if sample.kernel == 0 && tracker.watchesReuse(pid) { tracker.checkReuse(pid, pages: [page], ip: UInt64(sample.regs.rip)) }
             return
         }
         if pendingFaults[pid]?[page] == nil { pendingFaults[pid, default: [:]][page] = sample }
@@ -312,6 +330,10 @@ public final class RecordEngine: CowEngine {
     /// Reads the page's frame; a new one is the sampled fault's copy.
     private func confirm(_ pid: pid_t, _ page: UInt64, tracer: Tracer) {
         guard let sample = pendingFaults[pid]?[page] else { return }
+        if sample.kernel == 1 {
+            confirmKernelStore(pid, page, sample, tracer: tracer)
+            return
+        }
         var regs = sample.regs
         if let bases = segmentBases[pid_t(sample.tid)] {
             regs.fs_base = bases.fs
@@ -339,6 +361,98 @@ public final class RecordEngine: CowEngine {
         if tracker.ledger.record(pid, page) == nil || writes.range(on: page) == nil && instruction?.kind != .notComputable {
             pendingFaults[pid]?[page] = nil
         }
+    }
+
+    // MARK: Without syscall stops
+
+    /// A kernel-mode write fault (no syscall stop to name it): the kernel call chain says
+    /// whose store it was, the syscall's name and arguments from the registers at its entry.
+    private func confirmKernelStore(_ pid: pid_t, _ page: UInt64, _ sample: cow_sample, tracer: Tracer) {
+        let rseq = tracer.tracees[pid_t(sample.tid)].flatMap { rseqPage($0) }
+        let count = Int(sample.kernel_frame_count)
+        let chain: [UInt64] = withUnsafeBytes(of: sample.kernel_frames) { Array($0.bindMemory(to: UInt64.self).prefix(count)) }
+        let names = chain.map(kernelSymbol)
+        let cause: SplitCause
+        if page == rseq || names.contains(where: { $0.contains("rseq") }) {
+            cause = .kernel(.rseq)
+        } else if names.contains(where: { $0.contains("setup_rt_frame") || $0 == "handle_signal" }) {
+            cause = .kernel(.signalFrame)
+        } else if let call = Self.syscallName(kernelChain: names) {
+            let r = sample.regs
+            let args = [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9].map { "0x" + String($0, radix: 16) }.joined(separator: ", ")
+            cause = .syscall(SyscallCall(name: call.name, line: "\(call.name)(\(args)) (in \(call.function); no syscall stop: arguments from the registers, result unknown)"))
+        } else {
+            cause = .kernel(nil)
+        }
+        let symbolizer = tracker.symbolizer
+        let frameCount = Int(sample.frame_count)
+        let ips: [UInt64] = withUnsafeBytes(of: sample.frames) { Array($0.bindMemory(to: UInt64.self).prefix(frameCount)) }
+        let frames: (() -> [BacktraceFrame])? = ips.isEmpty || symbolizer == nil ? nil : { [unowned self] in
+            symbolizer!.frames(pid: pid, ips: ips, mappings: self.tracker.maps(pid))
+        }
+        tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: pid_t(sample.tid), regs: sample.regs, frames: frames),
+                      siblingsMayHaveWritten: false) { _ in cause }
+        if tracker.ledger.record(pid, page) == nil { pendingFaults[pid]?[page] = nil }
+    }
+
+    /// The entry of a call that takes pages out of the address space: they are dropped (the
+    /// samples after it find the new mapping, not a copy).
+    private func mappingCall(_ sample: cow_sample) {
+        let pid = pid_t(sample.pid)
+        let a = sample.args
+        let start = a.0 & ~4095
+        var length = a.1
+        let name: String
+        switch sample.address {
+        case 9:  // mmap: only over an existing mapping (MAP_FIXED)
+            guard a.3 & 0x10 != 0 else { return }
+            name = "mmap"
+        case 11: name = "munmap"
+        case 25: name = "mremap"  // the old range moves or shrinks: its pages leave the ledger
+        case 28:  // madvise: the advice that discards pages
+            guard [4, 8, 9, 24].contains(a.2) else { return }
+            name = "madvise"
+        default: return
+        }
+        length = (length + 4095) & ~4095
+        guard length > 0, start &+ length > start else { return }
+        tracker.dropPages(pid, in: start..<(start + length), reason: name)
+        tracker.mappingsChanged(pid)
+        codeChanged(pid)
+    }
+
+    /// The syscall a kernel call chain (innermost first) is in: the function do_syscall_64
+    /// called (past the x64_sys_call dispatcher), its name without the kernel's prefixes.
+    static func syscallName(kernelChain names: [String]) -> (name: String, function: String)? {
+        guard var i = names.firstIndex(of: "do_syscall_64"), i > 0 else { return nil }
+        i -= 1
+        if names[i] == "x64_sys_call" && i > 0 { i -= 1 }
+        let function = names[i]
+        for prefix in ["__x64_sys_", "__do_sys_", "__se_sys_", "ksys_", "__sys_", "do_sys_"] where function.hasPrefix(prefix) {
+            return (String(function.dropFirst(prefix.count)), function)
+        }
+        return (function, function)
+    }
+
+    private func kernelSymbol(_ address: UInt64) -> String {
+        let symbols = kernelSymbols
+        var low = 0, high = symbols.count
+        while low < high {
+            let mid = (low + high) / 2
+            if symbols[mid].0 <= address { low = mid + 1 } else { high = mid }
+        }
+        return low > 0 ? symbols[low - 1].1 : ""
+    }
+
+    static func readKernelSymbols() -> [(UInt64, String)] {
+        guard let bytes = try? readWholeFile("/proc/kallsyms") else { return [] }
+        var symbols: [(UInt64, String)] = []
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 3)
+            guard fields.count >= 3, fields[1] == "t" || fields[1] == "T", let address = UInt64(fields[0], radix: 16) else { continue }
+            symbols.append((address, String(fields[2])))
+        }
+        return symbols.sorted { $0.0 < $1.0 }
     }
 
     private func noteLosses() {
