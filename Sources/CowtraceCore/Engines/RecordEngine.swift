@@ -56,8 +56,6 @@ public final class RecordEngine: CowEngine {
     private var nextLossCheck: UInt64 = 0
     /// Some clone has shared pages (for --while-shared).
     private var sharedOnce = false
-    private var replayNanos: UInt64 = 0
-    private var replayed = 0
 
     public init(tracker: CowTracker, disassembler: Disassembler, settings: Settings) throws {
         self.settings = settings
@@ -275,8 +273,6 @@ public final class RecordEngine: CowEngine {
         var count = 0
         guard let taken = cow_recorder_take(recorder, &count) else { return }
         defer { free(taken) }
-        let t0 = monotonicNanoseconds()
-        defer { replayNanos += monotonicNanoseconds() - t0; replayed += count }
         let samples = UnsafeBufferPointer(start: taken, count: count)
         // Buffers are drained one after another: merge them by time (each is in order).
         let order = (0..<count).sorted { samples[$0].time != samples[$1].time ? samples[$0].time < samples[$1].time : $0 < $1 }
@@ -468,7 +464,6 @@ public final class RecordEngine: CowEngine {
 
     public override func finished(tracer: Tracer) {
         replay(tracer)
-        if getenv("COWTRACE_TIMING") != nil { tracker.stream.note("replay: \(replayed) samples, \(replayNanos / 1000) us") }
         tracker.finish(engine: kind, steps: 0, faults: faults, sweeps: sweepCounts,
                        lost: CowSummary.LostSamples(count: Int(lostSamples), bufferPages: bufferPages))
     }
