@@ -94,6 +94,9 @@ public final class RecordEngine: CowEngine {
         recorder = made
         usesTracepoints = tracepoints
         stopsAtSyscalls = settings.syscallStops || !tracepoints
+        if !settings.syscallStops && !tracepoints {
+            tracker.stream.note("--no-syscall-stops needs the page-fault tracepoints (root): syscall stops kept")
+        }
         super.init(tracker: tracker, kind: .record)
     }
 
