@@ -76,7 +76,7 @@ public final class FaultEngine: CowEngine {
     }
 
     public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
-        if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        if isHeld(tracee) { return .hold }
         signalDelivered(tracee, signal)
         if tracker.shares(tracee.tgid) {
             openEvent(tracee.tid)  // a thread created since sharing began
