@@ -31,8 +31,8 @@ timed() {
   done
   echo "$best"
 }
-# Peak RSS of one run in KiB (GNU time), and its exit status.
-peak() { /usr/bin/time -f "%M %x" -o "$work/time" "$@" >/dev/null 2>&1 || true; cat "$work/time" | tail -1; }
+# Peak RSS of cowtrace itself in KiB (VmHWM; GNU time would fold in the tracees'), and its exit status.
+peak() { Benchmarks/peak_rss.py "$@"; }
 
 echo "1. 3000 children, one page written each"
 u=$(timed "$work/many_children" 3000)

@@ -51,7 +51,7 @@ public final class CowReporter {
             text(parent, annotation: true, "cow: \(total) page\(total == 1 ? "" : "s") now shared with \(child) (anon \(anon), file \(file), zero \(zero))")
             _ = call
         case .split(let split):
-            text(split.writer, annotation: false, Self.describe(split, formats: formats))
+            if !summaryOnly { text(split.writer, annotation: false, Self.describe(split, formats: formats)) }
             events?.emit("split", Self.json(split, formats: formats))
         case let .reuse(pid, page, region, frame, ip):
             text(pid, annotation: false, "cow: reuse \(hex(page)) \(region): last holder wrote its own frame \(Self.frameText(frame)), no copy")

@@ -39,7 +39,7 @@ public enum SyscallStores: Sendable, Equatable {
         "sched_setaffinity", "setsockopt", "epoll_ctl", "sync_file_range", "fadvise64", "fallocate", "socket",
         "sendfile", "splice", "tee", "setitimer", "timerfd_settime", "eventfd2", "epoll_create1", "inotify_add_watch",
         "setrlimit", "sched_setscheduler", "sched_setparam", "ioprio_set", "link", "linkat", "symlink",
-        "symlinkat", "mknod", "mknodat", "kcmp",
+        "symlinkat", "mknod", "mknodat", "kcmp", "rt_sigreturn",
     ]
 
     /// The address ranges a finished call may have taken pages out of (munmap, madvise's
