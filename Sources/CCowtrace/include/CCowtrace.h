@@ -51,6 +51,16 @@ long cow_siginfo_stime(const siginfo_t *info);
 uint64_t cow_siginfo_perf_data(const siginfo_t *info);
 uint32_t cow_siginfo_perf_type(const siginfo_t *info);
 
+// ---- si_code values ------------------------------------------------------
+// glibc declares TRAP_* only under feature macros this header cannot rely on when Swift
+// imports it, and TRAP_PERF (Linux 5.13) only in the kernel's uapi header: checked against
+// both with _Static_assert in signals.c.
+enum {
+    cow_TRAP_BRKPT = 1,
+    cow_TRAP_TRACE = 2,
+    cow_TRAP_PERF = 6,
+};
+
 // ---- wait status decoding (the W* macros) ------------------------------
 int cow_wifexited(int status);
 int cow_wexitstatus(int status);
@@ -84,16 +94,13 @@ long cow_pagemap_scan_present(int fd, uint64_t start, uint64_t end, cow_page_reg
                               uint64_t *walk_end);
 
 // ---- launching a traced program ------------------------------------------
-// fork; in the child: default signal dispositions, empty mask, PTRACE_TRACEME,
-// SIGSTOP to itself, execve(path, argv, envp). Nothing but async-signal-safe
-// calls run in the child. If execve fails the child writes its errno to a
-// close-on-exec pipe and exits 127; *error_fd receives the pipe's read end.
-// With `only_clones`, a seccomp-bpf filter is installed before execve so that only
-// clone-family syscalls stop the program (PTRACE_EVENT_SECCOMP), as strace --seccomp-bpf.
-// Returns the child's pid, or -1 with errno set.
-// `new_session` runs it in a session of its own (setsid), for programs left stopped at a break.
-pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int only_clones, int new_session,
-                       int *error_fd);
+// fork; in the child: the signal dispositions and mask cowtrace inherited (recorded before
+// main), SIGSTOP to itself, then, once the tracer has seized and continued it,
+// execve(path, argv, envp). Nothing but async-signal-safe calls run in the child. If execve
+// fails the child writes its errno to a close-on-exec pipe and exits 127; *error_fd receives
+// the pipe's read end. `new_session` runs it in a session of its own (setsid), for programs
+// left stopped at a break. Returns the child's pid, or -1 with errno set.
+pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int new_session, int *error_fd);
 
 // ---- remote unwinding (libunwind-ptrace) --------------------------------
 // One address space per address-space layout (a process and the children it forks share
@@ -126,5 +133,10 @@ void cow_unwinder_forget_thread(cow_unwinder *unwinder, pid_t tid);
 void cow_install_interrupt_handlers(void);
 // The last interrupting signal received, or 0.
 int cow_interrupt_signal(void);
+// How many interrupting signals have been received.
+int cow_interrupt_count(void);
+// Whether the last one came from the terminal (si_code SI_KERNEL: Ctrl-C, Ctrl-\), which
+// sent it to the whole foreground process group.
+int cow_interrupt_from_terminal(void);
 
 #endif

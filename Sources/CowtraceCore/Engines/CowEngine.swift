@@ -5,9 +5,11 @@ import Glibc
 /// exit, new children held until then, the sweep at every syscall stop (the kernel's writes
 /// inside syscalls), drops at exec and exit, and the summary. Subclasses decide how user-mode
 /// writes are caught between syscalls.
-public class CowEngine: TraceObserver {
+public class CowEngine: TraceObserver, StopArbiter {
     public let tracker: CowTracker
-    let engineName: String
+    /// The loop this engine observes (set by `connect`).
+    private weak var tracer: Tracer?
+    let kind: EngineKind
 
     /// Processes with a thread inside a fork-like clone (tgid -> that thread): their other
     /// threads are held stopped meanwhile.
@@ -32,9 +34,20 @@ public class CowEngine: TraceObserver {
     /// Each thread's registered rseq area's page (nil inside: none).
     private var rseqPages: [pid_t: UInt64?] = [:]
 
-    init(tracker: CowTracker, engineName: String) {
+    init(tracker: CowTracker, kind: EngineKind) {
         self.tracker = tracker
-        self.engineName = engineName
+        self.kind = kind
+    }
+
+    /// Observes `tracer` and answers the tracker's questions about other threads' stops.
+    public func connect(to tracer: Tracer) {
+        self.tracer = tracer
+        tracer.observer = self
+        tracker.arbiter = self
+    }
+
+    public func settle(_ processes: Set<pid_t>, except thread: pid_t?) -> Set<pid_t> {
+        tracer?.settle(processes, except: thread) ?? processes
     }
 
     // MARK: Hooks for the engines
@@ -42,7 +55,7 @@ public class CowEngine: TraceObserver {
     /// How a change found at a syscall entry is explained (what ran since the last stop).
     func causeBeforeSyscall(_ tracee: Tracee, _ call: SyscallArguments) -> (UInt64) -> SplitCause {
         let rseq = rseqPage(tracee)
-        return { page in page == rseq ? .kernel(detail: "rseq") : .kernel(detail: nil) }
+        return { page in .kernel(page == rseq ? .rseq : nil) }
     }
 
     /// `pid` now shares pages: make sure every thread of it is watched.
@@ -135,6 +148,7 @@ public class CowEngine: TraceObserver {
                 tracer.pauseThreads(of: tracee.tgid, except: tracee.tid)
             }
             snapshots[tracee.tid] = tracker.snapshot(parent: tracee.tgid)
+            if tracer.lateEntry { lateSnapshots.insert(tracee.tid) }
         }
         fireBreak(tracee, tracer: tracer)
     }
@@ -158,16 +172,19 @@ public class CowEngine: TraceObserver {
             // Registers are read only if the sweep finds a split to name.
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
             let stores = SyscallStores.of(call, outcome)
+            var blamed: SyscallCall?
+            let blame = { (_: UInt64) -> SplitCause in
+                if blamed == nil { blamed = SyscallCall(name: name, line: tracer.finishedSyscallLine(tracee) ?? name) }
+                return .syscall(blamed!)
+            }
             switch SyscallStores.changed(call, outcome) {
             case .anywhere:
                 // Its entry swept everything: what changed since is this call's doing.
-                tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in .syscall(name: name, line: name) }
+                tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite, cause: blame)
             case .ranges(let ranges):
                 boundedChecks += 1
                 checkedSinceSweep.insert(tracee.tgid)
-                tracker.check(tracee.tgid, ranges: ranges, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in
-                    .syscall(name: name, line: name)
-                }
+                tracker.check(tracee.tgid, ranges: ranges, dropReason: name, origin: origin, stores: stores.mayWrite, cause: blame)
             }
         }
         if let child {
@@ -188,7 +205,24 @@ public class CowEngine: TraceObserver {
 
     // MARK: New processes
 
+    /// Parents whose snapshot was taken at the clone's event stop (-q, run with PTRACE_CONT),
+    /// after the kernel made the child.
+    private var lateSnapshots: Set<pid_t> = []
+
+    /// A snapshot taken after the clone holds the parent's page as CLONE_PARENT_SETTID left
+    /// it (copied, if it was shared): the frame before is the one the child still maps.
+    private func snapshotBeforeParentStore(_ parent: pid_t, child: pid_t, request: CloneRequest) {
+        guard tracker.framesVisible, request.flags.contains(.parentSettid), let pointer = request.parentTidPointer,
+              var snapshot = snapshots[parent] else { return }
+        let page = pointer & ~4095
+        guard let index = snapshot.pages.firstIndex(where: { $0.page == page }),
+              let entry = tracker.entries(child, [page]).first ?? nil, entry.present, entry.frame != 0 else { return }
+        snapshot.pages[index].frame = entry.frame
+        snapshots[parent] = snapshot
+    }
+
     public func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {
+        if lateSnapshots.remove(parent.tid) != nil, let request { snapshotBeforeParentStore(parent.tid, child: child.tid, request: request) }
         knownChildren.insert(child.tid)
         if let request { requests[child.tid] = request }
         if let request, !request.sharesMemory, snapshots[parent.tid] != nil {
@@ -215,7 +249,7 @@ public class CowEngine: TraceObserver {
         guard tracker.shares(tracee.tgid) else { return }
         let tidPage = request.flatMap { $0.flags.contains(.childSettid) ? $0.childTidPointer : nil }
         tracker.sweep(tracee.tgid, dropReason: "exit") { page in
-            if let tidPage, page == tidPage & ~4095 { return .clone(flag: "CLONE_CHILD_SETTID", pointer: tidPage) }
+            if let tidPage, page == tidPage & ~4095 { return .clone(.childSetTID, pointer: tidPage) }
             return .unknown(note: "copied in the child before its first instruction")
         }
         sharingStarted(tracee.tgid, tracer: tracer)
@@ -240,6 +274,11 @@ public class CowEngine: TraceObserver {
 
     public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool { false }
     public func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
+    public func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool { false }
+    /// Processes being let go: what they shared leaves the ledger as detached, not exited.
+    private var detaching: Set<pid_t> = []
+
+    public func willDetach(_ tracee: Tracee, tracer: Tracer) { detaching.insert(tracee.tgid) }
 
     // MARK: Exec and exit
 
@@ -281,26 +320,19 @@ public class CowEngine: TraceObserver {
         tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
         threadGone(tracee)
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
-            tracker.processGone(tracee.tgid, reason: "exit")
+            tracker.processGone(tracee.tgid, reason: detaching.remove(tracee.tgid) != nil ? "detach" : "exit")
             codeChanged(tracee.tgid)
         }
     }
 
-    public func sharedPageCount(child: pid_t) -> Int? {
-        tracker.reporter.summary.clones.last { $0.child == child }?.total
-    }
+    public func sharedPageCount(child: pid_t) -> Int? { tracker.sharedPageCount(child: child) }
 
-    public func beforeWait() { tracker.reporter.flushPending() }
+    public func beforeWait() { tracker.confirmSplits() }
 
-    public func finished(tracer: Tracer) {
-        reportSweeps()
-        tracker.reporter.finish(engine: engineName, steps: stepCount, stillShared: tracker.ledger.totalShared)
-    }
+    public func finished(tracer: Tracer) { tracker.finish(engine: kind, steps: stepCount, sweeps: sweepCounts) }
 
-    func reportSweeps() {
-        tracker.reporter.summary.boundedChecks = boundedChecks
-        tracker.reporter.summary.fullSweeps = fullSweeps
-    }
+    /// Syscall exits checked at their possible stores, and full sweeps by syscall.
+    var sweepCounts: CowTracker.SweepCounts { CowTracker.SweepCounts(bounded: boundedChecks, full: fullSweeps) }
 
     // MARK: Helpers
 
@@ -310,7 +342,7 @@ public class CowEngine: TraceObserver {
     /// the page without storing to it, or whose write set cannot be computed, leaves the
     /// cause unknown; otherwise the kernel wrote it.
     static func cause(of page: UInt64, instruction: DecodedInstruction?, writes: WriteSet, touched: Set<UInt64>, rseq: UInt64?) -> SplitCause {
-        if page == rseq { return .kernel(detail: "rseq") }
+        if page == rseq { return .kernel(.rseq) }
         switch writes {
         case .notComputable(let what):
             return .unknown(note: "\(what): write set not computable")
@@ -322,7 +354,7 @@ public class CowEngine: TraceObserver {
             if touched.contains(page), let instruction {
                 return .unknown(note: "'\(instruction.text)' addresses this page but does not store to it")
             }
-            return .kernel(detail: nil)
+            return .kernel(nil)
         }
     }
 
@@ -338,17 +370,11 @@ public class CowEngine: TraceObserver {
 
     /// Without frame numbers: the processes among `processes` with a thread whose rseq area
     /// (as far as we have read it) is on `page`.
-    public func rseqHolders(of page: UInt64, among processes: Set<pid_t>, tracer: Tracer) -> Set<pid_t> {
-        Set(rseqPages.compactMap { tid, rseq in rseq == page ? tracer.tracees[tid]?.tgid : nil }).intersection(processes)
+    public func rseqHolders(of page: UInt64, among processes: Set<pid_t>) -> Set<pid_t> {
+        guard let tracer else { return [] }
+        return Set(rseqPages.compactMap { tid, rseq in rseq == page ? tracer.tracees[tid]?.tgid : nil }).intersection(processes)
     }
 
     /// Whether the process catches `signal` (SigCgt in /proc/PID/status).
-    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool {
-        guard let bytes = try? readWholeFile("/proc/\(pid)/status", pid: pid) else { return true }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("SigCgt:") {
-            guard let mask = UInt64(line.dropFirst(7).filter { !$0.isWhitespace }, radix: 16) else { return true }
-            return mask & (1 << UInt64(signal - 1)) != 0
-        }
-        return true
-    }
+    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool { ProcFS.status(pid)?.contains(signal, in: "SigCgt") ?? true }
 }

@@ -9,7 +9,7 @@ import Glibc
 /// Syscall exits sweep the shared pages as in the step engine. Native speed in between.
 public final class FaultEngine: CowEngine {
     /// si_code of a perf sigtrap.
-    static let trapPerf: Int32 = 6
+    static let trapPerf = Int32(cow_TRAP_PERF)
 
     private let instructions: InstructionCache
     private let cookie: UInt64
@@ -29,7 +29,7 @@ public final class FaultEngine: CowEngine {
         // Kernel-mode faults (the kernel's own stores) are visible to root only.
         excludeKernel = geteuid() != 0
         keepAlive = Int32(truncatingIfNeeded: cow_perf_event_open_pagefaults(cow_gettid(), 0, geteuid() != 0 ? 1 : 0, 1))
-        super.init(tracker: tracker, engineName: "fault")
+        super.init(tracker: tracker, kind: .fault)
     }
 
     deinit {
@@ -68,7 +68,7 @@ public final class FaultEngine: CowEngine {
         if fd >= 0 {
             events[tid] = Int32(fd)
         } else {
-            tracker.reporter.note(tid, "perf_event_open on \(tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
+            tracker.stream.note("perf_event_open on \(tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
         }
     }
 
@@ -116,12 +116,22 @@ public final class FaultEngine: CowEngine {
         return true
     }
 
+    public override func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool {
+        info.signal == SIGTRAP && info.code == Self.trapPerf && info.perfData == cookie
+    }
+
+    /// Closed before the thread is let go: an event left open would trap it with nobody
+    /// to suppress the SIGTRAP.
+    public override func willDetach(_ tracee: Tracee, tracer: Tracer) {
+        closeEvent(tracee.tid)
+        super.willDetach(tracee, tracer: tracer)
+    }
+
     override func codeChanged(_ pid: pid_t) { instructions.invalidate(pid) }
 
     override func threadGone(_ tracee: Tracee) { closeEvent(tracee.tid) }
 
     public override func finished(tracer: Tracer) {
-        reportSweeps()
-        tracker.reporter.finish(engine: engineName, steps: 0, stillShared: tracker.ledger.totalShared, faults: faults)
+        tracker.finish(engine: kind, steps: 0, faults: faults, sweeps: sweepCounts)
     }
 }

@@ -122,6 +122,11 @@ public enum PageInspector {
             result.append(MappingShare(mapping: mapping, present: present, sharedWith: sharedWith, privatePages: privatePages,
                                        exclusive: exclusive, pages: pages))
         }
+        // A process that exited meanwhile reads as empty: the counts would be wrong, not zero.
+        for pid in pids {
+            let state = Tracer.schedulerState(pid)
+            if state == nil || state == "Z" || state == "X" { throw CowtraceError("pages: pid \(pid) exited while its pages were read") }
+        }
         return (visible, result)
     }
 }

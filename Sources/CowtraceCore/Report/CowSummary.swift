@@ -8,7 +8,7 @@ public struct CowSummary: Sendable {
         public var total: Int { anon + file + zero }
     }
 
-    public var engine = "step"
+    public var engine = EngineKind.step
     public var steps = 0
     /// Page faults seen (fault engine).
     public var faults: Int?
@@ -25,10 +25,10 @@ public struct CowSummary: Sendable {
     /// ip -> (instruction text, pages copied)
     public private(set) var byInstruction: [UInt64: (text: String, symbol: String?, pages: Int)] = [:]
 
-    mutating func add(_ event: CowEvent) {
+    mutating func add(_ event: TraceEvent) {
         switch event {
-        case let .shared(parent, child, call, anon, file, zero):
-            clones.append(CloneShare(parent: parent, child: child, call: call, anon: anon, file: file, zero: zero))
+        case .shared(let s):
+            clones.append(CloneShare(parent: s.parent, child: s.child, call: s.call, anon: s.anon, file: s.file, zero: s.zero))
         case .split(let s):
             splits += 1
             causesByProcess[s.writer, default: [:]][s.cause.name, default: 0] += 1
@@ -43,8 +43,10 @@ public struct CowSummary: Sendable {
             }
         case .reuse:
             reuses += 1
-        case .drop(_, let pages, _):
-            drops += pages.count
+        case .drop(let drop):
+            drops += drop.pages.count
+        default:
+            break
         }
     }
 
@@ -66,7 +68,7 @@ public struct CowSummary: Sendable {
 
     func textLines() -> [String] {
         let work = faults.map { "\($0) page fault\($0 == 1 ? "" : "s")" } ?? "\(steps) step\(steps == 1 ? "" : "s")"
-        var lines = ["cow summary (engine \(engine), \(work)):"]
+        var lines = ["cow summary (engine \(engine.rawValue), \(work)):"]
         for c in clones {
             lines.append("  \(c.call) \(c.parent) -> \(c.child): \(c.total) page\(c.total == 1 ? "" : "s") shared (anon \(c.anon), file \(c.file), zero \(c.zero))")
         }
@@ -97,7 +99,7 @@ public struct CowSummary: Sendable {
 
     func json() -> [(String, JSONValue)] {
         [
-            ("engine", .string(engine)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
+            ("engine", .string(engine.rawValue)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
             ("drops", .int(drops)), ("still_shared", .int(stillShared)),
             ("bounded_checks", .int(boundedChecks)), ("full_sweeps", .int(fullSweeps.values.reduce(0, +))),
             ("clones", .array(clones.map { c in
@@ -114,5 +116,27 @@ public struct CowSummary: Sendable {
                 .object([("function", .string(f.function)), ("pages", .int(f.pages))])
             })),
         ]
+    }
+}
+
+/// Builds the summary from the event stream, as any other consumer.
+public final class SummaryCollector: EventRenderer {
+    public private(set) var summary = CowSummary()
+
+    public func render(_ event: TraceEvent, tracees: Int) {
+        switch event {
+        case .shared, .split, .reuse, .drop: summary.add(event)
+        default: break
+        }
+    }
+
+    /// The totals at the end: what the engine did and what is still shared.
+    public func final(engine: EngineKind, steps: Int, faults: Int?, stillShared: Int) -> CowSummary {
+        var result = summary
+        result.engine = engine
+        result.steps = steps
+        result.faults = faults
+        result.stillShared = stillShared
+        return result
     }
 }
