@@ -93,8 +93,13 @@ public class CowEngine: TraceObserver, StopArbiter {
     /// A signal is delivered with this resumption: the kernel writes its frame outside any
     /// syscall, found by a full sweep at the next syscall entry.
     func signalDelivered(_ tracee: Tracee, _ signal: Int32) {
-        if signal != 0 && tracker.shares(tracee.tgid) { sweepOwed.insert(tracee.tgid) }
+        if signal != 0 && !kernelFaultsTrapped && tracker.shares(tracee.tgid) { sweepOwed.insert(tracee.tgid) }
     }
+
+    /// Whether the kernel's own stores into shared pages stop the thread by themselves (the
+    /// fault engine's events count kernel-mode faults, as root): then a signal frame's copy
+    /// is reported by its fault, and no sweep is owed for it.
+    var kernelFaultsTrapped: Bool { false }
 
     /// At a syscall entry: what changed since the last stop. The rseq page (the kernel
     /// rewrites it on every return to user mode) is always read; every shared page only

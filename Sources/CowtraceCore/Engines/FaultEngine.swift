@@ -50,6 +50,7 @@ public final class FaultEngine: CowEngine {
     }
 
     override var stepCount: Int { 0 }
+    override var kernelFaultsTrapped: Bool { !excludeKernel }
 
     /// A thread without its perf event (perf_event_open refused): its copies are found at
     /// syscall stops only, by full sweeps.
