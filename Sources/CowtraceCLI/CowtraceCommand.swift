@@ -12,6 +12,8 @@ public struct CowtraceCommand: ParsableCommand {
             cowtrace [options] -p PID
             cowtrace paddr PID ADDR...
             cowtrace pages PID [PID...]
+            cowtrace report EVENTS.jsonl [--speedscope F] [--folded F] [--html F] [--summary-only]
+            cowtrace diff A.jsonl B.jsonl [--html F]
             """
     )
 
@@ -52,6 +54,8 @@ public struct CowtraceCommand: ParsableCommand {
     @Flag(name: .customLong("summary-only"), help: "Print only the end-of-run summary.")
     var summaryOnly = false
 
+    @OptionGroup var reports: LiveReportOptions
+
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The program to run, with its arguments.", valueName: "PROGRAM [ARGS...]"))
     var command: [String] = []
 
@@ -68,6 +72,7 @@ public struct CowtraceCommand: ParsableCommand {
         let watchFilter = try WatchFilter(parsing: watch)
         let logSink = try output.map { try OutputSink.open(path: $0) } ?? OutputSink(fd: STDERR_FILENO)
         let events = try json.map { JSONEventLog(sink: try OutputSink.open(path: $0)) }
+        let reportFiles = try reports.files()
         var configuration = Tracer.Configuration()
         configuration.quiet = quiet || summaryOnly
         // At a break the processes may be left stopped (--on-break stop, or the prompt's
@@ -116,6 +121,7 @@ public struct CowtraceCommand: ParsableCommand {
             log.message(useFault ? "engine fault (perf page-fault events with sigtrap)" : "engine step (single-stepping)")
         }
         let status = try withExtendedLifetime(observer) { try tracer.run() }
+        try reportFiles.write(reporter.runLog, title: "cowtrace " + (pid.map { "-p \($0)" } ?? command.joined(separator: " ")))
         throw ExitCode(status)
     }
 }
@@ -130,6 +136,8 @@ public enum CowtraceMain {
             switch arguments.first {
             case "paddr": command = try PaddrCommand.parseAsRoot(Array(arguments.dropFirst()))
             case "pages": command = try PagesCommand.parseAsRoot(Array(arguments.dropFirst()))
+            case "report": command = try ReportCommand.parseAsRoot(Array(arguments.dropFirst()))
+            case "diff": command = try DiffCommand.parseAsRoot(Array(arguments.dropFirst()))
             default: command = try CowtraceCommand.parseAsRoot(arguments)
             }
             try command.run()
@@ -158,7 +166,7 @@ public enum CowtraceMain {
     /// `--break-on-split` may come without a value; give it the default before parsing.
     /// Only cowtrace's own options are looked at: everything from PROGRAM on is the program's.
     static func normalizeOptionalValues(_ arguments: [String]) -> [String] {
-        let takesValue: Set<String> = ["-p", "-o", "--json", "--engine", "--watch", "--on-break", "--max-steps", "--syntax", "--break-on-split"]
+        let takesValue: Set<String> = ["-p", "-o", "--json", "--engine", "--watch", "--on-break", "--max-steps", "--syntax", "--break-on-split", "--speedscope", "--folded", "--html"]
         var result: [String] = []
         var index = 0
         while index < arguments.count {

@@ -214,7 +214,7 @@ public class CowEngine: TraceObserver {
     }
 
     public func sharedPageCount(child: pid_t) -> Int? {
-        tracker.reporter.summary.clones.last { $0.child == child }?.total
+        tracker.reporter.sharedPages(child: child)
     }
 
     public func beforeWait() { tracker.reporter.flushPending() }

@@ -5,7 +5,14 @@ public final class CowReporter {
     private let log: SyscallLog
     private let events: JSONEventLog?
     private let summaryOnly: Bool
-    public private(set) var summary = CowSummary()
+    /// The run as typed values, built from the same JSON objects the log gets: the summary
+    /// and the report files (folded, speedscope, HTML) are rendered from it.
+    private var builder = RunLogBuilder()
+    /// Backtraces already given an id (a `stack` event); keyed by addresses, checked for equality.
+    private var stackIDs: [[UInt64]: [(frames: [BacktraceFrame], id: Int)]] = [:]
+    private var nextStackID = 1
+    private var programsSeen: Set<pid_t> = []
+    private let startTime = CowReporter.monotonicMicroseconds()
     /// A loop copying page after page repeats the same frames: format each once.
     private let formats = FrameFormats()
 
@@ -29,7 +36,6 @@ public final class CowReporter {
             return
         }
         flushPending()
-        summary.add(event)
         write(event)
     }
 
@@ -39,7 +45,6 @@ public final class CowReporter {
         let splits = pending
         pending.removeAll(keepingCapacity: true)
         for (split, confirm) in splits where confirm?() ?? true {
-            summary.add(.split(split))
             write(.split(split))
         }
     }
@@ -49,23 +54,74 @@ public final class CowReporter {
         case let .shared(parent, child, call, anon, file, zero):
             let total = anon + file + zero
             text(parent, annotation: true, "cow: \(total) page\(total == 1 ? "" : "s") now shared with \(child) (anon \(anon), file \(file), zero \(zero))")
-            _ = call
+            nameProgram(parent)
+            nameProgram(child)
+            emit("shared", [("pid", .int32(parent)), ("child", .int32(child)), ("syscall", .string(call)),
+                            ("anon", .int(anon)), ("file", .int(file)), ("zero", .int(zero)), ("time_us", .int(elapsed()))])
         case .split(let split):
             text(split.writer, annotation: false, Self.describe(split, formats: formats))
-            events?.emit("split", Self.json(split, formats: formats))
+            nameProgram(split.writer)
+            var fields = Self.json(split, formats: formats, stack: stackID(split.backtrace))
+            fields.append(("time_us", .int(elapsed())))
+            emit("split", fields)
         case let .reuse(pid, page, region, frame, ip):
             text(pid, annotation: false, "cow: reuse \(hex(page)) \(region): last holder wrote its own frame \(Self.frameText(frame)), no copy")
-            events?.emit("reuse", [("pid", .int32(pid)), ("page", .hex(page)), ("region", .string(region)),
-                                   ("frame", .hex(FrameNumber.known(frame))), ("ip", .hex(ip))])
+            emit("reuse", [("pid", .int32(pid)), ("page", .hex(page)), ("region", .string(region)),
+                           ("frame", .hex(FrameNumber.known(frame))), ("ip", .hex(ip)), ("time_us", .int(elapsed()))])
         case let .drop(pid, pages, reason):
             guard !pages.isEmpty else { return }
             text(pid, annotation: true, "cow: \(pid) dropped \(pages.count) shared page\(pages.count == 1 ? "" : "s") (\(reason))")
+            let time = elapsed()
             for p in pages {
-                events?.emit("drop", [("pid", .int32(pid)), ("page", .hex(p.page)), ("region", .string(p.region)),
-                                      ("frame", .hex(FrameNumber.known(p.frame))), ("reason", .string(reason))])
+                emit("drop", [("pid", .int32(pid)), ("page", .hex(p.page)), ("region", .string(p.region)),
+                              ("frame", .hex(FrameNumber.known(p.frame))), ("reason", .string(reason)), ("time_us", .int(time))])
             }
         }
     }
+
+    /// One event to the JSON log and to the run model.
+    private func emit(_ kind: String, _ fields: [(String, JSONValue)]) {
+        events?.emit(kind, fields)
+        try? builder.add(kind, fields)
+    }
+
+    /// The id of a backtrace; a new one is first written as a `stack` event (a loop copying
+    /// page after page repeats one backtrace: the log names it once). 0 is "no backtrace".
+    private func stackID(_ frames: [BacktraceFrame]) -> Int {
+        guard !frames.isEmpty else { return 0 }
+        let key = frames.map(\.ip)
+        if let hit = stackIDs[key]?.first(where: { $0.frames == frames }) { return hit.id }
+        let id = nextStackID
+        nextStackID += 1
+        stackIDs[key, default: []].append((frames, id))
+        emit("stack", [("id", .int(id)), ("frames", .array(frames.map(Self.frameJSON)))])
+        return id
+    }
+
+    /// A `process` event the first time a pid is named: its executable, for "prog pid N".
+    private func nameProgram(_ pid: pid_t) {
+        guard programsSeen.insert(pid).inserted else { return }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard let n = try? systemCall("readlink", pid: pid, { readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1) }) else { return }
+        emit("process", [("pid", .int32(pid)), ("program", .string(String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)))])
+    }
+
+    private func elapsed() -> Int { Int(Self.monotonicMicroseconds() - startTime) }
+
+    static func monotonicMicroseconds() -> Int64 {
+        var now = timespec()
+        _ = try? systemCall("clock_gettime") { clock_gettime(CLOCK_MONOTONIC, &now) }
+        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+    }
+
+    /// The run so far (complete after `finish`).
+    public var runLog: RunLog { builder.finish() }
+
+    /// Pages shared with `child` at its clone.
+    public func sharedPages(child: pid_t) -> Int? { builder.log.shares.last { $0.child == child }?.total }
+
+    /// Splits reported so far (the live status line).
+    public var splitCount: Int { builder.log.splits.count }
 
     func logMessage(_ text: String) {
         flushPending()
@@ -149,7 +205,8 @@ public final class CowReporter {
         return out
     }
 
-    static func json(_ s: Split, formats: FrameFormats? = nil) -> [(String, JSONValue)] {
+    /// A split's JSON fields; with `stack`, the backtrace is that `stack` event's id instead of inline.
+    static func json(_ s: Split, formats: FrameFormats? = nil, stack: Int? = nil) -> [(String, JSONValue)] {
         var ip: JSONValue = .null, instruction: JSONValue = .null, address: JSONValue = .null, size: JSONValue = .null
         var bytes: JSONValue = .null, syscall: JSONValue = .null, cloneFlag: JSONValue = .null, detail: JSONValue = .null
         var note: JSONValue = .null
@@ -179,7 +236,7 @@ public final class CowReporter {
             ("cause", .string(s.cause.name)), ("detail", detail), ("ip", ip), ("instruction", instruction),
             ("bytes", bytes), ("address", address), ("size", size), ("syscall", syscall), ("clone_flag", cloneFlag),
             ("symbol", symbol), ("source", .string(top?.source)),
-            ("backtrace", formats?.backtraceJSON(s.backtrace) ?? .array(s.backtrace.map(frameJSON))),
+            stack.map { ("stack", .int($0)) } ?? ("backtrace", formats?.backtraceJSON(s.backtrace) ?? .array(s.backtrace.map(frameJSON))),
             ("note", note), ("engine", .string(s.engine)),
         ]
     }
@@ -196,12 +253,11 @@ public final class CowReporter {
     /// Prints the summary to the log and the JSON stream.
     public func finish(engine: String, steps: Int, stillShared: Int, faults: Int? = nil) {
         flushPending()
-        summary.steps = steps
-        summary.faults = faults
-        summary.stillShared = stillShared
-        summary.engine = engine
-        for line in summary.textLines() { log.plain(line) }
-        events?.emit("summary", summary.json())
+        var log = builder.finish()
+        log.totals = RunLog.Totals(engine: engine, steps: steps, faults: faults, stillShared: stillShared)
+        let summary = CowSummary(log)
+        for line in summary.textLines() { self.log.plain(line) }
+        emit("summary", summary.json())
     }
 }
 

@@ -1,76 +1,121 @@
 import Glibc
 
-/// End-of-run totals: pages shared per clone, splits per process and cause, reuses, drops,
-/// what is still shared, and the instructions that copied the most pages.
+/// End-of-run totals, computed from a `RunLog` (so a live run and `cowtrace report` on its
+/// saved log print the same lines): pages shared per clone, pages copied per process, cause,
+/// module, instruction, function and call path, with bytes next to page counts.
 public struct CowSummary: Sendable {
-    public struct CloneShare: Sendable {
-        public let parent: pid_t, child: pid_t, call: String, anon: Int, file: Int, zero: Int
-        public var total: Int { anon + file + zero }
+    public struct Count: Sendable, Equatable {
+        public let name: String
+        public let pages: Int
     }
 
-    public var engine = "step"
-    public var steps = 0
-    /// Page faults seen (fault engine).
-    public var faults: Int?
-    public var stillShared = 0
-    public private(set) var clones: [CloneShare] = []
-    public private(set) var splits = 0
-    public private(set) var causesByProcess: [pid_t: [String: Int]] = [:]
-    public private(set) var reuses = 0
-    public private(set) var drops = 0
-    /// ip -> (instruction text, pages copied)
-    public private(set) var byInstruction: [UInt64: (text: String, symbol: String?, pages: Int)] = [:]
+    public let engine: String
+    public let steps: Int
+    public let faults: Int?
+    public let stillShared: Int
+    public let clones: [RunLog.Share]
+    public let splits: Int
+    public let reuses: Int
+    public let drops: Int
+    public let causesByProcess: [pid_t: [String: Int]]
+    /// Each writer, in pid order, with its program and the process it was cloned from.
+    public let processes: [(pid: pid_t, program: String, parent: pid_t?, pages: Int)]
+    public let topInstructions: [(ip: UInt64, text: String, symbol: String?, pages: Int)]
+    /// Frame #0's function; frames without symbols count under "<module> [no symbols]".
+    public let topFunctions: [Count]
+    /// Frame #0's module; splits without a user frame under "[kernel]" (or the cause).
+    public let byModule: [Count]
+    /// Whole call paths, outermost first.
+    public let topPaths: [(frames: [String], pages: Int)]
 
-    mutating func add(_ event: CowEvent) {
-        switch event {
-        case let .shared(parent, child, call, anon, file, zero):
-            clones.append(CloneShare(parent: parent, child: child, call: call, anon: anon, file: file, zero: zero))
-        case .split(let s):
-            splits += 1
-            causesByProcess[s.writer, default: [:]][s.cause.name, default: 0] += 1
-            if case .instruction(let w) = s.cause {
-                if let old = byInstruction[w.ip], old.symbol != nil {
-                    byInstruction[w.ip]!.pages = old.pages + 1  // the usual case: a store seen before
-                } else {
-                    let symbol = s.backtrace.first?.symbol.map { sym in sym + (s.backtrace.first?.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "") }
-                    let old = byInstruction[w.ip]
-                    byInstruction[w.ip] = (w.text, symbol ?? old?.symbol, (old?.pages ?? 0) + 1)
-                }
+    public init(_ log: RunLog) {
+        engine = log.totals?.engine ?? log.splits.first?.engine ?? "?"
+        steps = log.totals?.steps ?? 0
+        faults = log.totals?.faults
+        stillShared = log.totals?.stillShared ?? 0
+        clones = log.shares
+        splits = log.splits.count
+        reuses = log.reuses.count
+        drops = log.drops.count
+        var causes: [pid_t: [String: Int]] = [:]
+        var instructions: [UInt64: (text: String, symbol: String?, pages: Int)] = [:]
+        var functions: [String: Int] = [:]
+        var modules: [String: Int] = [:]
+        var pathsByStack: [Int: Int] = [:]
+        var causeOnly: [String: Int] = [:]
+        for split in log.splits {
+            causes[split.writer, default: [:]][split.cause, default: 0] += 1
+            if split.cause == "instruction", let ip = split.ip {
+                let old = instructions[ip]
+                instructions[ip] = (split.instruction ?? old?.text ?? "?", old?.symbol ?? split.symbol, (old?.pages ?? 0) + 1)
             }
-        case .reuse:
-            reuses += 1
-        case .drop(_, let pages, _):
-            drops += pages.count
+            if let top = log.stacks[split.stack].first {
+                functions[top.symbol ?? RunLog.moduleName(top) + " [no symbols]", default: 0] += 1
+                modules[RunLog.moduleName(top), default: 0] += 1
+                pathsByStack[split.stack, default: 0] += 1
+            } else {
+                let name = RunLog.causeFrameName(split)
+                functions[name, default: 0] += 1
+                modules[split.cause == "unknown" ? "[unknown]" : "[kernel]", default: 0] += 1
+                causeOnly[name, default: 0] += 1
+            }
         }
-    }
-
-    public var topInstructions: [(ip: UInt64, text: String, symbol: String?, pages: Int)] {
-        byInstruction.map { (ip: $0.key, text: $0.value.text, symbol: $0.value.symbol, pages: $0.value.pages) }
+        causesByProcess = causes
+        let parents = Dictionary(log.shares.map { ($0.child, $0.parent) }, uniquingKeysWith: { a, _ in a })
+        processes = causes.keys.sorted().map { pid in
+            (pid, log.programName(pid), parents[pid], causes[pid]!.values.reduce(0, +))
+        }
+        topInstructions = instructions.map { (ip: $0.key, text: $0.value.text, symbol: $0.value.symbol, pages: $0.value.pages) }
             .sorted { $0.pages != $1.pages ? $0.pages > $1.pages : $0.ip < $1.ip }
-    }
-
-    /// Pages copied per function (the symbol without its offset).
-    public var topFunctions: [(function: String, pages: Int)] {
-        var counts: [String: Int] = [:]
-        for entry in byInstruction.values {
-            guard let symbol = entry.symbol else { continue }
-            let function = symbol.split(separator: "+").first.map(String.init) ?? symbol
-            counts[function, default: 0] += entry.pages
+        topFunctions = Self.ranked(functions)
+        byModule = Self.ranked(modules)
+        var paths: [[String]: Int] = [:]
+        for (name, pages) in causeOnly { paths[[name], default: 0] += pages }
+        for (stack, pages) in pathsByStack { paths[log.stacks[stack].reversed().map(RunLog.functionName), default: 0] += pages }
+        topPaths = paths.map { (frames: $0.key, pages: $0.value) }.sorted {
+            $0.pages != $1.pages ? $0.pages > $1.pages : $0.frames.lexicographicallyPrecedes($1.frames)
         }
-        return counts.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
     }
 
-    func textLines() -> [String] {
+    static func ranked(_ counts: [String: Int]) -> [Count] {
+        counts.map { Count(name: $0.key, pages: $0.value) }.sorted { $0.pages != $1.pages ? $0.pages > $1.pages : $0.name < $1.name }
+    }
+
+    static func pages(_ n: Int) -> String { "\(n) page\(n == 1 ? "" : "s")" }
+
+    /// "  2000  7.8 MiB  name": the count columns of the top lists.
+    static func row(_ pages: Int, _ name: String) -> String {
+        "    \(String(pages).leftPadded(6, with: " "))  \(ByteCount.text(pages: pages).leftPadded(9, with: " "))  \(name)"
+    }
+
+    /// A call path cut to its innermost frames, so the lines stay readable.
+    static func shortPath(_ path: [String], frames: Int = 8) -> String {
+        (path.count <= frames ? path : ["…"] + path.suffix(frames)).joined(separator: " → ")
+    }
+
+    public func textLines() -> [String] {
         let work = faults.map { "\($0) page fault\($0 == 1 ? "" : "s")" } ?? "\(steps) step\(steps == 1 ? "" : "s")"
         var lines = ["cow summary (engine \(engine), \(work)):"]
         for c in clones {
-            lines.append("  \(c.call) \(c.parent) -> \(c.child): \(c.total) page\(c.total == 1 ? "" : "s") shared (anon \(c.anon), file \(c.file), zero \(c.zero))")
+            lines.append("  \(c.call) \(c.parent) -> \(c.child): \(Self.pages(c.total)) shared, \(ByteCount.text(pages: c.total)) (anon \(c.anon), file \(c.file), zero \(c.zero))")
         }
         let perProcess = causesByProcess.keys.sorted().map { pid in
             "\(pid): " + causesByProcess[pid]!.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         }
-        lines.append("  splits: \(splits)" + (perProcess.isEmpty ? "" : " (" + perProcess.joined(separator: "; ") + ")"))
+        lines.append("  splits: \(splits)" + (perProcess.isEmpty ? "" : " (" + perProcess.joined(separator: "; ") + ")")
+                     + ", \(ByteCount.text(pages: splits)) copied")
         lines.append("  reused: \(reuses), dropped: \(drops), still shared: \(stillShared)")
+        if !processes.isEmpty {
+            lines.append("  pages copied per process:")
+            for p in processes {
+                let role = p.parent.map { "child of \($0)" } ?? "parent"
+                lines.append(Self.row(p.pages, "\(p.program) pid \(p.pid) (\(role))"))
+            }
+        }
+        if !byModule.isEmpty {
+            lines.append("  pages copied per module (frame #0):")
+            for m in byModule.prefix(10) { lines.append(Self.row(m.pages, m.name)) }
+        }
         let top = topInstructions.prefix(10)
         if !top.isEmpty {
             lines.append("  top instructions by pages copied:")
@@ -78,18 +123,24 @@ public struct CowSummary: Sendable {
                 lines.append("    \(String(t.pages).leftPadded(6, with: " "))  \(hex(t.ip))\(t.symbol.map { " <\($0)>" } ?? "")  \(t.text)")
             }
         }
-        let functions = topFunctions.prefix(10)
-        if !functions.isEmpty {
+        if !topFunctions.isEmpty {
             lines.append("  top functions by pages copied:")
-            for f in functions { lines.append("    \(String(f.pages).leftPadded(6, with: " "))  \(f.function)") }
+            for f in topFunctions.prefix(10) { lines.append(Self.row(f.pages, f.name)) }
+        }
+        if !topPaths.isEmpty {
+            lines.append("  top call paths by pages copied (outermost first):")
+            for p in topPaths.prefix(5) { lines.append(Self.row(p.pages, Self.shortPath(p.frames))) }
         }
         return lines
     }
 
-    func json() -> [(String, JSONValue)] {
-        [
+    public func json() -> [(String, JSONValue)] {
+        let counts = { (list: [Count], key: String) -> JSONValue in
+            .array(list.prefix(20).map { .object([(key, .string($0.name)), ("pages", .int($0.pages))]) })
+        }
+        return [
             ("engine", .string(engine)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
-            ("drops", .int(drops)), ("still_shared", .int(stillShared)),
+            ("drops", .int(drops)), ("still_shared", .int(stillShared)), ("bytes_copied", .int(splits * RunLog.pageSize)),
             ("clones", .array(clones.map { c in
                 .object([("parent", .int32(c.parent)), ("child", .int32(c.child)), ("syscall", .string(c.call)),
                          ("shared_pages", .int(c.total)), ("anon", .int(c.anon)), ("file", .int(c.file)), ("zero", .int(c.zero))])
@@ -100,8 +151,10 @@ public struct CowSummary: Sendable {
             ("top_instructions", .array(topInstructions.prefix(20).map { t in
                 .object([("ip", .hex(t.ip)), ("instruction", .string(t.text)), ("symbol", .string(t.symbol)), ("pages", .int(t.pages))])
             })),
-            ("top_functions", .array(topFunctions.prefix(20).map { f in
-                .object([("function", .string(f.function)), ("pages", .int(f.pages))])
+            ("top_functions", counts(topFunctions, "function")),
+            ("by_module", counts(byModule, "module")),
+            ("top_paths", .array(topPaths.prefix(20).map { p in
+                .object([("path", .array(p.frames.map { .string($0) })), ("pages", .int(p.pages))])
             })),
         ]
     }
