@@ -120,7 +120,12 @@ public struct CowtraceCommand: ParsableCommand {
         if !summaryOnly {
             log.message(useFault ? "engine fault (perf page-fault events with sigtrap)" : "engine step (single-stepping)")
         }
+        log.muted = summaryOnly
+        // Flush -o/--json a few times a second, and show a status line when the log is not on the terminal.
+        let progress = interactive || (output == nil && json == nil && !summaryOnly) ? nil
+            : try LiveProgress.start(tracer: tracer, tracker: tracker, showStatus: output != nil || summaryOnly)
         let status = try withExtendedLifetime(observer) { try tracer.run() }
+        progress?.stop()
         try reportFiles.write(reporter.runLog, title: "cowtrace " + (pid.map { "-p \($0)" } ?? command.joined(separator: " ")))
         throw ExitCode(status)
     }

@@ -154,3 +154,58 @@ import Testing
         #expect(dom.contains("<canvas"), "the page map is drawn")
     }
 }
+
+/// Logs that can be followed while the program runs, and the live status line.
+@Suite(.serialized) struct LiveOutputTests {
+    /// The child copies its pages, then sleeps 4 s: the -o log and the --json events must
+    /// already hold the splits (at most a second behind), not wait for the end of the run.
+    @Test func logAndEventsAreWrittenWhileTheProgramRuns() throws {
+        let binary = try Fixtures.path("two_writers")
+        let log = ReportTests.temporary("follow.log"), json = ReportTests.temporary("follow.json")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Paths.cowtrace)
+        process.arguments = ["-q", "-o", log, "--json", json, binary, "2", "3", "4000"]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { process.waitUntilExit() }
+        var splitsSeen = (text: 0, json: 0)
+        for _ in 0..<30 {
+            usleep(100_000)
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            let events = (try? String(contentsOfFile: json, encoding: .utf8)) ?? ""
+            splitsSeen = (text.components(separatedBy: "cow: split ").count - 1, events.components(separatedBy: "\"event\":\"split\"").count - 1)
+            if splitsSeen.text >= 5 && splitsSeen.json >= 5 { break }
+        }
+        #expect(process.isRunning, "the program still runs")
+        #expect(splitsSeen.text >= 5 && splitsSeen.json >= 5, "\(splitsSeen)")
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
+    /// On a terminal, with the log in a file: a status line redrawn on stderr, cleared at the end.
+    @Test func statusLineOnATerminalOnly() throws {
+        let binary = try Fixtures.path("two_writers")
+        let log = ReportTests.temporary("status.log")
+        let driver = Paths.packageRoot.appendingPathComponent("Scripts/pty-drive.py").path
+        let run = try Command.run(["/usr/bin/python3", driver, "--timeout", "30", "--", Paths.cowtrace, "-q", "-o", log, binary, "2", "3", "1200"])
+        let transcript = run.stdout
+        #expect(transcript.contains("\rcowtrace: 2 processes, "), "\(transcript.debugDescription)")
+        #expect(transcript.contains(" splits (20 KiB copied), ") || transcript.contains(" split"), "\(transcript.debugDescription)")
+        let lastStatus = try #require(transcript.range(of: "\rcowtrace: ", options: .backwards))
+        #expect(transcript[lastStatus.upperBound...].contains("\r\u{1b}[K"), "cleared at the end")
+        #expect(try String(contentsOfFile: log, encoding: .utf8).contains("cow summary"))
+        // Not a terminal: nothing but the program's own output.
+        let piped = try Command.run([Paths.cowtrace, "-q", "-o", log, binary, "2", "3", "600"])
+        #expect(piped.status == 0 && !piped.stderr.contains("cowtrace:"), "\(piped.stderr)")
+    }
+
+    @Test func summaryOnlyPrintsOnlyTheSummary() throws {
+        let binary = try Fixtures.path("two_writers")
+        let run = try Command.run([Paths.cowtrace, "--summary-only", binary, "2", "3"])
+        #expect(run.status == 0)
+        let lines = run.stderr.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("cow summary (engine ") == true, "\(run.stderr)")
+        #expect(lines.allSatisfy { $0.hasPrefix("cow summary") || $0.hasPrefix("  ") }, "\(run.stderr)")
+    }
+}

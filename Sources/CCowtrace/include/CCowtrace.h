@@ -114,4 +114,11 @@ void cow_install_interrupt_handlers(void);
 // The last interrupting signal received, or 0.
 int cow_interrupt_signal(void);
 
+// ---- periodic tick (log flushing, live status line) ---------------------------
+// Starts a SIGALRM every interval_ms (interrupting waitpid); 0 or -1 with errno.
+int cow_tick_start(long interval_ms);
+int cow_tick_stop(void);
+// 1 once per tick that happened since the last call, else 0.
+int cow_tick_take(void);
+
 #endif

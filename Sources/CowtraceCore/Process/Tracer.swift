@@ -20,6 +20,8 @@ public final class Tracer {
     public let events: JSONEventLog?
     /// Strong: the engine holds no reference back, and a weak load on every stop costs.
     public var observer: (any TraceObserver)?
+    /// Called at each periodic tick (`LiveProgress`: flush the logs, redraw the status line).
+    public var onTick: (() -> Void)?
 
     public private(set) var tracees: [pid_t: Tracee] = [:]
     private var memories: [pid_t: TraceeMemory] = [:]
@@ -115,6 +117,7 @@ public final class Tracer {
                 handleInterrupt(signal)
                 if tracees.isEmpty { break }
             }
+            if cow_tick_take() != 0 { onTick?() }
             if !deferred.isEmpty {
                 let next = deferred.removeFirst()
                 handle(next.pid, next.status)

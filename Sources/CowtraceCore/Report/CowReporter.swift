@@ -117,6 +117,9 @@ public final class CowReporter {
     /// The run so far (complete after `finish`).
     public var runLog: RunLog { builder.finish() }
 
+    /// Runs once before the summary is printed (the live status line clears itself).
+    public var beforeSummary: (() -> Void)?
+
     /// Pages shared with `child` at its clone.
     public func sharedPages(child: pid_t) -> Int? { builder.log.shares.last { $0.child == child }?.total }
 
@@ -253,6 +256,7 @@ public final class CowReporter {
     /// Prints the summary to the log and the JSON stream.
     public func finish(engine: String, steps: Int, stillShared: Int, faults: Int? = nil) {
         flushPending()
+        beforeSummary?()
         var log = builder.finish()
         log.totals = RunLog.Totals(engine: engine, steps: steps, faults: faults, stillShared: stillShared)
         let summary = CowSummary(log)

@@ -25,7 +25,12 @@ public final class SyscallLog {
         return "[pid " + String(repeating: " ", count: max(0, 5 - digits.count)) + digits + "] "
     }
 
+    /// --summary-only: everything but the summary (`plain`) is left out.
+    public var muted = false
+    private var writingPlain = false
+
     private func emit(_ text: String) {
+        guard !muted || writingPlain else { return }
         beforeWrite?()
         sink.write(text)
         if let newline = text.utf8.lastIndex(of: 10) {
@@ -95,7 +100,9 @@ public final class SyscallLog {
             emit(" <unfinished ...>\n")
             open = nil
         }
+        writingPlain = true
         emit(text + "\n")
+        writingPlain = false
     }
 
     /// Drops the open line of a tracee that vanished without finishing its call.
