@@ -131,9 +131,10 @@ public final class CowReporter {
         log.message(text)
     }
 
-    private func text(_ pid: pid_t, annotation: Bool, _ line: String) {
+    /// The line is only formatted when it is written (not with --summary-only).
+    private func text(_ pid: pid_t, annotation: Bool, _ line: @autoclosure () -> String) {
         guard !summaryOnly else { return }
-        if annotation { log.annotation(tid: pid, line) } else { log.line(tid: pid, line) }
+        if annotation { log.annotation(tid: pid, line()) } else { log.line(tid: pid, line()) }
     }
 
     static func describe(_ s: Split, formats: FrameFormats? = nil) -> String {

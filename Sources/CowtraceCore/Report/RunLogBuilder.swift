@@ -49,26 +49,7 @@ public struct RunLogBuilder {
             let frames = try required("frames") { $0.arrayValue }
             stackIndex[id] = intern(frames.map(Self.frame))
         case "split":
-            let stack: Int
-            if let id = optional("stack", { $0.intValue }) {
-                guard let index = stackIndex[id] else { throw Failure(message: "split names stack \(id) before its stack event") }
-                stack = index
-            } else {
-                stack = intern((optional("backtrace") { $0.arrayValue } ?? []).map(Self.frame))
-            }
-            log.splits.append(RunLog.Split(
-                page: try required("page") { $0.hexValue }, region: optional("region") { $0.stringValue } ?? "?",
-                kind: optional("kind") { $0.stringValue } ?? "anon",
-                writer: try required("writer", pid32),
-                others: (optional("others") { $0.arrayValue } ?? []).compactMap(pid32),
-                frameBefore: optional("frame_before") { $0.hexValue }, frameAfter: optional("frame_after") { $0.hexValue },
-                cause: try required("cause") { $0.stringValue }, detail: optional("detail") { $0.stringValue },
-                ip: optional("ip") { $0.hexValue }, instruction: optional("instruction") { $0.stringValue },
-                address: optional("address") { $0.hexValue }, size: optional("size", int),
-                syscall: optional("syscall") { $0.stringValue }, cloneFlag: optional("clone_flag") { $0.stringValue },
-                symbol: optional("symbol") { $0.stringValue }, source: optional("source") { $0.stringValue },
-                note: optional("note") { $0.stringValue }, engine: optional("engine") { $0.stringValue },
-                stack: stack, time: optional("time_us") { $0.intValue }, sequence: sequence))
+            try addSplit(fields)
         case "shared":
             log.shares.append(RunLog.Share(
                 parent: try required("pid", pid32), child: try required("child", pid32),
@@ -103,6 +84,58 @@ public struct RunLogBuilder {
         default:
             break  // syscall lines and events added later: nothing a report needs
         }
+    }
+
+    /// One pass over the fields (a split is the event there are many of, live and saved).
+    private mutating func addSplit(_ fields: [(String, JSONValue)]) throws(Failure) {
+        var page: UInt64?, region = "?", kind = "anon", writer: pid_t?, others: [pid_t] = []
+        var frameBefore: UInt64?, frameAfter: UInt64?, cause: String?, detail: String?, ip: UInt64?
+        var instruction: String?, address: UInt64?, size: Int?, syscall: String?, cloneFlag: String?
+        var symbol: String?, source: String?, note: String?, engine: String?, time: Int64?
+        var stackID: Int64?, backtrace: [JSONValue]?
+        for (key, raw) in fields {
+            let value = raw.resolved
+            switch key {
+            case "page": page = value.hexValue
+            case "region": region = value.stringValue ?? region
+            case "kind": kind = value.stringValue ?? kind
+            case "writer": writer = value.intValue.flatMap { pid_t(exactly: $0) }
+            case "others": others = (value.arrayValue ?? []).compactMap { $0.intValue.flatMap { pid_t(exactly: $0) } }
+            case "frame_before": frameBefore = value.hexValue
+            case "frame_after": frameAfter = value.hexValue
+            case "cause": cause = value.stringValue
+            case "detail": detail = value.stringValue
+            case "ip": ip = value.hexValue
+            case "instruction": instruction = value.stringValue
+            case "address": address = value.hexValue
+            case "size": size = value.intValue.map { Int($0) }
+            case "syscall": syscall = value.stringValue
+            case "clone_flag": cloneFlag = value.stringValue
+            case "symbol": symbol = value.stringValue
+            case "source": source = value.stringValue
+            case "note": note = value.stringValue
+            case "engine": engine = value.stringValue
+            case "time_us": time = value.intValue
+            case "stack": stackID = value.intValue
+            case "backtrace": backtrace = value.arrayValue
+            default: break
+            }
+        }
+        guard let page else { throw Failure(message: "split event without a valid \"page\"") }
+        guard let writer else { throw Failure(message: "split event without a valid \"writer\"") }
+        guard let cause else { throw Failure(message: "split event without a valid \"cause\"") }
+        let stack: Int
+        if let stackID {
+            guard let index = stackIndex[stackID] else { throw Failure(message: "split names stack \(stackID) before its stack event") }
+            stack = index
+        } else {
+            stack = intern((backtrace ?? []).map(Self.frame))
+        }
+        log.splits.append(RunLog.Split(
+            page: page, region: region, kind: kind, writer: writer, others: others, frameBefore: frameBefore, frameAfter: frameAfter,
+            cause: cause, detail: detail, ip: ip, instruction: instruction, address: address, size: size, syscall: syscall,
+            cloneFlag: cloneFlag, symbol: symbol, source: source, note: note, engine: engine, stack: stack, time: time,
+            sequence: sequence))
     }
 
     private mutating func intern(_ frames: [BacktraceFrame]) -> Int {
