@@ -125,6 +125,29 @@ import Testing
         #expect(lines[paths + 1].prefix(3) == ["16", "40", "+24"] && lines[paths + 1].last == beta, "\(diff.stdout)")
         let html = try String(contentsOfFile: page, encoding: .utf8)
         #expect(html.contains(beta) && !html.contains("http://") && !html.contains("https://"))
+        let browser = try Self.renderInChromium(page)
+        #expect(browser.status == 0 && !browser.stderr.contains("Uncaught"), "\(browser.stderr)")
+        #expect(browser.stdout.contains("<b id=\"split-count-a\">24</b>") && browser.stdout.contains("<b id=\"split-count-b\">48</b>"))
+        #expect(browser.stdout.components(separatedBy: "class=\"split-row\"").count - 1 == 72, "both runs' rows")
+        #expect(browser.stdout.contains(">\(beta)</div>"), "the differential flame graph draws the changed function")
+    }
+
+    /// The DOM after the page's scripts ran in a real browser (Chromium, headless), and its log.
+    static func renderInChromium(_ page: String) throws -> CommandResult {
+        let profileDir = Self.temporary("chromium")
+        defer { try? FileManager.default.removeItem(atPath: profileDir) }
+        return try Command.run(["/usr/bin/chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + profileDir,
+                                "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + page], seconds: 120)
+    }
+
+    @Test func reportFilesThatCannotBeWrittenFailBeforeTheProgramStarts() throws {
+        let binary = try Fixtures.path("two_writers")
+        for option in ["--html", "--folded", "--speedscope"] {
+            let run = try Command.run([Paths.cowtrace, option, "/nonexistent-dir/out", binary, "1", "1"])
+            #expect(run.status == 1)
+            #expect(run.stderr == "cowtrace: cannot open \(option) file /nonexistent-dir/out: No such file or directory\n", "\(run.stderr)")
+            #expect(run.stdout.isEmpty)
+        }
     }
 
     /// The page as a real browser renders it: Chromium, headless, JavaScript on.
@@ -136,10 +159,7 @@ import Testing
         let html = try String(contentsOfFile: page, encoding: .utf8)
         #expect(!html.contains("http://") && !html.contains("https://"), "the page must not load anything")
         #expect(!html.contains("<link") && !html.contains(" src="))
-        let profileDir = Self.temporary("chromium")
-        let browser = try Command.run(["/usr/bin/chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + profileDir,
-                                       "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + page], seconds: 120)
-        try? FileManager.default.removeItem(atPath: profileDir)
+        let browser = try Self.renderInChromium(page)
         #expect(browser.status == 0, "\(browser.stderr.suffix(2000))")
         #expect(!browser.stderr.contains("Uncaught"), "\(browser.stderr)")
         let dom = browser.stdout

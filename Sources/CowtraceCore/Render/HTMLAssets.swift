@@ -72,7 +72,7 @@ enum HTMLAssets {
 
       // ---- flame graph (icicle: outermost frame on top) ----
       var flame = $("flame"), flameSelect = $("flame-process"), zoomRoot = null, treeRoot = null;
-      function newNode(name, frame, parent) { return { name: name, frame: frame, kids: {}, order: [], a: 0, b: 0, instr: {}, parent: parent }; }
+      function newNode(name, frame, parent) { return { name: name, frame: frame, kids: {}, order: [], a: 0, b: 0, instr: {}, places: {}, parent: parent }; }
       function count(n, r) { if (r[C.set] === 1) n.b++; else n.a++; }
       function buildTree(filter) {
         var root = newNode(D.diff ? "both runs" : (filter ? procName(filter) : "all processes"), -1, null);
@@ -83,7 +83,8 @@ enum HTMLAssets {
           count(node, r);
           if (!filter && !D.diff) path = ["p" + key].concat(path);
           for (var d = 0; d < path.length; d++) {
-            var f = path[d], id = String(f), child = node.kids[id];
+            // Frames merge by function name (as in folded stacks); their source lines are listed on hover.
+            var f = path[d], id = typeof f === "string" ? f : "f" + frameName(f), child = node.kids[id];
             if (!child) {
               child = typeof f === "string" ? newNode(procName(f.slice(1)), -1, node) : newNode(frameName(f), f, node);
               node.kids[id] = child;
@@ -91,6 +92,7 @@ enum HTMLAssets {
             }
             node = child;
             count(node, r);
+            if (typeof f !== "string") node.places[f] = (node.places[f] || 0) + 1;
           }
           if (r[C.instruction]) { var ins = r[C.ip] + "  " + r[C.instruction]; node.instr[ins] = (node.instr[ins] || 0) + 1; }
         });
@@ -109,7 +111,12 @@ enum HTMLAssets {
       }
       function nodeTitle(n, total) {
         var lines = [n.name];
-        if (n.frame >= 0 && D.frames[n.frame][1]) lines.push(D.frames[n.frame][1] + (D.frames[n.frame][2] !== null ? ":" + D.frames[n.frame][2] : ""));
+        var places = Object.keys(n.places).sort(function (x, y) { return n.places[y] - n.places[x]; });
+        places.slice(0, 6).forEach(function (i) {
+          var f = D.frames[i];
+          if (f[1]) lines.push("  " + f[1] + (f[2] !== null ? ":" + f[2] : "") + (places.length > 1 ? "  (" + n.places[i] + ")" : ""));
+        });
+        if (places.length > 6) lines.push("  \u2026 " + (places.length - 6) + " more lines");
         if (n.frame >= 0 && D.frames[n.frame][3]) lines.push(D.frames[n.frame][3]);
         if (D.diff) lines.push("A: " + n.a + " pages (" + bytes(n.a) + "), B: " + n.b + " pages (" + bytes(n.b) + "), change " + (n.b - n.a >= 0 ? "+" : "") + (n.b - n.a));
         else lines.push(n.a + " page" + (n.a === 1 ? "" : "s") + " copied (" + bytes(n.a) + "), " + (100 * n.a / total).toFixed(1) + "%");

@@ -141,7 +141,7 @@ public enum HTMLReport {
                 }
                 let time = split.time.map { JSONValue.int(Int($0 / 1000)) } ?? .int(n)
                 rows.append(.array([
-                    .int(n + 1), .int(set), time, .int32(split.writer), .string(split.cause), .int(stack),
+                    .int(rows.count + 1), .int(set), time, .int32(split.writer), .string(split.cause), .int(stack),
                     .string(hex(split.page)), .string(split.region), .string(split.instruction ?? ""),
                     .string(split.source ?? ""), .string(split.ip.map(hex) ?? ""), .string(split.kind),
                     .string(split.detail ?? split.syscall ?? split.cloneFlag ?? split.note ?? ""),
