@@ -12,6 +12,8 @@ public final class CowReporter {
     private var stackIDs: [[UInt64]: [(frames: [BacktraceFrame], id: Int)]] = [:]
     private var nextStackID = 1
     private var programsSeen: Set<pid_t> = []
+    /// Stacks whose frames the text log has printed in full.
+    private var textStacks: Set<Int> = []
     private let startTime = CowReporter.monotonicMicroseconds()
     /// A loop copying page after page repeats the same frames: format each once.
     private let formats = FrameFormats()
@@ -59,9 +61,13 @@ public final class CowReporter {
             emit("shared", [("pid", .int32(parent)), ("child", .int32(child)), ("syscall", .string(call)),
                             ("anon", .int(anon)), ("file", .int(file)), ("zero", .int(zero)), ("time_us", .int(elapsed()))])
         case .split(let split):
-            text(split.writer, annotation: false, Self.describe(split, formats: formats))
             nameProgram(split.writer)
-            var fields = Self.json(split, formats: formats, stack: stackID(split.backtrace))
+            let stack = stackID(split.backtrace)
+            if !summaryOnly {
+                let repeated = stack != 0 && !textStacks.insert(stack).inserted
+                text(split.writer, annotation: false, Self.describe(split, formats: formats, repeated: repeated))
+            }
+            var fields = Self.json(split, formats: formats, stack: stack)
             fields.append(("time_us", .int(elapsed())))
             emit("split", fields)
         case let .reuse(pid, page, region, frame, ip):
@@ -137,7 +143,9 @@ public final class CowReporter {
         if annotation { log.annotation(tid: pid, line()) } else { log.line(tid: pid, line()) }
     }
 
-    static func describe(_ s: Split, formats: FrameFormats? = nil) -> String {
+    /// With `repeated`, a backtrace already printed in full is one line of names: a loop copying
+    /// page after page would otherwise repeat the same frames for every page.
+    static func describe(_ s: Split, formats: FrameFormats? = nil, repeated: Bool = false) -> String {
         var out = "cow: split \(hex(s.page)) \(s.region) (\(s.kind.rawValue))"
         switch s.cause {
         case .instruction(let w):
@@ -170,7 +178,11 @@ public final class CowReporter {
         } else {
             out += "; frame \(frameText(s.frameBefore)) -> \(frameText(s.frameAfter))"
         }
-        out += formats?.backtraceText(s.backtrace, sourceText: s.sourceText) ?? backtraceText(s.backtrace, sourceText: s.sourceText)
+        if repeated && s.backtrace.count > 1 {
+            out += "\n             #0-#\(s.backtrace.count - 1) as above: " + s.backtrace.map(shortFrameName).joined(separator: " <- ")
+        } else {
+            out += formats?.backtraceText(s.backtrace, sourceText: s.sourceText) ?? backtraceText(s.backtrace, sourceText: s.sourceText)
+        }
         return out
     }
 
@@ -182,6 +194,12 @@ public final class CowReporter {
             if i == 0, let text = sourceText { out += "\n                 \(text)" }
         }
         return out
+    }
+
+    /// "main+0x24", or "module+0xoffset" without a symbol.
+    static func shortFrameName(_ frame: BacktraceFrame) -> String {
+        if let symbol = frame.symbol { return symbol + (frame.offset.map { $0 == 0 ? "" : "+0x" + String($0, radix: 16) } ?? "") }
+        return RunLog.functionName(frame)
     }
 
     /// A frame number, or "unknown" where pagemap hides it.
