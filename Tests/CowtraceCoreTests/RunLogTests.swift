@@ -149,6 +149,13 @@ import Testing
         #expect(lines.contains("         2      8 KiB  main → store_page"))
     }
 
+    @Test func aRunThatDidNotFinishSaysSo() throws {
+        let text = Self.tableLog.split(separator: "\n").filter { !$0.contains(#""event":"summary""#) }.joined(separator: "\n")
+        let summary = CowSummary(try RunLogReader.read(text: text))
+        #expect(summary.textLines().first == "cow summary (engine fault, no summary event: the run did not finish):")
+        #expect(summary.splits == 4)
+    }
+
     @Test func diffPutsTheBiggestChangeFirst() throws {
         let a = try RunLogReader.read(text: Self.tableLog)
         var b = a

@@ -133,11 +133,11 @@ import Testing
     }
 
     /// The DOM after the page's scripts ran in a real browser (Chromium, headless), and its log.
-    static func renderInChromium(_ page: String) throws -> CommandResult {
+    static func renderInChromium(_ page: String, fragment: String = "") throws -> CommandResult {
         let profileDir = Self.temporary("chromium")
         defer { try? FileManager.default.removeItem(atPath: profileDir) }
         return try Command.run(["/usr/bin/chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + profileDir,
-                                "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + page], seconds: 120)
+                                "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + page + fragment], seconds: 120)
     }
 
     @Test func reportFilesThatCannotBeWrittenFailBeforeTheProgramStarts() throws {
@@ -172,6 +172,16 @@ import Testing
         #expect(dom.contains("<td class=\"mono\">\(beta)</td>"))
         #expect(dom.contains(fileName + ":" + (line.split(separator: ":").last.map(String.init) ?? "?")), "\(fileName)")
         #expect(dom.contains("<canvas"), "the page map is drawn")
+
+        // Filtered and sorted in the browser (the link's fragment sets the table's controls).
+        let filtered = try Self.renderInChromium(page, fragment: "#function=\(beta)&sort=page&desc")
+        #expect(!filtered.stderr.contains("Uncaught"), "\(filtered.stderr)")
+        let rows = filtered.stdout.components(separatedBy: "class=\"split-row\"").dropFirst()
+        #expect(rows.count == 6, "write_beta's splits only")
+        let expected = try (0..<6).map { String(format: "0x%llx", try Fixtures.symbol("pages", in: binary) + UInt64(3 + 5 - $0) * 4096) }
+        for (row, page) in zip(rows, expected) { #expect(row.contains(">\(page)</td>"), "\(page) in \(row.prefix(600))") }
+        let byCause = try Self.renderInChromium(page, fragment: "#cause=clone")
+        #expect(byCause.stdout.components(separatedBy: "class=\"split-row\"").count - 1 == run.splits.filter { $0["cause"] as? String == "clone" }.count)
     }
 }
 

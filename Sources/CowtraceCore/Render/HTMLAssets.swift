@@ -308,6 +308,16 @@ enum HTMLAssets {
           refilter();
         });
       });
+      // A link can carry filters and the sort: report.html#function=dictAddRaw&cause=instruction&sort=time&desc
+      (location.hash || "").replace(/^#/, "").split("&").forEach(function (part) {
+        var eq = part.indexOf("="), key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq)), value = eq < 0 ? "" : decodeURIComponent(part.slice(eq + 1));
+        if (key === "cause") causeSel.value = value;
+        else if (key === "writer") writerSel.value = value;
+        else if (key === "function") fnIn.value = value;
+        else if (key === "source") srcIn.value = value;
+        else if (key === "sort" && (C.hasOwnProperty(value) || value === "function")) sortKey = value;
+        else if (key === "desc") sortDir = -1;
+      });
       refilter();
     })();
     """#

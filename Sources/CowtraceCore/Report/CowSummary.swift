@@ -13,6 +13,8 @@ public struct CowSummary: Sendable {
     public let steps: Int
     public let faults: Int?
     public let stillShared: Int
+    /// Whether the log has the end-of-run totals (a run that was killed has none).
+    public let finished: Bool
     public let clones: [RunLog.Share]
     public let splits: Int
     public let reuses: Int
@@ -33,6 +35,7 @@ public struct CowSummary: Sendable {
         steps = log.totals?.steps ?? 0
         faults = log.totals?.faults
         stillShared = log.totals?.stillShared ?? 0
+        finished = log.totals != nil
         clones = log.shares
         splits = log.splits.count
         reuses = log.reuses.count
@@ -94,7 +97,8 @@ public struct CowSummary: Sendable {
     }
 
     public func textLines() -> [String] {
-        let work = faults.map { "\($0) page fault\($0 == 1 ? "" : "s")" } ?? "\(steps) step\(steps == 1 ? "" : "s")"
+        let work = !finished ? "no summary event: the run did not finish"
+            : faults.map { "\($0) page fault\($0 == 1 ? "" : "s")" } ?? "\(steps) step\(steps == 1 ? "" : "s")"
         var lines = ["cow summary (engine \(engine), \(work)):"]
         for c in clones {
             lines.append("  \(c.call) \(c.parent) -> \(c.child): \(Self.pages(c.total)) shared, \(ByteCount.text(pages: c.total)) (anon \(c.anon), file \(c.file), zero \(c.zero))")
