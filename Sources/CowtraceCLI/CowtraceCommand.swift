@@ -82,6 +82,7 @@ public struct CowtraceCommand: ParsableCommand {
         let log = SyscallLog(sink: logSink)
         let tracer = Tracer(configuration: configuration, log: log, events: events)
         let reporter = CowReporter(log: log, events: events, summaryOnly: summaryOnly)
+        reporter.keepEvents(!reportFiles.isEmpty)
         let disassembler = try Disassembler(syntax: syntax == .intel ? .intel : .att)
         let useFault: Bool
         switch engine {

@@ -130,7 +130,13 @@ public final class CowReporter {
     public func sharedPages(child: pid_t) -> Int? { builder.log.shares.last { $0.child == child }?.total }
 
     /// Splits reported so far (the live status line).
-    public var splitCount: Int { builder.log.splits.count }
+    public var splitCount: Int { builder.log.tally.splits }
+
+    /// Keep every split, reuse and drop for the report files (default), or only the
+    /// summary's counters (a long run with no report file asked for).
+    public func keepEvents(_ keep: Bool) {
+        builder = RunLogBuilder(keepsEvents: keep)
+    }
 
     func logMessage(_ text: String) {
         flushPending()

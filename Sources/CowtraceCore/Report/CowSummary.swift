@@ -31,50 +31,29 @@ public struct CowSummary: Sendable {
     public let topPaths: [(frames: [String], pages: Int)]
 
     public init(_ log: RunLog) {
-        engine = log.totals?.engine ?? log.splits.first?.engine ?? "?"
+        let tally = log.tally
+        engine = log.totals?.engine ?? tally.engine ?? "?"
         steps = log.totals?.steps ?? 0
         faults = log.totals?.faults
         stillShared = log.totals?.stillShared ?? 0
         finished = log.totals != nil
         clones = log.shares
-        splits = log.splits.count
-        reuses = log.reuses.count
-        drops = log.drops.count
-        var causes: [pid_t: [String: Int]] = [:]
-        var instructions: [UInt64: (text: String, symbol: String?, pages: Int)] = [:]
-        var functions: [String: Int] = [:]
-        var modules: [String: Int] = [:]
-        var pathsByStack: [Int: Int] = [:]
-        var causeOnly: [String: Int] = [:]
-        for split in log.splits {
-            causes[split.writer, default: [:]][split.cause, default: 0] += 1
-            if split.cause == "instruction", let ip = split.ip {
-                let old = instructions[ip]
-                instructions[ip] = (split.instruction ?? old?.text ?? "?", old?.symbol ?? split.symbol, (old?.pages ?? 0) + 1)
-            }
-            if let top = log.stacks[split.stack].first {
-                functions[top.symbol ?? RunLog.moduleName(top) + " [no symbols]", default: 0] += 1
-                modules[RunLog.moduleName(top), default: 0] += 1
-                pathsByStack[split.stack, default: 0] += 1
-            } else {
-                let name = RunLog.causeFrameName(split)
-                functions[name, default: 0] += 1
-                modules[split.cause == "unknown" ? "[unknown]" : "[kernel]", default: 0] += 1
-                causeOnly[name, default: 0] += 1
-            }
-        }
+        splits = tally.splits
+        reuses = tally.reuses
+        drops = tally.drops
+        let causes = tally.causes
         causesByProcess = causes
         let parents = Dictionary(log.shares.map { ($0.child, $0.parent) }, uniquingKeysWith: { a, _ in a })
         processes = causes.keys.sorted().map { pid in
             (pid, log.programName(pid), parents[pid], causes[pid]!.values.reduce(0, +))
         }
-        topInstructions = instructions.map { (ip: $0.key, text: $0.value.text, symbol: $0.value.symbol, pages: $0.value.pages) }
+        topInstructions = tally.instructions.map { (ip: $0.key, text: $0.value.text, symbol: $0.value.symbol, pages: $0.value.pages) }
             .sorted { $0.pages != $1.pages ? $0.pages > $1.pages : $0.ip < $1.ip }
-        topFunctions = Self.ranked(functions)
-        byModule = Self.ranked(modules)
+        topFunctions = Self.ranked(tally.functions)
+        byModule = Self.ranked(tally.modules)
         var paths: [[String]: Int] = [:]
-        for (name, pages) in causeOnly { paths[[name], default: 0] += pages }
-        for (stack, pages) in pathsByStack { paths[log.stacks[stack].reversed().map(RunLog.functionName), default: 0] += pages }
+        for (name, pages) in tally.causeOnly { paths[[name], default: 0] += pages }
+        for (stack, pages) in tally.pathsByStack { paths[log.stacks[stack].reversed().map(RunLog.functionName), default: 0] += pages }
         topPaths = paths.map { (frames: $0.key, pages: $0.value) }.sorted {
             $0.pages != $1.pages ? $0.pages > $1.pages : $0.frames.lexicographicallyPrecedes($1.frames)
         }

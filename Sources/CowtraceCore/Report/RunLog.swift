@@ -74,6 +74,11 @@ public struct RunLog: Sendable {
     /// The program each process ran (the executable's path), when known.
     public var programs: [pid_t: String] = [:]
     public var totals: Totals?
+    /// The summary's counters, kept for every split even when the splits themselves are not.
+    public var tally = SplitTally()
+    /// Whether `splits`, `reuses` and `drops` keep every event (the report files need them);
+    /// without, a long run keeps only `tally`.
+    public var keepsEvents = true
 
     public init() {}
 

@@ -15,7 +15,7 @@ public struct RunLogBuilder {
     private var summaryShares: [RunLog.Share] = []
     private var sequence = 0
 
-    public init() {}
+    public init(keepsEvents: Bool = true) { log.keepsEvents = keepsEvents }
 
     /// The finished model.
     public func finish() -> RunLog {
@@ -67,7 +67,10 @@ public struct RunLogBuilder {
                 pid: try required("pid", pid32), page: try required("page") { $0.hexValue },
                 region: optional("region") { $0.stringValue } ?? "?", frame: optional("frame") { $0.hexValue },
                 reason: optional("reason") { $0.stringValue }, time: optional("time_us") { $0.intValue }, sequence: sequence)
-            if event == "reuse" { log.reuses.append(record) } else { log.drops.append(record) }
+            if event == "reuse" { log.tally.reuses += 1 } else { log.tally.drops += 1 }
+            if log.keepsEvents {
+                if event == "reuse" { log.reuses.append(record) } else { log.drops.append(record) }
+            }
         case "exit":
             log.exits.append(RunLog.Exit(pid: try required("pid", pid32), status: optional("status", int),
                                          signal: optional("signal") { $0.stringValue }))
@@ -131,11 +134,13 @@ public struct RunLogBuilder {
         } else {
             stack = intern((backtrace ?? []).map(Self.frame))
         }
-        log.splits.append(RunLog.Split(
+        let split = RunLog.Split(
             page: page, region: region, kind: kind, writer: writer, others: others, frameBefore: frameBefore, frameAfter: frameAfter,
             cause: cause, detail: detail, ip: ip, instruction: instruction, address: address, size: size, syscall: syscall,
             cloneFlag: cloneFlag, symbol: symbol, source: source, note: note, engine: engine, stack: stack, time: time,
-            sequence: sequence))
+            sequence: sequence)
+        log.tally.add(split, top: log.stacks[stack].first)
+        if log.keepsEvents { log.splits.append(split) }
     }
 
     private mutating func intern(_ frames: [BacktraceFrame]) -> Int {
