@@ -57,13 +57,3 @@ enum FileHandleLine {
     }
 }
 
-/// `--speedscope/--folded/--html FILE` on a live run: the same files `report` writes.
-public struct LiveReportOptions: ParsableArguments {
-    @Option(name: .customLong("speedscope"), help: ArgumentHelp("At the end, write a speedscope profile of the pages copied to FILE.", valueName: "FILE")) var speedscope: String?
-    @Option(name: .customLong("folded"), help: ArgumentHelp("At the end, write folded stacks (FlameGraph input) to FILE.", valueName: "FILE")) var folded: String?
-    @Option(name: .customLong("html"), help: ArgumentHelp("At the end, write one self-contained HTML report to FILE.", valueName: "FILE")) var html: String?
-
-    public init() {}
-
-    func files() throws -> ReportFiles { try ReportFiles(speedscope: speedscope, folded: folded, html: html) }
-}

@@ -13,6 +13,10 @@ public struct CowSummary: Sendable {
     public let steps: Int
     public let faults: Int?
     public let stillShared: Int
+    /// Syscall exits checked at their possible stores only, and full sweeps of the shared
+    /// pages (by syscall) for calls whose stores cannot be bounded.
+    public var boundedChecks: Int
+    public var fullSweeps: [String: Int]
     /// Whether the log has the end-of-run totals (a run that was killed has none).
     public let finished: Bool
     public let clones: [RunLog.Share]
@@ -36,6 +40,8 @@ public struct CowSummary: Sendable {
         steps = log.totals?.steps ?? 0
         faults = log.totals?.faults
         stillShared = log.totals?.stillShared ?? 0
+        boundedChecks = log.totals?.boundedChecks ?? 0
+        fullSweeps = log.totals?.fullSweeps ?? [:]
         finished = log.totals != nil
         clones = log.shares
         splits = tally.splits
@@ -88,6 +94,11 @@ public struct CowSummary: Sendable {
         lines.append("  splits: \(splits)" + (perProcess.isEmpty ? "" : " (" + perProcess.joined(separator: "; ") + ")")
                      + ", \(ByteCount.text(pages: splits)) copied")
         lines.append("  reused: \(reuses), dropped: \(drops), still shared: \(stillShared)")
+        if boundedChecks > 0 || !fullSweeps.isEmpty {
+            let sweeps = fullSweeps.values.reduce(0, +)
+            let names = fullSweeps.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(8).map { "\($0.key) \($0.value)" }
+            lines.append("  syscalls checked at their stores: \(boundedChecks); full sweeps: \(sweeps)" + (names.isEmpty ? "" : " (" + names.joined(separator: ", ") + ")"))
+        }
         if !processes.isEmpty {
             lines.append("  pages copied per process:")
             for p in processes {
@@ -123,7 +134,10 @@ public struct CowSummary: Sendable {
         }
         return [
             ("engine", .string(engine)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
-            ("drops", .int(drops)), ("still_shared", .int(stillShared)), ("bytes_copied", .int(splits * RunLog.pageSize)),
+            ("drops", .int(drops)), ("still_shared", .int(stillShared)),
+            ("bounded_checks", .int(boundedChecks)), ("full_sweeps", .int(fullSweeps.values.reduce(0, +))),
+            ("full_sweeps_by_syscall", .object(fullSweeps.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+            ("bytes_copied", .int(splits * RunLog.pageSize)),
             ("clones", .array(clones.map { c in
                 .object([("parent", .int32(c.parent)), ("child", .int32(c.child)), ("syscall", .string(c.call)),
                          ("shared_pages", .int(c.total)), ("anon", .int(c.anon)), ("file", .int(c.file)), ("zero", .int(c.zero))])
@@ -140,5 +154,40 @@ public struct CowSummary: Sendable {
                 .object([("path", .array(p.frames.map { .string($0) })), ("pages", .int(p.pages))])
             })),
         ]
+    }
+}
+
+/// Builds the run model from the event stream, as any other consumer (through the same JSON
+/// objects the --json log gets, so `cowtrace report` on that log sees what this saw), and
+/// the summary from it at the end.
+public final class SummaryCollector: EventRenderer {
+    private var encoder = JSONEventEncoder()
+    private var builder = RunLogBuilder(keepsEvents: false)
+
+    public init() {}
+
+    /// Keep every split, reuse and drop (the report files need them), not only the
+    /// summary's counters. Set before the first event.
+    public func keepEvents() { builder = RunLogBuilder(keepsEvents: true) }
+
+    public func render(_ event: TraceEvent, tracees: Int) {
+        switch event {
+        case .shared, .split, .reuse, .drop, .clone, .exit:
+            encoder.encode(event) { kind, fields in try? builder.add(kind, fields) }
+        default: break
+        }
+    }
+
+    /// The run so far.
+    public var runLog: RunLog { builder.finish() }
+
+    /// Splits so far (the live status line).
+    public var splitCount: Int { builder.log.tally.splits }
+
+    /// The totals at the end: what the engine did and what is still shared.
+    public func final(engine: EngineKind, steps: Int, faults: Int?, stillShared: Int) -> CowSummary {
+        var log = builder.finish()
+        log.totals = RunLog.Totals(engine: engine.rawValue, steps: steps, faults: faults, stillShared: stillShared)
+        return CowSummary(log)
     }
 }

@@ -1,44 +1,51 @@
 import CCowtrace
 import Glibc
 
-/// A few times a second while tracing: the `-o` log and the `--json` events are flushed (so
-/// they can be followed, at most a second behind the program), and on a terminal a one-line
-/// status is redrawn on stderr. A periodic SIGALRM interrupts the tracer's waitpid, so this
-/// happens even while every tracee runs without stopping.
-public final class LiveProgress {
+/// A few times a second while tracing: the logs are flushed (so `-o` and `--json` can be
+/// followed, at most a second behind the program), and on a terminal a one-line status is
+/// redrawn on stderr. A periodic SIGALRM interrupts the tracer's wait, so this happens even
+/// while every tracee runs without stopping. It sees the events first, to clear the status
+/// line before the summary is printed.
+public final class LiveProgress: EventRenderer {
     private let tracer: Tracer
-    private let tracker: CowTracker
+    private let stream: EventStream
+    private let sharedPages: () -> Int
     private let showStatus: Bool
-    private let started = CowReporter.monotonicMicroseconds()
+    private let started = JSONEventEncoder.monotonicMicroseconds()
     private var statusShown = false
+    private var running = false
 
     static let interval = 250  // ms
 
-    private init(tracer: Tracer, tracker: CowTracker, showStatus: Bool) {
+    private init(tracer: Tracer, stream: EventStream, sharedPages: @escaping () -> Int, showStatus: Bool) {
         self.tracer = tracer
-        self.tracker = tracker
+        self.stream = stream
+        self.sharedPages = sharedPages
         self.showStatus = showStatus
     }
 
-    /// Starts ticking for `tracer`; `showStatus` only takes effect when stderr is a terminal.
-    public static func start(tracer: Tracer, tracker: CowTracker, showStatus: Bool) throws -> LiveProgress {
-        let progress = LiveProgress(tracer: tracer, tracker: tracker, showStatus: showStatus && isatty(STDERR_FILENO) != 0)
+    /// Starts ticking; `showStatus` only takes effect when stderr is a terminal.
+    public static func start(tracer: Tracer, stream: EventStream, sharedPages: @escaping () -> Int, showStatus: Bool) throws -> LiveProgress {
+        let progress = LiveProgress(tracer: tracer, stream: stream, sharedPages: sharedPages,
+                                    showStatus: showStatus && isatty(STDERR_FILENO) != 0)
+        stream.addFirst(progress)
         tracer.onTick = { [unowned progress] in progress.tick() }
-        // The summary goes where the status line is: clear it first.
-        tracker.reporter.beforeSummary = { [unowned progress] in progress.stop() }
         try systemCall("setitimer") { cow_tick_start(interval) }
+        progress.running = true
         return progress
     }
 
+    public func render(_ event: TraceEvent, tracees: Int) {
+        if case .summary = event { stop() }
+    }
+
     private func tick() {
-        tracer.log.flush()
-        tracer.events?.flush()
+        stream.flush()
         guard showStatus else { return }
         let processes = Set(tracer.tracees.values.map(\.tgid)).count
-        let splits = tracker.reporter.splitCount
-        let seconds = Double(CowReporter.monotonicMicroseconds() - started) / 1_000_000
-        let tenths = Int((seconds * 10).rounded())
-        var line = "cowtrace: \(processes) process\(processes == 1 ? "" : "es"), \(tracker.ledger.totalShared) pages shared, "
+        let splits = stream.summary.splitCount
+        let tenths = Int((JSONEventEncoder.monotonicMicroseconds() - started) / 100_000)
+        var line = "cowtrace: \(processes) process\(processes == 1 ? "" : "es"), \(sharedPages()) pages shared, "
             + "\(splits) split\(splits == 1 ? "" : "s") (\(ByteCount.text(pages: splits)) copied), \(tenths / 10).\(tenths % 10) s"
         if line.count > 78 { line = String(line.prefix(78)) }
         write("\r" + line + "\u{1b}[K")
@@ -47,7 +54,10 @@ public final class LiveProgress {
 
     /// Stops the ticks and clears the status line (idempotent).
     public func stop() {
-        _ = try? systemCall("setitimer") { cow_tick_stop() }
+        if running {
+            _ = try? systemCall("setitimer") { cow_tick_stop() }
+            running = false
+        }
         tracer.onTick = nil
         if statusShown {
             write("\r\u{1b}[K")

@@ -61,6 +61,13 @@ public struct RunLog: Sendable {
         public var steps: Int
         public var faults: Int?
         public var stillShared: Int
+        public var boundedChecks = 0
+        public var fullSweeps: [String: Int] = [:]
+
+        public init(engine: String, steps: Int, faults: Int?, stillShared: Int, boundedChecks: Int = 0, fullSweeps: [String: Int] = [:]) {
+            (self.engine, self.steps, self.faults, self.stillShared) = (engine, steps, faults, stillShared)
+            (self.boundedChecks, self.fullSweeps) = (boundedChecks, fullSweeps)
+        }
     }
 
     public var shares: [Share] = []

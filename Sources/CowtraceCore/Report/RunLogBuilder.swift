@@ -77,8 +77,13 @@ public struct RunLogBuilder {
         case "process":
             log.programs[try required("pid", pid32)] = try required("program") { $0.stringValue }
         case "summary":
+            var sweeps: [String: Int] = [:]
+            if case .object(let bySyscall)? = object["full_sweeps_by_syscall"] {
+                for (name, count) in bySyscall { sweeps[name] = count.intValue.map { Int($0) } }
+            }
             log.totals = RunLog.Totals(engine: optional("engine") { $0.stringValue } ?? "?", steps: optional("steps", int) ?? 0,
-                                       faults: optional("faults", int), stillShared: optional("still_shared", int) ?? 0)
+                                       faults: optional("faults", int), stillShared: optional("still_shared", int) ?? 0,
+                                       boundedChecks: optional("bounded_checks", int) ?? 0, fullSweeps: sweeps)
             summaryShares = (optional("clones") { $0.arrayValue } ?? []).compactMap { c in
                 guard let parent = c["parent"].flatMap(pid32), let child = c["child"].flatMap(pid32) else { return nil }
                 return RunLog.Share(parent: parent, child: child, call: c["syscall"]?.stringValue ?? "clone",

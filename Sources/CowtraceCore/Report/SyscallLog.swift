@@ -16,22 +16,13 @@ public final class SyscallLog {
 
     public init(sink: OutputSink) { self.sink = sink }
 
-    /// Called before anything is written (the reporter writes the splits it holds back).
-    public var beforeWrite: (() -> Void)?
-
     private func prefix(_ tid: pid_t) -> String {
         guard traceeCount > 1 else { return "" }
         let digits = String(tid)
         return "[pid " + String(repeating: " ", count: max(0, 5 - digits.count)) + digits + "] "
     }
 
-    /// --summary-only: everything but the summary (`plain`) is left out.
-    public var muted = false
-    private var writingPlain = false
-
     private func emit(_ text: String) {
-        guard !muted || writingPlain else { return }
-        beforeWrite?()
         sink.write(text)
         if let newline = text.utf8.lastIndex(of: 10) {
             column = text.utf8.distance(from: newline, to: text.utf8.endIndex) - 1
@@ -100,9 +91,7 @@ public final class SyscallLog {
             emit(" <unfinished ...>\n")
             open = nil
         }
-        writingPlain = true
         emit(text + "\n")
-        writingPlain = false
     }
 
     /// Drops the open line of a tracee that vanished without finishing its call.
@@ -110,8 +99,5 @@ public final class SyscallLog {
         if open?.tid == tid { emit("\n"); open = nil }
     }
 
-    public func flush() {
-        beforeWrite?()
-        sink.flush()
-    }
+    public func flush() { sink.flush() }
 }

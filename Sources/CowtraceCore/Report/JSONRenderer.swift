@@ -1,0 +1,18 @@
+/// `--json`: one object per event and line (SPEC "JSON events"), as `JSONEventEncoder`
+/// writes them (backtraces in a table of `stack` events).
+public final class JSONRenderer: EventRenderer {
+    private let out: JSONEventLog
+    private var encoder = JSONEventEncoder()
+
+    public init(sink: OutputSink) { self.out = JSONEventLog(sink: sink) }
+
+    public func render(_ event: TraceEvent, tracees: Int) {
+        encoder.encode(event) { kind, fields in out.emit(kind, fields) }
+    }
+
+    public func flush() { out.flush() }
+
+    static func json(_ s: Split, formats: FrameFormats? = nil) -> [(String, JSONValue)] { JSONEventEncoder.json(s, formats: formats) }
+
+    static func frameJSON(_ f: BacktraceFrame) -> JSONValue { JSONEventEncoder.frameJSON(f) }
+}
