@@ -139,4 +139,11 @@ int cow_interrupt_count(void);
 // sent it to the whole foreground process group.
 int cow_interrupt_from_terminal(void);
 
+// ---- periodic tick (log flushing, live status line) ---------------------------
+// Starts a SIGALRM every interval_ms (interrupting waitpid); 0 or -1 with errno.
+int cow_tick_start(long interval_ms);
+int cow_tick_stop(void);
+// 1 once per tick that happened since the last call, else 0.
+int cow_tick_take(void);
+
 #endif

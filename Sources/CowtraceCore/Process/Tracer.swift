@@ -19,6 +19,8 @@ public final class Tracer {
     public let stream: EventStream
     /// Strong: the engine holds no reference back, and a weak load on every stop costs.
     public var observer: (any TraceObserver)?
+    /// Called at each periodic tick (`LiveProgress`: flush the logs, redraw the status line).
+    public var onTick: (() -> Void)?
 
     public private(set) var tracees: [pid_t: Tracee] = [:]
     private var memories: [pid_t: TraceeMemory] = [:]
@@ -119,6 +121,7 @@ public final class Tracer {
                 continue
             }
             observer?.beforeWait()
+            if cow_tick_take() != 0 { onTick?() }
             // Right before blocking, so that the work above cannot delay a Ctrl-C.
             if cow_interrupt_count() != interruptsSeen {
                 interruptsSeen = cow_interrupt_count()
