@@ -20,6 +20,10 @@ public struct TraceCommand {
         session.quiet = o.quiet
         session.summaryOnly = o.summaryOnly
         session.maxSteps = o.maxSteps
+        session.record.bufferPages = o.bufferPages
+        session.record.stackBytes = o.stackBytes
+        session.record.whileShared = o.whileShared
+        session.record.syscallStops = o.syscallStops
         session.syntax = o.syntax == .intel ? .intel : .att
         session.breakOnSplit = o.breakOnSplit
         session.onBreak = o.onBreak.map { BreakOnSplit.Action(rawValue: $0.rawValue)! }

@@ -8,7 +8,7 @@ import Glibc
 public class CowEngine: TraceObserver, StopArbiter {
     public let tracker: CowTracker
     /// The loop this engine observes (set by `connect`).
-    private weak var tracer: Tracer?
+    private(set) weak var tracer: Tracer?
     let kind: EngineKind
 
     /// Fork-like clones under way, by the tid of the thread making each.
@@ -17,6 +17,9 @@ public class CowEngine: TraceObserver, StopArbiter {
     private var newborns: [pid_t: NewProcess] = [:]
     /// Threads at their exit event: they only die (holding one could hold the whole exit).
     private var exitingThreads: Set<pid_t> = []
+
+    /// Whether a new process is held stopped, waiting for its ledger or its announcement.
+    var holdsNewProcesses: Bool { newborns.values.contains { $0.isHeld } }
 
     /// Whether this thread must stay stopped: a new process waiting for its ledger or its
     /// announcement, or a sibling of a thread inside a fork-like clone.
