@@ -237,8 +237,9 @@ public class CowEngine: TraceObserver {
             return .unknown(note: "\(what): write set not computable")
         case .ranges:
             if let range = writes.range(on: page), let instruction {
+                let runs = writes.ranges(on: page)
                 return .instruction(InstructionWrite(ip: instruction.address, bytes: instruction.bytes, text: instruction.text,
-                                                     address: range.address, size: range.size))
+                                                     address: range.address, size: range.size, ranges: runs.count > 1 ? runs : []))
             }
             if touched.contains(page), let instruction {
                 return .unknown(note: "'\(instruction.text)' addresses this page but does not store to it")

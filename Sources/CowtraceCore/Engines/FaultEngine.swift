@@ -82,7 +82,8 @@ public final class FaultEngine: CowEngine {
         let instruction = instructions.instruction(at: UInt64(regs.rip), in: pid, memory: tracer.memory(of: pid))
         var once = regs
         if instruction?.repeated == true && once.rcx > 0 { once.rcx -= 1 }  // the iteration that faulted
-        let writes = instruction?.writeSet(before: regs, after: once) ?? .notComputable("undecodable instruction")
+        let vector = instruction?.needsVectorState == true ? try? VectorState.read(tracee.tid) : nil
+        let writes = instruction?.writeSet(before: regs, after: once, vector: vector) ?? .notComputable("undecodable instruction")
         // A page the instruction does not write was written by the kernel (a kernel-mode
         // fault is reported on the way back to user mode, where RIP is only where it resumes).
         tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: regs),

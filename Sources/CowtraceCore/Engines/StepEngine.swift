@@ -23,6 +23,8 @@ public final class StepEngine: CowEngine {
         /// The step under way: its instruction and whether a signal is delivered with it.
         var pending: (instruction: DecodedInstruction?, signal: Bool)?
         var stepsSinceSweep = 0
+        /// Opmask and vector registers before the step, for instructions whose masks need them.
+        var vector: VectorState?
     }
 
     public init(tracker: CowTracker, disassembler: Disassembler, maxSteps: Int?) {
@@ -95,6 +97,7 @@ public final class StepEngine: CowEngine {
         }
         if thread.pending == nil { stepsIssued += 1 }
         thread.pending = (instruction, signal != 0)
+        thread.vector = instruction?.needsVectorState == true ? try? VectorState.read(tracee.tid) : nil
         return .singleStep
     }
 
@@ -133,7 +136,7 @@ public final class StepEngine: CowEngine {
         thread.stepsSinceSweep += 1
         // The common case, without allocating: which shared pages could this step have
         // changed? Usually none, and nothing is read.
-        if let instruction, !signal, !instruction.repeated, instruction.kind != .notComputable,
+        if let instruction, !signal, !instruction.repeated, instruction.kind != .notComputable, instruction.irregular == nil,
            thread.stepsSinceSweep < Self.sweepInterval {
             var shared: [UInt64] = []
             let sharedPages = tracker.ledger.sharedPagesView(of: pid)
@@ -149,7 +152,7 @@ public final class StepEngine: CowEngine {
                 return
             }
         }
-        let writes = instruction?.writeSet(before: before, after: after) ?? .notComputable("undecodable instruction")
+        let writes = instruction?.writeSet(before: before, after: after, vector: thread.vector) ?? .notComputable("undecodable instruction")
         let touched = instruction?.touchedPages(before: before) ?? []
         // The kernel wrote a signal frame below the interrupted stack pointer before the
         // handler's first instruction ran.

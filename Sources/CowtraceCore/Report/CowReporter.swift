@@ -90,7 +90,9 @@ public final class CowReporter {
                 }
             }
             if let source = s.backtrace.first?.source { out += " \(source)" }
-            out += "  \(w.text)  (\(w.size) byte\(w.size == 1 ? "" : "s") at \(hex(w.address)))"
+            out += "  \(w.text)  (\(w.size) byte\(w.size == 1 ? "" : "s") at \(hex(w.address))"
+            if !w.ranges.isEmpty { out += " in \(w.ranges.count) runs: " + w.ranges.map { "\(hex($0.address))+\($0.size)" }.joined(separator: " ") }
+            out += ")"
         case .syscall(let name, _):
             out += " in \(name): the kernel wrote it during the syscall"
         case .clone(let flag, let pointer):
@@ -152,9 +154,12 @@ public final class CowReporter {
     static func json(_ s: Split, formats: FrameFormats? = nil) -> [(String, JSONValue)] {
         var ip: JSONValue = .null, instruction: JSONValue = .null, address: JSONValue = .null, size: JSONValue = .null
         var bytes: JSONValue = .null, syscall: JSONValue = .null, cloneFlag: JSONValue = .null, detail: JSONValue = .null
-        var note: JSONValue = .null
+        var note: JSONValue = .null, ranges: JSONValue = .null
         switch s.cause {
         case .instruction(let w):
+            ranges = .array((w.ranges.isEmpty ? [WriteRange(address: w.address, size: w.size)] : w.ranges).map {
+                .object([("address", .hex($0.address)), ("size", .int($0.size))])
+            })
             ip = .hex(w.ip)
             instruction = .string(w.text)
             address = .hex(w.address)
@@ -177,7 +182,7 @@ public final class CowReporter {
             ("writer", .int32(s.writer)), ("others", .array(s.others.map { .int32($0) })),
             ("frame_before", .hex(FrameNumber.known(s.frameBefore))), ("frame_after", .hex(FrameNumber.known(s.frameAfter))),
             ("cause", .string(s.cause.name)), ("detail", detail), ("ip", ip), ("instruction", instruction),
-            ("bytes", bytes), ("address", address), ("size", size), ("syscall", syscall), ("clone_flag", cloneFlag),
+            ("bytes", bytes), ("address", address), ("size", size), ("ranges", ranges), ("syscall", syscall), ("clone_flag", cloneFlag),
             ("symbol", symbol), ("source", .string(top?.source)),
             ("backtrace", formats?.backtraceJSON(s.backtrace) ?? .array(s.backtrace.map(frameJSON))),
             ("note", note), ("engine", .string(s.engine)),
