@@ -1,6 +1,8 @@
 // A child that stores into 4 shared pages with every signal blocked (one instruction, at
 // the global label blocked_store), unblocks, then stores into 4 more (at unblocked_store).
-// It checks that its mask came through unchanged: tracing must not unblock SIGTRAP.
+// Then a SIGUSR1 handler, which runs with every signal blocked (sa_mask), stores into 2
+// more (at handler_store). The child checks that its mask came through unchanged: tracing
+// must not unblock SIGTRAP.
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +10,17 @@
 #include <unistd.h>
 
 static char pages[8][4096] __attribute__((aligned(4096)));
+static char handler_pages[2][4096] __attribute__((aligned(4096)));
+static volatile int handler_ran;
+
+static void on_usr1(int sig) {
+    (void)sig;
+    __asm__ volatile("xor %%ecx, %%ecx\n"
+                     "1: mov %%rcx, %%rax\n shl $12, %%rax\n"
+                     ".globl handler_store\nhandler_store: movq $5, (%0,%%rax)\n"
+                     "inc %%ecx\n cmp $2, %%ecx\n jne 1b" :: "r"(handler_pages[0]) : "rax", "rcx", "memory");
+    handler_ran = 1;
+}
 
 static void store4(char *first, int blocked) {
     if (blocked) {
@@ -25,6 +38,7 @@ static void store4(char *first, int blocked) {
 
 int main(void) {
     memset(pages, 1, sizeof(pages));
+    memset(handler_pages, 1, sizeof(handler_pages));
     printf("pages at %p\n", (void *)pages);
     fflush(stdout);
     pid_t pid = fork();
@@ -37,6 +51,14 @@ int main(void) {
         int kept = sigismember(&now, SIGTRAP) && sigismember(&now, SIGUSR1);
         sigprocmask(SIG_SETMASK, &old, NULL);
         store4(pages[4], 0);
+        struct sigaction action;
+        memset(&action, 0, sizeof(action));
+        action.sa_handler = on_usr1;
+        sigfillset(&action.sa_mask);
+        sigaction(SIGUSR1, &action, NULL);
+        raise(SIGUSR1);
+        sigprocmask(SIG_BLOCK, NULL, &now);
+        kept = kept && handler_ran && !sigismember(&now, SIGTRAP);
         printf("child mask %s\n", kept ? "kept" : "changed");
         fflush(stdout);
         _exit(0);

@@ -15,7 +15,8 @@ import Testing
 
     /// A child blocks every signal, stores into 4 shared pages at one label, unblocks and
     /// stores into 4 more at another: all 8 copies are the child's, at the right label, and
-    /// its signal mask comes through unchanged.
+    /// its signal mask comes through unchanged. A handler that runs with every signal
+    /// blocked (its sa_mask) stores into 2 more: the child's too, at the handler's label.
     @Test(arguments: engines)
     func storesWithSignalsBlockedAreTheChilds(_ engine: String) throws {
         let binary = try Fixtures.path("blocked_stores")
@@ -36,6 +37,16 @@ import Testing
             #expect(hexValue(split["ip"]) == (i < 4 ? blocked : unblocked), "page \(i): \(split)")
             #expect(hexValue(split["address"]) == page)
             #expect(split["size"] as? Int == 8)
+        }
+        let handlerStore = try Fixtures.symbol("handler_store", in: binary)
+        let handlerPages = try Fixtures.symbol("handler_pages", in: binary)
+        for i in 0..<2 {
+            let splits = run.splits(onPage: handlerPages + UInt64(i) * 4096)
+            #expect(splits.count == 1, "handler page \(i): \(splits)")
+            guard let split = splits.first else { continue }
+            #expect(split["writer"] as? Int == child)
+            #expect(split["cause"] as? String == "instruction", "handler page \(i): \(split)")
+            #expect(hexValue(split["ip"]) == handlerStore)
         }
     }
 
