@@ -1,20 +1,28 @@
 #include "CCowtrace.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
-#include <sys/prctl.h>
 #include <signal.h>
-#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int cow_install_clone_filter(void);
+// What cowtrace itself inherited, recorded before anything in it changes a signal (this
+// runs before main): the launched program gets the same, as it would untraced. `nohup
+// cowtrace prog` keeps SIGHUP ignored; a mask the caller blocked stays blocked.
+static sigset_t inherited_mask;
+static sigset_t inherited_ignored;
 
-pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int only_clones, int new_session,
-                       int *error_fd) {
+__attribute__((constructor)) static void cow_record_inherited_signals(void) {
+    sigemptyset(&inherited_ignored);
+    sigprocmask(SIG_BLOCK, NULL, &inherited_mask);
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_IGN) {
+            sigaddset(&inherited_ignored, sig);
+        }
+    }
+}
+
+pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int new_session, int *error_fd) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return -1;
     pid_t pid = fork();
@@ -26,31 +34,24 @@ pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[],
         return -1;
     }
     if (pid == 0) {
-        // Child: async-signal-safe calls only.
-        struct sigaction dfl;
-        dfl.sa_handler = SIG_DFL;
-        dfl.sa_flags = 0;
-        sigemptyset(&dfl.sa_mask);
-        for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        // Child: async-signal-safe calls only. Every disposition back to what cowtrace
+        // inherited (handlers cannot survive exec anyway), the inherited mask.
+        struct sigaction sa;
+        sa.sa_flags = 0;
+        sigemptyset(&sa.sa_mask);
+        for (int sig = 1; sig < NSIG; sig++) {
+            sa.sa_handler = sigismember(&inherited_ignored, sig) == 1 ? SIG_IGN : SIG_DFL;
+            sigaction(sig, &sa, NULL);
+        }
+        sigprocmask(SIG_SETMASK, &inherited_mask, NULL);
         close(fds[0]);
         // A program left stopped at a break must survive cowtrace's exit: in a session of
         // its own its process group is never orphaned by that exit (no SIGHUP + SIGCONT).
         if (new_session) setsid();
-        if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) {
-            int err = errno;
-            (void)!write(fds[1], &err, sizeof(err));
-            _exit(127);
-        }
-        // A raw kill, not raise(): raise() makes extra syscalls the tracer would log.
+        // Stopped until the tracer has seized it (PTRACE_SEIZE, so that group stops can be
+        // held with PTRACE_LISTEN) and continued it. A raw kill, not raise(): raise() makes
+        // extra syscalls.
         syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
-        if (only_clones && cow_install_clone_filter() != 0) {
-            int err = errno;
-            (void)!write(fds[1], &err, sizeof(err));
-            _exit(127);
-        }
         execve(path, argv, envp);
         int err = errno;
         (void)!write(fds[1], &err, sizeof(err));
@@ -59,26 +60,4 @@ pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[],
     close(fds[1]);
     *error_fd = fds[0];
     return pid;
-}
-
-// The filter for -q: only clone-family syscalls stop the tracee (SECCOMP_RET_TRACE, seen as
-// PTRACE_EVENT_SECCOMP); everything else runs at native speed. Another architecture's
-// syscalls (int 0x80, x32) are all traced rather than misread.
-int cow_install_clone_filter(void) {
-    struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 5, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 4, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 3, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fork, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_vfork, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
-    };
-    struct sock_fprog program = {sizeof(filter) / sizeof(filter[0]), filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
-    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program);
 }

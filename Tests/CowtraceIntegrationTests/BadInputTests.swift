@@ -51,4 +51,61 @@ import Testing
         Self.expectOneLine(try Command.run([Paths.cowtrace, "--engine", "warp", "/bin/true"]), containing: "warp")
         Self.expectOneLine(try Command.run([Paths.cowtrace, "-p", "1", "/bin/true"]), containing: "mutually exclusive")
     }
+
+    @Test func helpPrintsUsage() throws {
+        let run = try Command.run([Paths.cowtrace, "--help"])
+        #expect(run.status == 0 && run.stdout.contains("usage: cowtrace [options] PROGRAM") && run.stdout.contains("--break-on-split"), "\(run.stdout)")
+        #expect(try Command.run([Paths.cowtrace, "-h"]).stdout == run.stdout)
+    }
+
+    @Test func versionIsPrinted() throws {
+        let run = try Command.run([Paths.cowtrace, "--version"])
+        #expect(run.status == 0 && run.stdout.hasPrefix("cowtrace "))
+    }
+
+    @Test func unknownOptionIsNamed() throws {
+        Self.expectOneLine(try Command.run([Paths.cowtrace, "--frobnicate", "/bin/true"]), containing: "unknown option --frobnicate")
+    }
+
+    /// `--` ends cowtrace's options: what follows, options included, is the program's.
+    @Test func doubleDashEndsOptions() throws {
+        let run = try Command.run([Paths.cowtrace, "-q", "--", "/bin/echo", "-q", "--help"])
+        #expect(run.status == 0 && run.stdout == "-q --help\n", "\(run.stdout) \(run.stderr)")
+        // Options after PROGRAM are the program's too.
+        #expect(try Command.run([Paths.cowtrace, "-q", "/bin/echo", "--frobnicate"]).stdout == "--frobnicate\n")
+    }
+
+    @Test func negativeCountsAreInvalidValues() throws {
+        Self.expectOneLine(try Command.run([Paths.cowtrace, "--max-steps", "-1", "/bin/true"]), containing: "invalid value -1 for --max-steps")
+        Self.expectOneLine(try Command.run([Paths.cowtrace, "--break-on-split=-2", "/bin/true"]), containing: "invalid value -2 for --break-on-split")
+    }
+
+    @Test func watchNamingNoMappingIsAnError() throws {
+        Self.expectOneLine(try Command.run([Paths.cowtrace, "--watch", "", "/bin/true"]), containing: "--watch ''")
+        Self.expectOneLine(try Command.run([Paths.cowtrace, "--watch", "[nowhere]", "/bin/true"]), containing: "names no mapping")
+        Self.expectOneLine(try Command.run([Paths.cowtrace, "--watch", "/no/such/file", "/bin/true"]), containing: "names no mapping")
+    }
+
+    @Test func onBreakNeedsBreakOnSplit() throws {
+        Self.expectOneLine(try Command.run([Paths.cowtrace, "--on-break", "detach", "/bin/true"]), containing: "--on-break needs --break-on-split")
+    }
+
+    /// A full disk under -o or --json: one line naming the file and ENOSPC, non-zero exit.
+    @Test(arguments: ["-o", "--json"])
+    func writeErrorIsReported(_ option: String) throws {
+        let run = try Command.run([Paths.cowtrace, option, "/dev/full", "/bin/true"])
+        #expect(run.status != 0)
+        let lines = run.stderr.split(separator: "\n").filter { $0.contains("/dev/full") }
+        #expect(lines.count == 1 && lines[0].hasPrefix("cowtrace: ") && lines[0].contains("ENOSPC"), "\(run.stderr)")
+    }
+
+    /// With stdout closed, `--json -` is refused instead of writing into the -o file, which
+    /// took descriptor 1.
+    @Test func jsonNeverLandsInTheLogFile() throws {
+        let log = Fixtures.directory + "/closed-stdout.log"
+        let run = try Command.run(["/bin/sh", "-c", "exec \"$0\" -o \"$1\" --json - /bin/true 1>&-", Paths.cowtrace, log])
+        #expect(run.status != 0 && run.stderr.contains("stdout"), "\(run.stderr)")
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(!text.contains("\"event\""))
+    }
 }

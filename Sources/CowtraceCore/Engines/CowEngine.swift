@@ -5,9 +5,11 @@ import Glibc
 /// exit, new children held until then, the sweep at every syscall stop (the kernel's writes
 /// inside syscalls), drops at exec and exit, and the summary. Subclasses decide how user-mode
 /// writes are caught between syscalls.
-public class CowEngine: TraceObserver {
+public class CowEngine: TraceObserver, StopArbiter {
     public let tracker: CowTracker
-    let engineName: String
+    /// The loop this engine observes (set by `connect`).
+    private weak var tracer: Tracer?
+    let kind: EngineKind
 
     /// Processes with a thread inside a fork-like clone (tgid -> that thread): their other
     /// threads are held stopped meanwhile.
@@ -34,9 +36,20 @@ public class CowEngine: TraceObserver {
     /// Whether each thread blocks SIGTRAP.
     let masks = SignalMasks()
 
-    init(tracker: CowTracker, engineName: String) {
+    init(tracker: CowTracker, kind: EngineKind) {
         self.tracker = tracker
-        self.engineName = engineName
+        self.kind = kind
+    }
+
+    /// Observes `tracer` and answers the tracker's questions about other threads' stops.
+    public func connect(to tracer: Tracer) {
+        self.tracer = tracer
+        tracer.observer = self
+        tracker.arbiter = self
+    }
+
+    public func settle(_ processes: Set<pid_t>, except thread: pid_t?) -> Set<pid_t> {
+        tracer?.settle(processes, except: thread) ?? processes
     }
 
     // MARK: Hooks for the engines
@@ -44,7 +57,7 @@ public class CowEngine: TraceObserver {
     /// How a change found at a syscall entry is explained (what ran since the last stop).
     func causeBeforeSyscall(_ tracee: Tracee, _ call: SyscallArguments) -> (UInt64) -> SplitCause {
         let rseq = rseqPage(tracee)
-        return { page in page == rseq ? .kernel(detail: "rseq") : .kernel(detail: nil) }
+        return { page in .kernel(page == rseq ? .rseq : nil) }
     }
 
     /// `pid` now shares pages: make sure every thread of it is watched.
@@ -68,10 +81,62 @@ public class CowEngine: TraceObserver {
 
     // MARK: Syscalls
 
-    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
-        if tracker.shares(tracee.tgid) {
-            tracker.sweep(tracee.tgid, dropReason: call.name, cause: causeBeforeSyscall(tracee, call))
+    // MARK: Sweeps
+
+    /// Syscall exits checked only at the call's possible stores, and full sweeps (every
+    /// shared page) made for calls whose stores cannot be bounded, by syscall name.
+    public private(set) var boundedChecks = 0
+    public private(set) var fullSweeps: [String: Int] = [:]
+    /// Processes owed a full sweep before their next bounded check can be trusted: a signal
+    /// was delivered (its frame is the kernel's store on the way to the handler).
+    private var sweepOwed: Set<pid_t> = []
+    /// Processes with bounded checks since their last full sweep: a change found by the next
+    /// one may be a store those checks did not look for, so it is not blamed on the kernel.
+    private var checkedSinceSweep: Set<pid_t> = []
+
+    /// Whether the thread's user-mode writes go unseen (no perf event, steps exhausted):
+    /// then only full sweeps at its syscall stops find them.
+    func userWritesUnwatched(_ tracee: Tracee) -> Bool { false }
+
+    /// A signal is delivered with this resumption: the kernel writes its frame outside any
+    /// syscall, found by a full sweep at the next syscall entry.
+    func signalDelivered(_ tracee: Tracee, _ signal: Int32) {
+        if signal != 0 && tracker.shares(tracee.tgid) { sweepOwed.insert(tracee.tgid) }
+    }
+
+    /// At a syscall entry: what changed since the last stop. The rseq page (the kernel
+    /// rewrites it on every return to user mode) is always read; every shared page only
+    /// when the call's stores cannot be bounded (so its exit sweep blames nothing earlier on
+    /// it) or a sweep is owed.
+    private func entrySweep(_ tracee: Tracee, _ call: SyscallArguments) {
+        let pid = tracee.tgid
+        let before = causeBeforeSyscall(tracee, call)
+        if case .anywhere = SyscallStores.changed(call, .value(0)) {
+            fullSweep(tracee, call, before)
+        } else if sweepOwed.contains(pid) || userWritesUnwatched(tracee) {
+            fullSweep(tracee, call, before)
+        } else if let rseq = rseqPage(tracee) {
+            tracker.check(pid, pages: [rseq], dropReason: call.name, cause: before)
         }
+    }
+
+    private func fullSweep(_ tracee: Tracee, _ call: SyscallArguments, _ before: @escaping (UInt64) -> SplitCause) {
+        let pid = tracee.tgid
+        fullSweeps[call.name, default: 0] += 1
+        sweepOwed.remove(pid)
+        let lateFind = checkedSinceSweep.remove(pid) != nil
+        let rseq = rseqPage(tracee)
+        tracker.sweep(pid, dropReason: call.name) { page in
+            let cause = before(page)
+            // Only the rseq page's change is certain to be the kernel's own; anything else
+            // found after bounded checks may be a store they did not look for.
+            guard lateFind, page != rseq, case .kernel = cause else { return cause }
+            return .unknown(note: "found at the full sweep at \(call.name) entry; written by the kernel outside the stores checked since the last sweep")
+        }
+    }
+
+    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
+        if tracker.shares(tracee.tgid) { entrySweep(tracee, call) }
         if let clone, !clone.sharesMemory {
             // The other threads stay stopped until the ledger is built at clone exit: what
             // they would write right after the fork would go unwatched.
@@ -80,6 +145,7 @@ public class CowEngine: TraceObserver {
                 tracer.pauseThreads(of: tracee.tgid, except: tracee.tid)
             }
             snapshots[tracee.tid] = tracker.snapshot(parent: tracee.tgid)
+            if tracer.lateEntry { lateSnapshots.insert(tracee.tid) }
         }
         fireBreak(tracee, tracer: tracer)
     }
@@ -104,7 +170,20 @@ public class CowEngine: TraceObserver {
             // Registers are read only if the sweep finds a split to name.
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
             let stores = SyscallStores.of(call, outcome)
-            tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in .syscall(name: name, line: name) }
+            var blamed: SyscallCall?
+            let blame = { (_: UInt64) -> SplitCause in
+                if blamed == nil { blamed = SyscallCall(name: name, line: tracer.finishedSyscallLine(tracee) ?? name) }
+                return .syscall(blamed!)
+            }
+            switch SyscallStores.changed(call, outcome) {
+            case .anywhere:
+                // Its entry swept everything: what changed since is this call's doing.
+                tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite, cause: blame)
+            case .ranges(let ranges):
+                boundedChecks += 1
+                checkedSinceSweep.insert(tracee.tgid)
+                tracker.check(tracee.tgid, ranges: ranges, dropReason: name, origin: origin, stores: stores.mayWrite, cause: blame)
+            }
         }
         if let child {
             if tracker.shares(tracee.tgid) { sharingStarted(tracee.tgid, tracer: tracer) }
@@ -124,7 +203,24 @@ public class CowEngine: TraceObserver {
 
     // MARK: New processes
 
+    /// Parents whose snapshot was taken at the clone's event stop (-q, run with PTRACE_CONT),
+    /// after the kernel made the child.
+    private var lateSnapshots: Set<pid_t> = []
+
+    /// A snapshot taken after the clone holds the parent's page as CLONE_PARENT_SETTID left
+    /// it (copied, if it was shared): the frame before is the one the child still maps.
+    private func snapshotBeforeParentStore(_ parent: pid_t, child: pid_t, request: CloneRequest) {
+        guard tracker.framesVisible, request.flags.contains(.parentSettid), let pointer = request.parentTidPointer,
+              var snapshot = snapshots[parent] else { return }
+        let page = pointer & ~4095
+        guard let index = snapshot.pages.firstIndex(where: { $0.page == page }),
+              let entry = tracker.entries(child, [page]).first ?? nil, entry.present, entry.frame != 0 else { return }
+        snapshot.pages[index].frame = entry.frame
+        snapshots[parent] = snapshot
+    }
+
     public func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {
+        if lateSnapshots.remove(parent.tid) != nil, let request { snapshotBeforeParentStore(parent.tid, child: child.tid, request: request) }
         knownChildren.insert(child.tid)
         if let request { requests[child.tid] = request }
         if let request, !request.sharesMemory, snapshots[parent.tid] != nil {
@@ -151,7 +247,7 @@ public class CowEngine: TraceObserver {
         guard tracker.shares(tracee.tgid) else { return }
         let tidPage = request.flatMap { $0.flags.contains(.childSettid) ? $0.childTidPointer : nil }
         tracker.sweep(tracee.tgid, dropReason: "exit") { page in
-            if let tidPage, page == tidPage & ~4095 { return .clone(flag: "CLONE_CHILD_SETTID", pointer: tidPage) }
+            if let tidPage, page == tidPage & ~4095 { return .clone(.childSetTID, pointer: tidPage) }
             return .unknown(note: "copied in the child before its first instruction")
         }
         sharingStarted(tracee.tgid, tracer: tracer)
@@ -169,12 +265,18 @@ public class CowEngine: TraceObserver {
 
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
         if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        signalDelivered(tracee, signal)
         // Sharing pages: every syscall exit is swept for the kernel's writes.
         return tracker.shares(tracee.tgid) ? .syscall : .run
     }
 
     public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool { false }
     public func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
+    public func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool { false }
+    /// Processes being let go: what they shared leaves the ledger as detached, not exited.
+    private var detaching: Set<pid_t> = []
+
+    public func willDetach(_ tracee: Tracee, tracer: Tracer) { detaching.insert(tracee.tgid) }
 
     // MARK: Exec and exit
 
@@ -209,23 +311,27 @@ public class CowEngine: TraceObserver {
         requests[tracee.tid] = nil
         rseqPages[tracee.tid] = nil
         masks.forget(tracee.tid)
+        if tracee.isLeader {
+            sweepOwed.remove(tracee.tgid)
+            checkedSinceSweep.remove(tracee.tgid)
+        }
+        knownChildren.remove(tracee.tid)  // a reused pid is a new process
         tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
         threadGone(tracee)
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
-            tracker.processGone(tracee.tgid, reason: "exit")
+            tracker.processGone(tracee.tgid, reason: detaching.remove(tracee.tgid) != nil ? "detach" : "exit")
             codeChanged(tracee.tgid)
         }
     }
 
-    public func sharedPageCount(child: pid_t) -> Int? {
-        tracker.reporter.summary.clones.last { $0.child == child }?.total
-    }
+    public func sharedPageCount(child: pid_t) -> Int? { tracker.sharedPageCount(child: child) }
 
-    public func beforeWait() { tracker.reporter.flushPending() }
+    public func beforeWait() { tracker.confirmSplits() }
 
-    public func finished(tracer: Tracer) {
-        tracker.reporter.finish(engine: engineName, steps: stepCount, stillShared: tracker.ledger.totalShared)
-    }
+    public func finished(tracer: Tracer) { tracker.finish(engine: kind, steps: stepCount, sweeps: sweepCounts) }
+
+    /// Syscall exits checked at their possible stores, and full sweeps by syscall.
+    var sweepCounts: CowTracker.SweepCounts { CowTracker.SweepCounts(bounded: boundedChecks, full: fullSweeps) }
 
     // MARK: Helpers
 
@@ -266,7 +372,7 @@ public class CowEngine: TraceObserver {
         let frameLow = (min(UInt64(after.rsp), UInt64(before.rsp)) &- 128) & ~4095
         let frameHigh = UInt64(before.rsp)
         let cause: (UInt64) -> SplitCause = { page in
-            if signal && page >= frameLow && page < frameHigh && page != rseq { return .kernel(detail: "signal frame") }
+            if signal && page >= frameLow && page < frameHigh && page != rseq { return .kernel(.signalFrame) }
             return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
         }
         var fullSweep = signal || stepsSinceSweep >= Self.sweepInterval
@@ -290,7 +396,7 @@ public class CowEngine: TraceObserver {
     /// the page without storing to it, or whose write set cannot be computed, leaves the
     /// cause unknown; otherwise the kernel wrote it.
     static func cause(of page: UInt64, instruction: DecodedInstruction?, writes: WriteSet, touched: Set<UInt64>, rseq: UInt64?) -> SplitCause {
-        if page == rseq { return .kernel(detail: "rseq") }
+        if page == rseq { return .kernel(.rseq) }
         switch writes {
         case .notComputable(let what):
             return .unknown(note: "\(what): write set not computable")
@@ -303,7 +409,7 @@ public class CowEngine: TraceObserver {
             if touched.contains(page), let instruction {
                 return .unknown(note: "'\(instruction.text)' addresses this page but does not store to it")
             }
-            return .kernel(detail: nil)
+            return .kernel(nil)
         }
     }
 
@@ -319,17 +425,11 @@ public class CowEngine: TraceObserver {
 
     /// Without frame numbers: the processes among `processes` with a thread whose rseq area
     /// (as far as we have read it) is on `page`.
-    public func rseqHolders(of page: UInt64, among processes: Set<pid_t>, tracer: Tracer) -> Set<pid_t> {
-        Set(rseqPages.compactMap { tid, rseq in rseq == page ? tracer.tracees[tid]?.tgid : nil }).intersection(processes)
+    public func rseqHolders(of page: UInt64, among processes: Set<pid_t>) -> Set<pid_t> {
+        guard let tracer else { return [] }
+        return Set(rseqPages.compactMap { tid, rseq in rseq == page ? tracer.tracees[tid]?.tgid : nil }).intersection(processes)
     }
 
     /// Whether the process catches `signal` (SigCgt in /proc/PID/status).
-    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool {
-        guard let bytes = try? readWholeFile("/proc/\(pid)/status", pid: pid) else { return true }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("SigCgt:") {
-            guard let mask = UInt64(line.dropFirst(7).filter { !$0.isWhitespace }, radix: 16) else { return true }
-            return mask & (1 << UInt64(signal - 1)) != 0
-        }
-        return true
-    }
+    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool { ProcFS.status(pid)?.contains(signal, in: "SigCgt") ?? true }
 }

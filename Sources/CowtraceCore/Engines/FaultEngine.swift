@@ -14,7 +14,10 @@ import Glibc
 /// delivered with a step, so the handler's first stop shows the mask it runs with.
 public final class FaultEngine: CowEngine {
     /// si_code of a perf sigtrap.
-    static let trapPerf: Int32 = 6
+    static let trapPerf = Int32(cow_TRAP_PERF)
+    /// A step's trap: TRAP_BRKPT, TRAP_TRACE, or SIGTRAP itself for the stop at a signal
+    /// handler's entry (ptrace_notify).
+    static let stepCodes: [Int32] = [Int32(cow_TRAP_BRKPT), Int32(cow_TRAP_TRACE), SIGTRAP]
     /// si_perf_flags: the trap was raised while SIGTRAP was blocked.
     static let trapPerfFlagAsync: UInt32 = 1
 
@@ -40,16 +43,28 @@ public final class FaultEngine: CowEngine {
     /// tid -> perf event fd.
     private var events: [pid_t: Int32] = [:]
     public private(set) var faults = 0
+    /// A disabled page-fault event on our own thread, held for the whole run: while one
+    /// exists the kernel keeps its software-event static key on, so opening and closing
+    /// the tracees' events (each fork, each exit) does not patch kernel text on every CPU.
+    private let keepAlive: Int32
+
 
     public init(tracker: CowTracker, disassembler: Disassembler) {
         instructions = InstructionCache(disassembler: disassembler)
         cookie = UInt64.random(in: 1...UInt64.max)
         // Kernel-mode faults (the kernel's own stores) are visible to root only.
         excludeKernel = geteuid() != 0
-        super.init(tracker: tracker, engineName: "fault")
+        keepAlive = Int32(truncatingIfNeeded: cow_perf_event_open_pagefaults(cow_gettid(), 0, geteuid() != 0 ? 1 : 0, 1))
+        super.init(tracker: tracker, kind: .fault)
     }
 
-    deinit { for fd in events.values { close(fd) } }
+    deinit {
+        for fd in events.values { close(fd) }
+        if keepAlive >= 0 { close(keepAlive) }
+    }
+
+    /// Open perf events, for the debug report.
+    public var openEvents: Int { events.count }
 
     /// Whether this kernel allows perf page-fault events with sigtrap (Linux 5.13+, perf
     /// permissions): probed with a disabled event on our own thread.
@@ -61,6 +76,10 @@ public final class FaultEngine: CowEngine {
     }
 
     override var stepCount: Int { steps }
+
+    /// A thread without its perf event (perf_event_open refused): its copies are found at
+    /// syscall stops only, by full sweeps.
+    override func userWritesUnwatched(_ tracee: Tracee) -> Bool { events[tracee.tid] == nil }
 
     // MARK: Events
 
@@ -74,7 +93,7 @@ public final class FaultEngine: CowEngine {
         if fd >= 0 {
             events[tid] = Int32(fd)
         } else {
-            tracker.reporter.note(tid, "perf_event_open on \(tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
+            tracker.stream.note("perf_event_open on \(tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
         }
     }
 
@@ -89,6 +108,7 @@ public final class FaultEngine: CowEngine {
 
     public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
         if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        signalDelivered(tracee, signal)
         guard tracker.shares(tracee.tgid) else {
             if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed
             tracee.observerState = nil
@@ -143,7 +163,7 @@ public final class FaultEngine: CowEngine {
     // MARK: Faults
 
     public override func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool {
-        if let thread = tracee.observerState as? ThreadState, thread.step != nil, [1, 2, SIGTRAP].contains(info.code) {
+        if let thread = tracee.observerState as? ThreadState, thread.step != nil, Self.stepCodes.contains(info.code) {
             stepped(tracee, thread, tracer: tracer)
             return true
         }
@@ -184,6 +204,19 @@ public final class FaultEngine: CowEngine {
         return true
     }
 
+    public override func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool {
+        guard info.signal == SIGTRAP else { return false }
+        if (tracee.observerState as? ThreadState)?.step != nil && Self.stepCodes.contains(info.code) { return true }
+        return info.code == Self.trapPerf && info.perfData == cookie
+    }
+
+    /// Closed before the thread is let go: an event left open would trap it with nobody
+    /// to suppress the SIGTRAP.
+    public override func willDetach(_ tracee: Tracee, tracer: Tracer) {
+        closeEvent(tracee.tid)
+        super.willDetach(tracee, tracer: tracer)
+    }
+
     override func codeChanged(_ pid: pid_t) { instructions.invalidate(pid) }
 
     override func threadGone(_ tracee: Tracee) {
@@ -194,6 +227,6 @@ public final class FaultEngine: CowEngine {
     override func steppedByHand(_ tracee: Tracee) { (tracee.observerState as? ThreadState)?.step = nil }
 
     public override func finished(tracer: Tracer) {
-        tracker.reporter.finish(engine: engineName, steps: steps, stillShared: tracker.ledger.totalShared, faults: faults)
+        tracker.finish(engine: kind, steps: steps, faults: faults, sweeps: sweepCounts)
     }
 }

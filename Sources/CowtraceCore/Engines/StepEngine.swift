@@ -26,7 +26,7 @@ public final class StepEngine: CowEngine {
     public init(tracker: CowTracker, disassembler: Disassembler, maxSteps: Int?) {
         self.instructions = InstructionCache(disassembler: disassembler)
         self.maxSteps = maxSteps
-        super.init(tracker: tracker, engineName: "step")
+        super.init(tracker: tracker, kind: .step)
     }
 
     private func state(_ tracee: Tracee) -> ThreadState {
@@ -37,6 +37,7 @@ public final class StepEngine: CowEngine {
     }
 
     private var stepBudgetLeft: Bool { maxSteps.map { stepsIssued < $0 } ?? true }
+    override func userWritesUnwatched(_ tracee: Tracee) -> Bool { !stepBudgetLeft }
     override var stepCount: Int { steps }
 
     // MARK: Syscalls
@@ -75,7 +76,7 @@ public final class StepEngine: CowEngine {
         guard stepBudgetLeft || thread.pending != nil else {
             if !warnedMaxSteps {
                 warnedMaxSteps = true
-                tracker.reporter.note(tracee.tid, "--max-steps \(maxSteps!) reached: later splits are found at syscall stops, cause unknown")
+                tracker.stream.note("--max-steps \(maxSteps!) reached: later splits are found at syscall stops, cause unknown")
             }
             return .syscall
         }
@@ -116,6 +117,12 @@ public final class StepEngine: CowEngine {
         completeStep(tracee, thread, pending)
         fireBreak(tracee, tracer: tracer)
         return true
+    }
+
+    /// The trap of a step under way (the step done, its trap queued behind another stop).
+    public override func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool {
+        guard info.signal == SIGTRAP, let pending = state(tracee).pending else { return false }
+        return info.code == 1 || info.code == 2 || pending.instruction?.canRaiseTrap == false
     }
 
     private func completeStep(_ tracee: Tracee, _ thread: ThreadState, _ pending: (instruction: DecodedInstruction?, signal: Bool)) {

@@ -27,6 +27,22 @@ public enum Ptrace {
     static func listen(_ tid: pid_t) throws(SystemCallError) { try call(.listen, tid) }
     static func detach(_ tid: pid_t, signal: Int32 = 0) throws(SystemCallError) { try call(.detach, tid, data: UInt(signal)) }
 
+    /// The thread's blocked signal mask (bit N-1 for signal N).
+    static func signalMask(_ tid: pid_t) throws(SystemCallError) -> UInt64 {
+        var mask: UInt64 = 0
+        try withUnsafeMutablePointer(to: &mask) { (p) throws(SystemCallError) -> Void in
+            try call(.getSigmask, tid, addr: 8, data: UInt(bitPattern: p))
+        }
+        return mask
+    }
+
+    static func setSignalMask(_ tid: pid_t, _ mask: UInt64) throws(SystemCallError) {
+        var mask = mask
+        try withUnsafeMutablePointer(to: &mask) { (p) throws(SystemCallError) -> Void in
+            try call(.setSigmask, tid, addr: 8, data: UInt(bitPattern: p))
+        }
+    }
+
     static func eventMessage(_ tid: pid_t) throws(SystemCallError) -> UInt {
         var message: UInt = 0
         try withUnsafeMutablePointer(to: &message) { (p) throws(SystemCallError) -> Void in

@@ -25,6 +25,13 @@ public protocol TraceObserver: AnyObject {
     /// A SIGTRAP stop the observer knows it caused (a single step over an instruction that
     /// cannot raise SIGTRAP itself): handled without reading the siginfo. Return true if handled.
     func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool
+    /// A signal-delivery stop found while letting go (a stop reaped by a pause, a signal
+    /// still queued): true if the observer raised it (its perf trap, its single step), so it
+    /// must be swallowed, never delivered.
+    func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool
+    /// The tracer is about to let this thread go (detach): drop what the observer armed on
+    /// it (perf events), so nothing of ours fires after.
+    func willDetach(_ tracee: Tracee, tracer: Tracer)
     /// How to resume this tracee; `signal` is being delivered with this resume (0 for none).
     func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode
     /// The event loop is over.
@@ -45,6 +52,8 @@ extension TraceObserver {
     public func firstStop(_ tracee: Tracee, tracer: Tracer) {}
     public func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool { false }
     public func ownTrap(_ tracee: Tracee, tracer: Tracer) -> Bool { false }
+    public func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool { false }
+    public func willDetach(_ tracee: Tracee, tracer: Tracer) {}
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode { .syscall }
     public func finished(tracer: Tracer) {}
     public func beforeWait() {}

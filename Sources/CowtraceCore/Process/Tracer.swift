@@ -5,19 +5,18 @@ import Glibc
 /// thread that attached them (ptrace is per thread), so it is synchronous and `noasync`.
 public final class Tracer {
     public struct Configuration {
-        /// -q: log clone-family calls (and cow annotations) only.
+        /// -q: log clone-family calls (and cow annotations) only. A process that shares
+        /// nothing then runs with PTRACE_CONT: its clones are seen at their fork/clone event
+        /// stops (no seccomp filter, which would outlive a detach).
         public var quiet = false
-        /// With quiet: a launched program gets a seccomp-bpf filter so that only clone-family
-        /// syscalls stop it while nothing needs the others.
-        public var filterSyscalls = true
         /// Launch the program in a new session (it may be left stopped when cowtrace exits).
         public var newSession = false
         public init() {}
     }
 
     public let configuration: Configuration
-    public let log: SyscallLog
-    public let events: JSONEventLog?
+    /// Every event goes there, in order; the text and JSON logs are behind it.
+    public let stream: EventStream
     /// Strong: the engine holds no reference back, and a weak load on every stop costs.
     public var observer: (any TraceObserver)?
 
@@ -29,44 +28,49 @@ public final class Tracer {
     private var launched = false
     private var spawnErrorFD: Int32 = -1
     private var mainExeced = false
-    /// Every tracee runs under the clone-only seccomp filter.
-    private var filtered = false
 
-    public init(configuration: Configuration, log: SyscallLog, events: JSONEventLog?) {
+    public init(configuration: Configuration, stream: EventStream) {
         self.configuration = configuration
-        self.log = log
-        self.events = events
+        self.stream = stream
     }
 
     // MARK: Starting
 
-    /// Launches `command` stopped under ptrace (fork, PTRACE_TRACEME, SIGSTOP, execve, all in C).
+    /// Launches `command` under ptrace: the spawn helper (C, between fork and exec) stops
+    /// itself; once it is stopped it is seized (PTRACE_SEIZE, so its group stops can be held
+    /// with PTRACE_LISTEN, as for attached processes) and continued, and it execs.
     @available(*, noasync, message: "ptrace calls must stay on the thread that attached")
     public func launch(_ command: [String], environment: [String]? = nil) throws {
         let path = try ProgramLocator.locate(command[0])
         let env = environment ?? Self.currentEnvironment()
         var errorFD: Int32 = -1
-        let filter = configuration.quiet && configuration.filterSyscalls
         let pid = withCStrings(command) { argv in
-            withCStrings(env) { envp in cow_spawn_traced(path, argv, envp, filter ? 1 : 0, configuration.newSession ? 1 : 0, &errorFD) }
+            withCStrings(env) { envp in cow_spawn_traced(path, argv, envp, configuration.newSession ? 1 : 0, &errorFD) }
         }
         guard pid > 0 else { throw CowtraceError("cannot start \(command[0]): fork: \(ErrnoNames.message(errno))") }
         spawnErrorFD = errorFD
-        var status: Int32 = 0
-        try systemCall("waitpid", pid: pid) { waitpid(pid, &status, cow_WALL) }
-        guard case .signalStop(SIGSTOP) = WaitStatus(raw: status) else {
-            throw CowtraceError("cannot start \(command[0]): \(spawnFailure() ?? "it did not stop under ptrace")")
+        guard case .signalStop(SIGSTOP)? = waiter.reap(pid, untracedChild: true)?.status else {
+            throw CowtraceError("cannot start \(command[0]): \(spawnFailure() ?? "it did not stop")")
         }
-        try Ptrace.setOptions(pid, PtraceOptions.following.union(filter ? [.exitKill, .traceSeccomp] : [.exitKill]))
-        filtered = filter
+        do {
+            try Ptrace.seize(pid, PtraceOptions.following.union(.exitKill))
+        } catch {
+            kill(pid, SIGKILL)
+            throw CowtraceError("cannot start \(command[0]): ptrace(PTRACE_SEIZE): \(ErrnoNames.message(error.errno))")
+        }
         launched = true
         mainPid = pid
-        let tracee = Tracee(tid: pid, tgid: pid, seized: false)
-        tracee.awaitingFirstStop = false
+        let tracee = Tracee(tid: pid, tgid: pid, seized: true)
         tracee.isInitial = true
         add(tracee)
-        resume(tracee)
+        // Its first stop is the re-trap of its SIGSTOP as a seized tracee; the SIGCONT that
+        // ends that stop is ours, swallowed when it is reported.
+        launchContinuePending = true
+        kill(pid, SIGCONT)
     }
+
+    /// The SIGCONT that lets the spawn helper go on to exec is still to be reported.
+    private var launchContinuePending = false
 
     /// Attaches to every thread of a running process with PTRACE_SEIZE, then interrupts them.
     @available(*, noasync, message: "ptrace calls must stay on the thread that attached")
@@ -108,32 +112,33 @@ public final class Tracer {
     public func run() throws -> Int32 {
         cow_install_interrupt_handlers()
         var interruptedBy: Int32 = 0
+        var interruptsSeen: Int32 = 0
         while !tracees.isEmpty {
-            let signal = cow_interrupt_signal()
-            if signal != 0 && interruptedBy == 0 {
-                interruptedBy = signal
-                handleInterrupt(signal)
-                if tracees.isEmpty { break }
-            }
-            if !deferred.isEmpty {
-                let next = deferred.removeFirst()
-                handle(next.pid, next.status)
+            if let queued = waiter.dequeue() {
+                handle(queued.pid, queued.status)
                 continue
             }
             observer?.beforeWait()
-            var raw: Int32 = 0
-            let pid = waitpid(-1, &raw, cow_WALL)
-            if pid < 0 {
-                if errno == EINTR { continue }
-                if errno == ECHILD { break }
-                throw SystemCallError(call: "waitpid", pid: -1, errno: errno)
+            // Right before blocking, so that the work above cannot delay a Ctrl-C.
+            if cow_interrupt_count() != interruptsSeen {
+                interruptsSeen = cow_interrupt_count()
+                let signal = cow_interrupt_signal()
+                handleInterrupt(signal, first: interruptedBy == 0)
+                interruptedBy = signal
+                continue
             }
-            handle(pid, WaitStatus(raw: raw))
+            do {
+                let reaped = try waiter.wait(interruptible: true)
+                handle(reaped.pid, reaped.status)
+            } catch Waiter.Nothing.interrupted {
+                continue
+            } catch Waiter.Nothing.noChildren {
+                break
+            }
         }
         observer?.finished(tracer: self)
-        log.flush()
-        events?.flush()
-        if interruptedBy != 0 { return 128 + interruptedBy }
+        stream.flush()
+        if interruptedBy != 0 && (!launched || mainTermination == nil) { return 128 + interruptedBy }
         if launched && !mainExeced, let failure = spawnFailure() {
             throw CowtraceError("exec \(failure)")
         }
@@ -181,7 +186,7 @@ public final class Tracer {
 
     private func add(_ tracee: Tracee) {
         tracees[tracee.tid] = tracee
-        log.traceeCount = tracees.count
+        stream.traceeCount = tracees.count
     }
 
     // MARK: Syscall stops
@@ -209,17 +214,37 @@ public final class Tracer {
         var entryText = ""
         if logged {
             entryText = decoder.entry(args, memory)
-            log.begin(tid: tracee.tid, name: name, entry: entryText)
+            stream.emit(.syscallEntry(tid: tracee.tid, name: name, arguments: entryText))
         }
         tracee.inFlight = InFlightSyscall(arguments: args, decoder: decoder, logged: logged, entryText: entryText,
                                           clone: clone, instructionPointer: info.instruction_pointer)
         observer?.syscallEntered(tracee, args, clone: clone, tracer: self)
     }
 
+    /// A clone's entry, from its event stop: the kernel has made the child already.
+    private func lateSyscallEntry(_ tracee: Tracee) {
+        guard let regs = try? Ptrace.registers(tracee.tid) else { return }
+        var info = cow_syscall_info()
+        info.op = 1
+        info.nr = UInt64(regs.orig_rax)
+        info.args = (UInt64(regs.rdi), UInt64(regs.rsi), UInt64(regs.rdx), UInt64(regs.r10), UInt64(regs.r8), UInt64(regs.r9))
+        info.instruction_pointer = UInt64(regs.rip)
+        info.stack_pointer = UInt64(regs.rsp)
+        lateEntry = true
+        defer { lateEntry = false }
+        syscallEntry(tracee, info)
+    }
+
+    /// True while a clone's entry is handled at its event stop (the child exists already:
+    /// what the kernel stored during clone, CLONE_PARENT_SETTID, is in the parent's pages).
+    public private(set) var lateEntry = false
+
     private func syscallExit(_ tracee: Tracee, _ info: cow_syscall_info) {
         guard let call = tracee.inFlight else { return }  // attached mid-call
         tracee.inFlight = nil
         let outcome = SyscallOutcome(rval: info.rval, isError: info.is_error != 0)
+        tracee.finished = (call, outcome)
+        defer { tracee.finished = nil }
         finishLine(tracee, call, outcome)
         observer?.syscallExited(tracee, call.arguments, outcome, clone: call.clone, tracer: self)
         if let request = call.clone, case .value(let child) = outcome, child > 0 {
@@ -227,38 +252,39 @@ public final class Tracer {
         }
     }
 
+    /// The strace-style line of the syscall whose exit stop `tracee` is in (built here when -q
+    /// did not log it), for a split blamed on that call.
+    public func finishedSyscallLine(_ tracee: Tracee) -> String? {
+        guard let (call, outcome) = tracee.finished else { return nil }
+        let memory = self.memory(of: tracee.tgid)
+        let entry = call.logged ? call.entryText : call.decoder.entry(call.arguments, memory)
+        let exit = outcome == .noReturn ? "" : call.decoder.exit(call.arguments, outcome, memory)
+        return call.arguments.name + "(" + entry + exit + ") = " + SyscallDecoders.result(outcome, style: call.decoder.returnStyle)
+    }
+
     private func finishLine(_ tracee: Tracee, _ call: InFlightSyscall, _ outcome: SyscallOutcome) {
         guard call.logged else { return }
         let memory = self.memory(of: tracee.tgid)
         let exitText = outcome == .noReturn ? "" : call.decoder.exit(call.arguments, outcome, memory)
         let style = call.decoder.returnStyle
-        let result = SyscallDecoders.result(outcome, style: style)
-        log.finish(tid: tracee.tid, name: call.arguments.name, exit: exitText, result: result)
-        if let events {
-            var ret: JSONValue = .null
-            if case .value(let v) = outcome, style != .never { ret = .int(v) }
-            if case .error = outcome { ret = .int(-1) }
-            var fields: [(String, JSONValue)] = [
-                ("pid", .int32(tracee.tid)), ("name", .string(call.arguments.name)), ("ret", ret),
-            ]
-            if case .error(let e) = outcome { fields.append(("errno", .string(ErrnoNames.name(e)))) }
-            fields.append(("text", .string(call.arguments.name + "(" + call.entryText + exitText + ") = " + result)))
-            events.emit("syscall", fields)
+        var ret: Int64?
+        var errno: String?
+        switch outcome {
+        case .value(let v): ret = style != .never ? v : nil
+        case .error(let e): (ret, errno) = (-1, ErrnoNames.name(e))
+        case .noReturn: break
         }
+        stream.emit(.syscall(SyscallRecord(tid: tracee.tid, name: call.arguments.name, entryText: call.entryText, exitText: exitText,
+                                           result: SyscallDecoders.result(outcome, style: style), ret: ret, errno: errno)))
     }
 
     private func reportClone(_ parent: Tracee, request: CloneRequest, child: pid_t) {
         let shared = observer?.sharedPageCount(child: child)
-        guard let events else { return }
-        var parentTid: JSONValue = .null
-        if let pointer = request.parentTidPointer { parentTid = .hex(pointer) }
-        events.emit("clone", [
-            ("pid", .int32(parent.tgid)), ("child", .int32(child)), ("syscall", .string(request.call.rawValue)),
-            ("flags", .array(request.flags.names.map { .string($0) })),
-            ("exit_signal", request.exitSignal == 0 ? .null : .string(SignalNames.name(request.exitSignal))),
-            ("child_tidptr", .hex(request.childTidPointer)), ("parent_tid", parentTid),
-            ("shares_memory", .bool(request.sharesMemory)), ("shared_pages", .int(shared ?? 0)),
-        ])
+        stream.emit(.clone(CloneRecord(
+            pid: parent.tgid, child: child, syscall: request.call.rawValue, flags: request.flags.names,
+            exitSignal: request.exitSignal == 0 ? nil : SignalNames.name(request.exitSignal),
+            childTidPointer: request.childTidPointer, parentTid: request.parentTidPointer,
+            sharesMemory: request.sharesMemory, sharedPages: shared ?? 0)))
     }
 
     // MARK: Event stops
@@ -266,6 +292,9 @@ public final class Tracer {
     private func eventStop(_ tracee: Tracee, _ event: PtraceEvent, signal: Int32) {
         switch event {
         case .fork, .vfork, .clone:
+            // Run with PTRACE_CONT (-q, nothing shared): the call's entry is seen only now,
+            // its arguments still in the registers.
+            if tracee.inFlight == nil { lateSyscallEntry(tracee) }
             if let message = try? Ptrace.eventMessage(tracee.tid) {
                 let childTid = pid_t(truncatingIfNeeded: message)
                 let request = tracee.inFlight?.clone
@@ -287,7 +316,7 @@ public final class Tracer {
                 old.tid = tracee.tid
                 old.inFlight = old.inFlight ?? tracee.inFlight
                 tracees[tracee.tid] = old
-                log.traceeCount = tracees.count
+                stream.traceeCount = tracees.count
             }
             let current = tracees[tracee.tid] ?? tracee
             current.execCount += 1
@@ -310,11 +339,6 @@ public final class Tracer {
                 resume(tracee)
             }
         case .seccomp:
-            // A filtered syscall's entry (when the tracee ran with PTRACE_CONT). After a
-            // syscall-entry stop of the same call (PTRACE_SYSCALL), it is already handled.
-            if tracee.inFlight == nil, let info = try? Ptrace.syscallInfo(tracee.tid), info.op == 3 {
-                syscallEntry(tracee, info)
-            }
             resume(tracee)
         case .vforkDone:
             resume(tracee)
@@ -324,6 +348,11 @@ public final class Tracer {
     // MARK: Signal stops
 
     private func signalStop(_ tracee: Tracee, _ signal: Int32) {
+        if signal == SIGCONT && launchContinuePending && tracee.tid == mainPid && !mainExeced {
+            launchContinuePending = false
+            resume(tracee)  // ours, from launch
+            return
+        }
         if tracee.awaitingFirstStop && signal == SIGSTOP {
             tracee.awaitingFirstStop = false
             observer?.firstStop(tracee, tracer: self)
@@ -354,7 +383,7 @@ public final class Tracer {
             }
         }
         if !configuration.quiet {
-            log.line(tid: tracee.tid, "--- \(SignalNames.name(signal)) \(SignalInfoFormat.describe(info, signal: signal)) ---")
+            stream.emit(.signal(tid: tracee.tid, text: "--- \(SignalNames.name(signal)) \(SignalInfoFormat.describe(info, signal: signal)) ---"))
         }
         resume(tracee, signal: signal)
     }
@@ -367,26 +396,13 @@ public final class Tracer {
             tracee.inFlight = nil
             finishLine(tracee, call, .noReturn)
         }
-        if !configuration.quiet {
-            switch status {
-            case .exited(let code):
-                log.line(tid: pid, "+++ exited with \(code) +++")
-            case .killed(let signal, let core):
-                log.line(tid: pid, "+++ killed by \(SignalNames.name(signal))\(core ? " (core dumped)" : "") +++")
-            default: break
-            }
-        }
-        if tracee.isLeader, let events {
-            switch status {
-            case .exited(let code):
-                events.emit("exit", [("pid", .int32(pid)), ("status", .int32(code)), ("signal", .null)])
-            case .killed(let signal, _):
-                events.emit("exit", [("pid", .int32(pid)), ("status", .null), ("signal", .string(SignalNames.name(signal)))])
-            default: break
-            }
+        switch status {
+        case .exited(let code): stream.emit(.exit(ExitRecord(tid: pid, isLeader: tracee.isLeader, how: .exited(code: code))))
+        case .killed(let signal, let core): stream.emit(.exit(ExitRecord(tid: pid, isLeader: tracee.isLeader, how: .killed(signal: signal, coreDumped: core))))
+        default: break
         }
         tracees.removeValue(forKey: pid)
-        log.traceeCount = max(1, tracees.count)
+        stream.traceeCount = max(1, tracees.count)
         if pid == mainPid { mainTermination = status }
         if tracee.isLeader && !tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
             memories.removeValue(forKey: tracee.tgid)
@@ -406,7 +422,7 @@ public final class Tracer {
         case .singleStep: request = .singleStep
         case .syscall: request = .syscall
         // Inside a syscall the exit stop is needed (to log it): PTRACE_SYSCALL.
-        case .run: request = filtered && tracee.inFlight == nil ? .cont : .syscall
+        case .run: request = configuration.quiet && tracee.inFlight == nil ? .cont : .syscall
         }
         do {
             try Ptrace.resume(tracee.tid, request, signal: signal)
@@ -424,19 +440,31 @@ public final class Tracer {
         return m
     }
 
-    private func handleInterrupt(_ signal: Int32) {
+    /// Ctrl-C, SIGTERM…: with a launched program, as strace does, the signal goes to the
+    /// program (its handlers run; it had it already when it came from the terminal to the
+    /// whole process group) and the other processes are let go; the program is followed to
+    /// its end. Attached processes are all let go, running.
+    private func handleInterrupt(_ signal: Int32, first: Bool) {
         if launched {
-            log.message("interrupted by \(SignalNames.name(signal)): killing the traced program")
-            for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, SIGKILL) }
-        } else {
+            if first {
+                stream.note("interrupted by \(SignalNames.name(signal)): passed to \(mainPid); the other processes are let go")
+                let others = Set(tracees.values.map(\.tgid)).subtracting([mainPid])
+                if !others.isEmpty {
+                    pause(tracees.values.filter { others.contains($0.tgid) && !$0.stopped })
+                    detachStopped(signal: 0, only: others)
+                }
+            }
+            let fromTerminal = cow_interrupt_from_terminal() != 0 && getpgid(mainPid) == getpgrp()
+            if !fromTerminal, tracees[mainPid] != nil { kill(mainPid, signal) }
+        } else if first {
             detachAll()
-            log.message("interrupted by \(SignalNames.name(signal)): detached from \(mainPid), which runs on")
+            stream.note("interrupted by \(SignalNames.name(signal)): detached from \(mainPid), which runs on")
         }
     }
 
-    /// Stops reaped by `pauseAll` that are the program's (not our SIGSTOP/INTERRUPT): they
-    /// are handled by the loop, in order, once the tracees are let go again.
-    private var deferred: [(pid: pid_t, status: WaitStatus)] = []
+    /// Every wait goes through it; stops reaped by `pauseAll`, `settle` or a break's single
+    /// step that are the program's (not our SIGSTOP/INTERRUPT) wait there for the loop.
+    let waiter = Waiter()
     /// Tracees we sent a SIGSTOP of ours that has not been reported yet.
     private var ourStopPending: Set<pid_t> = []
 
@@ -473,7 +501,7 @@ public final class Tracer {
         return state == "S" || state == "D"
     }
 
-    private func hasDeferredStop(_ tid: pid_t) -> Bool { deferred.contains { $0.pid == tid } }
+    private func hasDeferredStop(_ tid: pid_t) -> Bool { waiter.hasQueued(tid) }
 
     /// Resumes the stopped tracees `which` selects, but those being handled or with a stop
     /// of their own still to handle (the loop resumes those).
@@ -487,14 +515,9 @@ public final class Tracer {
         running.forEach(requestStop)
         var waiting = Set(running.map(\.tid))
         while !waiting.isEmpty {
-            var raw: Int32 = 0
-            let pid = waitpid(-1, &raw, cow_WALL)
-            if pid < 0 {
-                if errno == EINTR { continue }
-                break
-            }
+            guard let reaped = try? waiter.wait() else { break }
+            let (pid, status) = (reaped.pid, reaped.status)
             waiting.remove(pid)
-            let status = WaitStatus(raw: raw)
             switch status {
             case .exited, .killed:
                 exited(pid, status)
@@ -508,7 +531,7 @@ public final class Tracer {
             default:
                 if tracees[pid] == nil { _ = newborn(pid) }
                 tracees[pid]?.stopped = true
-                deferred.append((pid, status))
+                waiter.enqueue(reaped)
             }
         }
     }
@@ -521,7 +544,7 @@ public final class Tracer {
     func handleLater(_ pid: pid_t, _ status: WaitStatus) {
         switch status {
         case .exited, .killed: exited(pid, status)
-        default: deferred.append((pid, status))
+        default: waiter.enqueue(Waiter.Reaped(pid: pid, status: status))
         }
     }
 
@@ -544,38 +567,121 @@ public final class Tracer {
             }
             if isBlockedInSyscall(tracee) { continue }
             requestStop(tracee)
-            var raw: Int32 = 0
-            var pid: pid_t
-            repeat { pid = waitpid(tracee.tid, &raw, cow_WALL) } while pid < 0 && errno == EINTR
-            if pid == tracee.tid { handle(pid, WaitStatus(raw: raw)) }
+            if let reaped = waiter.reap(tracee.tid) { handle(reaped.pid, reaped.status) }
         }
         return busy
     }
 
-    /// The state letter of /proc/TID/stat (R, S, D, t, Z, …).
-    static func schedulerState(_ tid: pid_t) -> Character? {
-        guard let bytes = try? readWholeFile("/proc/\(tid)/stat", pid: tid),
-              let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count else { return nil }
-        return Character(UnicodeScalar(bytes[close + 2]))
+    static func schedulerState(_ tid: pid_t) -> Character? { ProcFS.state(tid) }
+
+    /// Lets every tracee go (all stopped, after `pauseAll`), leaving nothing of ours behind:
+    /// the observer's perf events are closed first, traps of ours still queued are drawn
+    /// out and swallowed, and only the program's own signals are passed on. With `SIGSTOP`
+    /// each process is left stopped (a SIGSTOP queued while it is still held, so no
+    /// instruction runs in between).
+    public func detachStopped(signal: Int32) { detachStopped(signal: signal, only: nil) }
+
+    /// `detachStopped` for the processes in `only` (all when nil); theirs must be stopped.
+    private func detachStopped(signal: Int32, only: Set<pid_t>?) {
+        let leaving = tracees.filter { only?.contains($0.value.tgid) ?? true }
+        var pass: [pid_t: Int32] = [:]
+        for item in waiter.take(where: { leaving[$0.pid] != nil }) {
+            guard let tracee = leaving[item.pid] else {
+                continue
+            }
+            guard case .signalStop(let s) = item.status else { continue }
+            if tracee.awaitingFirstStop && s == SIGSTOP { continue }  // its first stop, not the program's
+            if ourStopPending.remove(item.pid) != nil && s == SIGSTOP { continue }
+            if !isOwnSignal(tracee, s) { pass[item.pid] = s }
+        }
+        for tracee in leaving.values { observer?.willDetach(tracee, tracer: self) }
+        for tgid in Set(leaving.values.map(\.tgid)) { drainOwnTraps(of: tgid, passing: &pass) }
+        if signal != 0 {
+            for tgid in Set(leaving.values.map(\.tgid)) { kill(tgid, signal) }
+        }
+        for (tid, tracee) in tracees where only?.contains(tracee.tgid) ?? true {
+            if ourStopPending.contains(tid) { pass[tid] = consumeOurStop(tid, passing: pass[tid] ?? 0) }
+            var s = pass[tid] ?? 0
+            if signal == SIGSTOP && SignalNames.isStopSignal(s) { s = 0 }
+            if tracee.awaitingFirstStop && s == SIGSTOP { s = 0 }
+            _ = try? Ptrace.detach(tid, signal: s)
+            tracees.removeValue(forKey: tid)
+            ourStopPending.remove(tid)
+            observer?.gone(tracee, tracer: self)
+        }
+        stream.traceeCount = max(1, tracees.count)
     }
 
-    /// Detaches every tracee (all stopped, after `pauseAll`), each with `signal` (SIGSTOP
-    /// leaves it stopped), or else with the signal it was about to receive.
-    public func detachStopped(signal: Int32) {
-        var pendingSignal: [pid_t: Int32] = [:]
-        for item in deferred { if case .signalStop(let s) = item.status { pendingSignal[item.pid] = s } }
-        deferred.removeAll()
-        for (tid, tracee) in tracees {
-            // A SIGSTOP of ours still queued would stop it after detaching: consume it first.
-            if signal != SIGSTOP && ourStopPending.contains(tid) {
-                pendingSignal[tid] = consumeOurStop(tid, passing: pendingSignal[tid] ?? 0)
+    /// Whether the signal of `tracee`'s signal-delivery stop is the observer's.
+    private func isOwnSignal(_ tracee: Tracee, _ signal: Int32) -> Bool {
+        guard signal == SIGTRAP, let observer, let details = try? Ptrace.signalDetails(tracee.tid) else { return false }
+        return observer.ownsSignal(tracee, info: details)
+    }
+
+    /// Draws out the SIGTRAPs still queued for the threads of `tgid` (for one thread, or for
+    /// the process) and swallows those the observer raised: a queued trap would kill the
+    /// program once nobody suppresses it. A thread is run only to take the signal: it is
+    /// dequeued on the way back to user mode, before any instruction. A thread that blocks
+    /// SIGTRAP (a perf trap raised then is queued asynchronously) has it unblocked for that
+    /// moment with PTRACE_SETSIGMASK. The program's own signals met on the way are delivered
+    /// (with the resume) or, for a SIGTRAP of its own, kept in `pass` for the detach.
+    private func drainOwnTraps(of tgid: pid_t, passing pass: inout [pid_t: Int32]) {
+        let trap = PendingSignals.bit(SIGTRAP)
+        for _ in 0..<64 {
+            let states = tracees.values.filter { $0.tgid == tgid }.compactMap { t in
+                PendingSignals.read(tgid: tgid, tid: t.tid).map { (tracee: t, signals: $0) }
             }
-            var pass = signal
-            if signal == 0, let s = pendingSignal[tid], !(tracee.awaitingFirstStop && s == SIGSTOP) { pass = s }
-            _ = try? Ptrace.detach(tid, signal: pass)
+            // A trap queued for one thread must be taken by that thread; one queued for the
+            // process by any thread, preferably one that does not block it.
+            var chosen = states.first { $0.signals.thread & trap != 0 && pass[$0.tracee.tid] != SIGTRAP }
+            if chosen == nil, states.contains(where: { $0.signals.process & trap != 0 }) {
+                let candidates = states.filter { pass[$0.tracee.tid] != SIGTRAP }
+                chosen = candidates.first { $0.signals.blocked & trap == 0 } ?? candidates.first
+            }
+            guard let (thread, signals) = chosen else { return }
+            let tid = thread.tid
+            var restoreMask: UInt64?
+            if signals.blocked & trap != 0, let mask = try? Ptrace.signalMask(tid) {
+                if (try? Ptrace.setSignalMask(tid, mask & ~trap)) != nil { restoreMask = mask }
+            }
+            var inject = pass.removeValue(forKey: tid) ?? 0
+            var stoppedAgain = false
+            while (try? Ptrace.resume(tid, .cont, signal: inject)) != nil {
+                inject = 0
+                guard let status = waiter.reap(tid)?.status else { break }
+                switch status {
+                case .exited, .killed:
+                    exited(tid, status)
+                case .signalStop(SIGTRAP):
+                    if !isOwnSignal(thread, SIGTRAP) { pass[tid] = SIGTRAP }
+                    stoppedAgain = true
+                case .signalStop(let s):
+                    inject = s  // the program's: delivered now, and the trap is still to come
+                    continue
+                case .eventStop(.stop, _):
+                    stoppedAgain = true  // a group stop: it stays stopped after the detach
+                case .eventStop(let event, _):
+                    if event == .fork || event == .vfork || event == .clone, let child = try? Ptrace.eventMessage(tid) {
+                        adoptDuringDrain(pid_t(truncatingIfNeeded: child), parent: thread)
+                    }
+                    continue
+                default:
+                    continue
+                }
+                break
+            }
+            if let mask = restoreMask, stoppedAgain { _ = try? Ptrace.setSignalMask(tid, mask) }
+            if !stoppedAgain { return }  // gone, or could not be resumed: nothing more to draw
         }
-        tracees.removeAll()
-        ourStopPending.removeAll()
+    }
+
+    /// A child created while a trap was drawn out (the thread was at a fork's entry): it is
+    /// traced too, and let go with the others once its first stop has come.
+    private func adoptDuringDrain(_ child: pid_t, parent: Tracee) {
+        guard tracees[child] == nil else { return }
+        let tracee = Tracee(tid: child, tgid: threadGroup(of: child) ?? child, seized: parent.seized)
+        add(tracee)
+        if waiter.reap(child) != nil { tracee.stopped = true }
     }
 
     /// Runs `tid` until our queued SIGSTOP is reported; returns a signal of the program's
@@ -585,9 +691,8 @@ public final class Tracer {
         var later: Int32 = 0
         while (try? Ptrace.resume(tid, .cont, signal: pass)) != nil {
             pass = 0
-            var raw: Int32 = 0
-            guard waitpid(tid, &raw, cow_WALL) == tid else { break }
-            switch WaitStatus(raw: raw) {
+            guard let reaped = waiter.reap(tid) else { break }
+            switch reaped.status {
             case .signalStop(SIGSTOP):
                 ourStopPending.remove(tid)
                 return later
@@ -605,7 +710,7 @@ public final class Tracer {
 
     /// SIGKILL to every traced process; the loop reaps them.
     public func killAll() {
-        deferred.removeAll()
+        _ = waiter.drain()
         for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, SIGKILL) }
     }
 
@@ -624,16 +729,7 @@ public final class Tracer {
         return n == MemoryLayout<Int32>.size ? ErrnoNames.message(err) : nil
     }
 
-    static func threads(of pid: pid_t) -> [pid_t] {
-        guard let dir = opendir("/proc/\(pid)/task") else { return [] }
-        defer { closedir(dir) }
-        var tids: [pid_t] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if let tid = pid_t(name) { tids.append(tid) }
-        }
-        return tids.sorted()
-    }
+    static func threads(of pid: pid_t) -> [pid_t] { ProcFS.threads(of: pid) }
 
     static func currentEnvironment() -> [String] {
         var result: [String] = []

@@ -1,28 +1,49 @@
 import Glibc
 
-/// A buffered writer on a file descriptor (stderr, stdout or a -o/--json file).
+/// A buffered writer on a file descriptor (stderr, stdout or a -o/--json file). A write
+/// error is kept (the first one) and said at the end, never lost in silence; once one
+/// happens nothing more is written there.
 public final class OutputSink {
     private let fd: Int32
     private let ownsDescriptor: Bool
+    /// How the output is named in an error ("/dev/full", "stdout").
+    public let name: String
     private var buffer: [UInt8] = []
     /// Flush after each line (a terminal, so the user sees progress as it happens).
     private let lineBuffered: Bool
+    /// The errno of the first failed write.
+    public private(set) var writeError: Int32?
 
-    public init(fd: Int32, owns: Bool = false) {
+    public init(fd: Int32, owns: Bool = false, name: String? = nil) {
         self.fd = fd
         self.ownsDescriptor = owns
+        self.name = name ?? (fd == STDOUT_FILENO ? "stdout" : fd == STDERR_FILENO ? "stderr" : "descriptor \(fd)")
         self.lineBuffered = isatty(fd) != 0
         buffer.reserveCapacity(1 << 16)
     }
 
-    /// "-" is stdout; anything else is created or truncated.
+    /// "-" is stdout; anything else is created or truncated. A file gets a descriptor above
+    /// the standard three, so that with stdout (or stderr) closed it can never be taken for
+    /// them: JSON meant for stdout must not land in the -o file.
     public static func open(path: String) throws -> OutputSink {
-        if path == "-" { return OutputSink(fd: STDOUT_FILENO) }
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
+        if path == "-" {
+            guard fcntl(STDOUT_FILENO, F_GETFD) != -1 else {
+                throw CowtraceError("cannot write to stdout ('-'): it is closed (\(ErrnoNames.message(EBADF)))")
+            }
+            return OutputSink(fd: STDOUT_FILENO, name: "stdout")
+        }
+        let opened = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard opened >= 0 else {
             throw CowtraceError("cannot open \(path): \(ErrnoNames.message(errno))")
         }
-        return OutputSink(fd: fd, owns: true)
+        var fd = opened
+        if opened <= STDERR_FILENO {
+            fd = fcntl(opened, F_DUPFD_CLOEXEC, 3)
+            let err = errno
+            close(opened)
+            guard fd >= 0 else { throw CowtraceError("cannot open \(path): \(ErrnoNames.message(err))") }
+        }
+        return OutputSink(fd: fd, owns: true, name: path)
     }
 
     deinit {
@@ -41,13 +62,27 @@ public final class OutputSink {
     }
 
     public func flush() {
+        defer { buffer.removeAll(keepingCapacity: true) }
+        guard writeError == nil else { return }
         var offset = 0
         while offset < buffer.count {
             let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
+            if n < 0 {
+                writeError = errno
+                return
+            }
+            if n == 0 {
+                writeError = EIO
+                return
+            }
             offset += n
         }
-        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// "write to NAME: message (ENAME)" once a write has failed, else nil.
+    public var failure: String? {
+        flush()
+        return writeError.map { "write to \(name) failed: \(ErrnoNames.message($0)) (\(ErrnoNames.name($0)))" }
     }
 }
