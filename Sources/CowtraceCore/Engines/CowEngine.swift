@@ -30,6 +30,8 @@ public class CowEngine: TraceObserver, StopArbiter {
     }
     /// Each thread's registered rseq area's page (nil inside: none).
     private var rseqPages: [pid_t: UInt64?] = [:]
+    /// Whether each thread blocks SIGTRAP.
+    let masks = SignalMasks()
 
     init(tracker: CowTracker, kind: EngineKind) {
         self.tracker = tracker
@@ -155,6 +157,7 @@ public class CowEngine: TraceObserver, StopArbiter {
     }
 
     public func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer) {
+        if SignalMasks.changingSyscalls.contains(call.name) { masks.invalidate(tracee.tid) }
         var child: pid_t?
         if let clone, let snapshot = clones[tracee.tid]?.snapshot, case .value(let value) = outcome, value > 0 {
             child = pid_t(value)
@@ -317,6 +320,7 @@ public class CowEngine: TraceObserver, StopArbiter {
             if let orphan = tracer.tracees[tid] { tracer.resume(orphan) }
         }
         rseqPages[tracee.tid] = nil
+        masks.forget(tracee.tid)
         if tracee.isLeader {
             sweepOwed.remove(tracee.tgid)
             checkedSinceSweep.remove(tracee.tgid)
@@ -340,6 +344,61 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     // MARK: Helpers
 
+    /// A full re-read of the process's shared pages every this many steps: a safety net for
+    /// kernel writes no instruction predicts.
+    static let sweepInterval = 64
+
+    /// One instruction of `tracee` ran (a single step) from `before` to `after`: the pages it
+    /// could have changed are re-read and each change attributed to it when its write set
+    /// touches the page, else to the kernel (`signal`: a signal frame was written first).
+    func attributeStep(_ tracee: Tracee, instruction: DecodedInstruction?, signal: Bool, before: Registers, after: Registers,
+                       vector: VectorState?, stepsSinceSweep: inout Int) {
+        let pid = tracee.tgid
+        let rseq = rseqPage(tracee)
+        stepsSinceSweep += 1
+        // The common case, without allocating: which shared pages could this step have
+        // changed? Usually none, and nothing is read.
+        if let instruction, !signal, !instruction.repeated, instruction.kind != .notComputable, instruction.irregular == nil,
+           stepsSinceSweep < Self.sweepInterval {
+            var shared: [UInt64] = []
+            let sharedPages = tracker.ledger.sharedPagesView(of: pid)
+            func consider(_ page: UInt64) {
+                if sharedPages?[page] != nil && !shared.contains(page) { shared.append(page) }
+            }
+            instruction.forEachAccessedPage(before: before, consider)
+            if let rseq { consider(rseq) }
+            if shared.isEmpty {
+                if instruction.writesMemory && tracker.watchesReuse(pid) {
+                    tracker.checkReuse(pid, pages: instruction.writeSet(before: before, after: after).pages, ip: instruction.address)
+                }
+                return
+            }
+        }
+        let writes = instruction?.writeSet(before: before, after: after, vector: vector) ?? .notComputable("undecodable instruction")
+        let touched = instruction?.touchedPages(before: before) ?? []
+        // The kernel wrote a signal frame below the interrupted stack pointer before the
+        // handler's first instruction ran.
+        let frameLow = (min(UInt64(after.rsp), UInt64(before.rsp)) &- 128) & ~4095
+        let frameHigh = UInt64(before.rsp)
+        let cause: (UInt64) -> SplitCause = { page in
+            if signal && page >= frameLow && page < frameHigh && page != rseq { return .kernel(.signalFrame) }
+            return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
+        }
+        var fullSweep = signal || stepsSinceSweep >= Self.sweepInterval
+        if case .notComputable = writes { fullSweep = true }
+        if fullSweep {
+            stepsSinceSweep = 0
+            tracker.sweep(pid, dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: before), cause: cause)
+        } else {
+            var candidates = writes.pages.union(touched)
+            if let rseq { candidates.insert(rseq) }
+            tracker.check(pid, pages: candidates, dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: before), cause: cause)
+        }
+        if instruction?.writesMemory == true {
+            tracker.checkReuse(pid, pages: writes.pages, ip: instruction?.address)
+        }
+    }
+
     /// The rule both engines apply to a changed page: the kernel's rseq update comes first
     /// (it runs on every return to user mode, before the instruction); an instruction is
     /// blamed only if its computed write set touches the page; an instruction that addresses
@@ -352,8 +411,9 @@ public class CowEngine: TraceObserver, StopArbiter {
             return .unknown(note: "\(what): write set not computable")
         case .ranges:
             if let range = writes.range(on: page), let instruction {
+                let runs = writes.ranges(on: page)
                 return .instruction(InstructionWrite(ip: instruction.address, bytes: instruction.bytes, text: instruction.text,
-                                                     address: range.address, size: range.size))
+                                                     address: range.address, size: range.size, ranges: runs.count > 1 ? runs : []))
             }
             if touched.contains(page), let instruction {
                 return .unknown(note: "'\(instruction.text)' addresses this page but does not store to it")

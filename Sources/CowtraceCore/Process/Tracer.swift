@@ -379,7 +379,7 @@ public final class Tracer {
         if signal == SIGTRAP, let observer {
             var copy = info
             let details = SignalDetails(signal: signal, code: cow_siginfo_code(&copy), address: UInt64(cow_siginfo_addr(&copy)),
-                                        perfData: cow_siginfo_perf_data(&copy))
+                                        perfData: cow_siginfo_perf_data(&copy), perfFlags: cow_siginfo_perf_flags(&copy))
             if observer.trapped(tracee, info: details, tracer: self) {
                 resume(tracee)
                 return
