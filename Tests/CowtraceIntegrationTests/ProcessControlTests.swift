@@ -114,7 +114,8 @@ import Testing
         #expect(!status.contains("State:\tT"))
     }
 
-    /// Ctrl-C on a launched program kills it; nothing is left behind.
+    /// Ctrl-C on a launched program goes to the program: the sleeper, with no handler, dies
+    /// of it, and cowtrace exits with its status; nothing is left behind.
     @Test func interruptKillsLaunchedProgram() throws {
         let sleeper = try Fixtures.path("sleeper")
         let tracer = Process()

@@ -116,4 +116,12 @@ int cow_interrupt_count(void);
 // sent it to the whole foreground process group.
 int cow_interrupt_from_terminal(void);
 
+// ---- the guardian -----------------------------------------------------------
+// Forks: the parent (the process the user sees) forwards interrupting signals to the child
+// and exits as the child does, never returning; the child returns 0 and traces, and gets
+// SIGHUP (an interruption: it lets go cleanly) if the parent is killed. -1 if fork failed.
+int cow_run_guarded(void);
+// In the tracing child: the guardian's pid (0 when unguarded).
+pid_t cow_guardian(void);
+
 #endif

@@ -5,6 +5,7 @@ public enum PtraceRequest: Int32, Sendable {
     case kill = 8                // PTRACE_KILL
     case singleStep = 9          // PTRACE_SINGLESTEP
     case getRegs = 12            // PTRACE_GETREGS
+    case setRegs = 13            // PTRACE_SETREGS
     case detach = 17             // PTRACE_DETACH
     case syscall = 24            // PTRACE_SYSCALL
     case setOptions = 0x4200     // PTRACE_SETOPTIONS
@@ -23,6 +24,7 @@ public enum PtraceRequest: Int32, Sendable {
         case .kill: "PTRACE_KILL"
         case .singleStep: "PTRACE_SINGLESTEP"
         case .getRegs: "PTRACE_GETREGS"
+        case .setRegs: "PTRACE_SETREGS"
         case .detach: "PTRACE_DETACH"
         case .syscall: "PTRACE_SYSCALL"
         case .setOptions: "PTRACE_SETOPTIONS"
