@@ -10,10 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/ptrace.h>
 
 // A _UPT handle caches the ELF image of its last lookup only, and re-reads /proc/PID/maps
 // and maps the file again whenever a lookup falls in another module. A backtrace crosses
-// modules at every frame or two, so each (thread, module) gets a handle of its own.
+// modules at every frame or two, so each module gets a handle of its own. An unwinder serves
+// one address-space layout (the processes mapping the same files at the same addresses: a
+// parent and its forked children), so a handle made for one thread serves every thread and
+// process using this unwinder: it is asked only about addresses of its module, which its
+// cached unwind table covers; memory is read from the thread being unwound (mem_fd, or
+// PTRACE_PEEKDATA on that thread), never through the handle's own pid.
 #define SLOTS 64
 struct slot {
     pid_t tid;
@@ -70,7 +77,7 @@ static void *handle_for(uint64_t ip, void *fallback) {
         if (ip < start || ip >= end) continue;
         for (int k = 0; k < SLOTS; k++) {
             struct slot *s = &u->slots[k];
-            if (s->upt && s->tid == current_tid && s->start == start && s->end == end) return s->upt;
+            if (s->upt && s->start == start && s->end == end) return s->upt;
         }
         struct slot *s = &u->slots[u->next];
         u->next = (u->next + 1) % SLOTS;
@@ -155,7 +162,15 @@ static int read_word(cow_unwinder *u, uint64_t addr, unw_word_t *val) {
 static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg) {
     if (write) return -UNW_EINVAL;  // never write into the tracee
     cow_unwinder *u = current_unwinder;
-    int rc = read_word(u, addr, val) == 0 ? 0 : _UPT_access_mem(as, addr, val, 0, arg);
+    (void)as;
+    (void)arg;
+    int rc = read_word(u, addr, val);
+    if (rc != 0) {
+        errno = 0;
+        long word = ptrace(PTRACE_PEEKDATA, current_tid, (void *)(uintptr_t)addr, NULL);
+        rc = errno == 0 ? 0 : -UNW_EINVAL;
+        if (rc == 0) *val = (unw_word_t)word;
+    }
     if (rc == 0 && u && u->recording) {
         struct memo *m = &u->scratch;
         if (m->nwords < MEMO_WORDS) {
@@ -255,11 +270,11 @@ void cow_unwinder_flush(cow_unwinder *u) {
 }
 
 void cow_unwinder_forget_thread(cow_unwinder *u, pid_t tid) {
-    for (int k = 0; k < SLOTS; k++) {
-        if (u->slots[k].upt && u->slots[k].tid == tid) {
-            _UPT_destroy(u->slots[k].upt);
-            u->slots[k].upt = NULL;
-        }
+    // The module handles serve every thread of the layout; only the thread's memory goes.
+    if (u->mem_tid == tid && u->mem_fd >= 0) {
+        close(u->mem_fd);
+        u->mem_fd = -1;
+        u->mem_tid = 0;
     }
 }
 

@@ -12,57 +12,19 @@ public struct TraceCommand {
     /// Traces until every traced process is gone or let go; returns cowtrace's exit status.
     public func run() throws -> Int32 {
         let o = options
-        let watchFilter = try WatchFilter(parsing: o.watch)
         let outputs = try Outputs.open(log: o.output, json: o.json)
-        var configuration = Tracer.Configuration()
-        configuration.quiet = o.quiet || o.summaryOnly
-        // At a break the processes may be left stopped (--on-break stop, or the prompt's
-        // stop and gdb): in a session of their own they survive cowtrace's exit.
-        let interactive = o.breakOnSplit != nil && o.onBreak == nil && isatty(STDIN_FILENO) != 0
-        configuration.newSession = o.breakOnSplit != nil && (interactive || (o.onBreak ?? .stop) == .stop)
-        let log = SyscallLog(sink: outputs.log)
-        let events = outputs.json.map { JSONEventLog(sink: $0) }
-        let tracer = Tracer(configuration: configuration, log: log, events: events)
-        let reporter = CowReporter(log: log, events: events, summaryOnly: o.summaryOnly)
-        let disassembler = try Disassembler(syntax: o.syntax == .intel ? .intel : .att)
-        let useFault: Bool
-        switch o.engine {
-        case .step: useFault = false
-        case .fault:
-            guard FaultEngine.isAvailable() else {
-                throw CowtraceError("--engine fault: this kernel does not allow perf page-fault events with sigtrap (needs Linux 5.13+ and perf permissions)")
-            }
-            useFault = true
-        case .auto: useFault = o.maxSteps == nil && FaultEngine.isAvailable()
-        }
-        let name = useFault ? "fault" : "step"
-        let tracker = CowTracker(reporter: reporter, watch: watchFilter, engineName: name)
-        let observer: CowEngine = useFault
-            ? FaultEngine(tracker: tracker, disassembler: disassembler)
-            : StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: o.maxSteps)
-        tracer.observer = observer
-        tracker.settle = { [weak tracer] processes in tracer?.settle(processes) ?? processes }
-        tracker.settleSiblings = { [weak tracer] pid, tid in _ = tracer?.settle([pid], except: tid) }
-        tracker.rseqHolders = { [weak tracer, unowned observer] page, processes in
-            tracer.map { observer.rseqHolders(of: page, among: processes, tracer: $0) } ?? []
-        }
-        if !tracker.framesVisible && !o.summaryOnly {
-            log.message("frame numbers are hidden without CAP_SYS_ADMIN: copies are found through pagemap's exclusive bit, frames shown as unknown")
-        }
-        if let n = o.breakOnSplit {
-            tracker.breaker = BreakOnSplit(count: n, action: BreakOnSplit.Action(rawValue: (o.onBreak ?? .stop).rawValue)!,
-                                           interactive: interactive, disassembler: disassembler)
-        }
-
-        if let pid = o.pid {
-            try tracer.attach(pid: pid)
-        } else {
-            try tracer.launch(o.command)
-        }
-        if !o.summaryOnly {
-            log.message(useFault ? "engine fault (perf page-fault events with sigtrap)" : "engine step (single-stepping)")
-        }
-        let status = try withExtendedLifetime(observer) { try tracer.run() }
+        var session = TraceSession.Options(target: o.pid.map { .attach($0) } ?? .launch(o.command), textSink: outputs.log)
+        session.jsonSink = outputs.json
+        session.watch = try WatchFilter(parsing: o.watch)
+        session.engine = TraceSession.Options.EngineChoice(rawValue: o.engine.rawValue)!
+        session.quiet = o.quiet
+        session.summaryOnly = o.summaryOnly
+        session.maxSteps = o.maxSteps
+        session.syntax = o.syntax == .intel ? .intel : .att
+        session.breakOnSplit = o.breakOnSplit
+        session.onBreak = o.onBreak.map { BreakOnSplit.Action(rawValue: $0.rawValue)! }
+        session.interactive = o.breakOnSplit != nil && o.onBreak == nil && isatty(STDIN_FILENO) != 0
+        let status = try TraceSession(session).run()
         // Output lost to a write error is said once, and the exit status says so.
         if let failure = outputs.failure() {
             CowtraceMain.printError(failure)

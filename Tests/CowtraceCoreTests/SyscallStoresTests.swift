@@ -39,3 +39,26 @@ import Testing
         #expect(!SyscallStores.of(call("futex", [0x1000, 128, 0]), .value(0)).mayWrite(page: 0x1000))  // FUTEX_WAIT_PRIVATE
     }
 }
+
+/// What a syscall exit re-reads: its stores and the ranges it may have unmapped.
+@Suite struct SyscallChangedRangesTests {
+    static func call(_ name: String, _ args: [UInt64]) -> SyscallArguments {
+        SyscallArguments(number: 0, name: name, values: args + [UInt64](repeating: 0, count: max(0, 6 - args.count)))
+    }
+
+    @Test func unmappingCallsNameTheirRange() {
+        #expect(SyscallStores.changed(Self.call("munmap", [0x10000, 0x3000]), .value(0)) == .ranges([(0x10000, 0x3000)]))
+        #expect(SyscallStores.changed(Self.call("madvise", [0x20000, 0x1000, 4]), .value(0)) == .ranges([(0x20000, 0x1000)]))
+        // mmap without MAP_FIXED replaced nothing; with it, the range it returned.
+        #expect(SyscallStores.changed(Self.call("mmap", [0, 0x2000, 3, 0x22]), .value(0x7000_0000)) == .ranges([]))
+        #expect(SyscallStores.changed(Self.call("mmap", [0x40000, 0x2000, 3, 0x32]), .value(0x40000)) == .ranges([(0x40000, 0x2000)]))
+        // brk does not say what it released: a full sweep.
+        #expect(SyscallStores.changed(Self.call("brk", [0x50000]), .value(0x50000)) == .anywhere)
+    }
+
+    @Test func storesAndUnknownCallsStayAsTheyWere() {
+        #expect(SyscallStores.changed(Self.call("read", [3, 0x9000, 100]), .value(10)) == .ranges([(0x9000, 10)]))
+        #expect(SyscallStores.changed(Self.call("write", [1, 0x9000, 100]), .value(100)) == .ranges([]))
+        #expect(SyscallStores.changed(Self.call("ioctl", [3, 0x5401, 0x9000]), .value(0)) == .anywhere)
+    }
+}

@@ -79,6 +79,11 @@ import Testing
         #expect(split["cause"] as? String == "syscall")
         #expect(split["syscall"] as? String == "read")
         #expect(split["ip"] is NSNull)
+        // The blamed call keeps its log line (built even under -q): strace's for the same call.
+        let strace = try Command.run(["strace", "-f", "-qq", "-e", "trace=read", "-e", "signal=none", binary])
+        let straceRead = StraceLines.joined(strace.stderr).first { $0.hasPrefix("read(") && $0.contains("16)") }
+            .map { $0.replacingOccurrences(of: #"\s+= "#, with: " = ", options: .regularExpression) }
+        #expect(split["syscall_line"] as? String == straceRead)
     }
 
     /// Plain fork(): the child_tidptr page is the kernel's CLONE_CHILD_SETTID store, the rseq

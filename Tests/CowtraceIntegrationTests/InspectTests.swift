@@ -135,3 +135,46 @@ import Testing
         #expect(run.stdout.contains("present") && run.stdout.contains("frame 0x"), "\(run.stdout)")
     }
 }
+
+/// A fault-engine break stops before the store; cowtrace single-steps it to let it land.
+/// Whatever that step runs into is reported, never dropped.
+@Suite(.serialized) struct BreakStepTests {
+    func run(_ mode: String) throws -> (TraceRun, page: UInt64, label: UInt64) {
+        let binary = try Fixtures.path("break_step")
+        let area = try Fixtures.symbol("area", in: binary)
+        let label = try Fixtures.symbol("break_store", in: binary)
+        let watch = String(format: "0x%llx-0x%llx", area, area + 2 * 4096)
+        let run = try TraceRun.run(["--engine", "fault", "-q", "--watch", watch, "--break-on-split", "--on-break", "continue"],
+                                   [binary, mode], seconds: 60)
+        return (run, area, label)
+    }
+
+    @Test func storeCrossingIntoASecondPageReportsBoth() throws {
+        let (run, area, label) = try run("cross")
+        #expect(run.result.status == 0, "\(run.result.stderr)")
+        let child = try #require(run.clones.first?["child"] as? Int)
+        for page in [area, area + 4096] {
+            let split = try #require(run.splits(onPage: page).first, "no split of \(page): \(run.result.stderr)")
+            #expect(split["writer"] as? Int == child)
+            #expect(split["cause"] as? String == "instruction")
+            #expect(hexValue(split["ip"]) == label)
+        }
+    }
+
+    @Test func signalArrivingDuringTheStepIsDelivered() throws {
+        let (run, area, label) = try run("signal")
+        // The child exits 0 only if its SIGALRM handler ran.
+        #expect(run.result.status == 0, "\(run.result.stderr)")
+        #expect(run.result.stderr.contains("break: the store did not complete: SIGALRM arrived first"), "\(run.result.stderr)")
+        let split = try #require(run.splits(onPage: area + 4096).first ?? run.splits(onPage: area).first)
+        #expect(hexValue(split["ip"]) == label)
+    }
+
+    @Test func writerEndingAroundTheStepIsReaped() throws {
+        let (run, area, label) = try run("exit")
+        #expect(run.result.status == 7, "\(run.result.stderr)")
+        let split = try #require(run.splits(onPage: area).first, "\(run.result.stderr)")
+        #expect(hexValue(split["ip"]) == label)
+        #expect(run.events("exit").contains { $0["status"] as? Int == 7 })
+    }
+}

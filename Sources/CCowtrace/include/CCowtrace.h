@@ -51,6 +51,16 @@ long cow_siginfo_stime(const siginfo_t *info);
 uint64_t cow_siginfo_perf_data(const siginfo_t *info);
 uint32_t cow_siginfo_perf_type(const siginfo_t *info);
 
+// ---- si_code values ------------------------------------------------------
+// glibc declares TRAP_* only under feature macros this header cannot rely on when Swift
+// imports it, and TRAP_PERF (Linux 5.13) only in the kernel's uapi header: checked against
+// both with _Static_assert in signals.c.
+enum {
+    cow_TRAP_BRKPT = 1,
+    cow_TRAP_TRACE = 2,
+    cow_TRAP_PERF = 6,
+};
+
 // ---- wait status decoding (the W* macros) ------------------------------
 int cow_wifexited(int status);
 int cow_wexitstatus(int status);
@@ -70,6 +80,19 @@ int cow_tgkill(pid_t tgid, pid_t tid, int sig);
 // stopped (a capability probe).
 long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kernel, int disabled);
 
+// ---- PAGEMAP_SCAN (Linux 6.7+) --------------------------------------------
+// struct page_region: [start, end) with the categories asked for.
+typedef struct {
+    uint64_t start;
+    uint64_t end;
+    uint64_t categories;
+} cow_page_region;
+// The present pages of [start, end) in the process whose /proc/PID/pagemap is `fd`, as up to
+// `count` ranges. Returns how many were filled (or -1 with errno: ENOTTY/EINVAL before 6.7);
+// *walk_end is where the walk stopped (end, or earlier when `regions` filled up).
+long cow_pagemap_scan_present(int fd, uint64_t start, uint64_t end, cow_page_region *regions, uint64_t count,
+                              uint64_t *walk_end);
+
 // ---- launching a traced program ------------------------------------------
 // fork; in the child: the signal dispositions and mask cowtrace inherited (recorded before
 // main), SIGSTOP to itself, then, once the tracer has seized and continued it,
@@ -80,8 +103,8 @@ long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kern
 pid_t cow_spawn_traced(const char *path, char *const argv[], char *const envp[], int new_session, int *error_fd);
 
 // ---- remote unwinding (libunwind-ptrace) --------------------------------
-// One address space per traced process; its caches are flushed when the process's
-// mappings change.
+// One address space per address-space layout (a process and the children it forks share
+// one until their mappings change).
 typedef struct cow_unwinder cow_unwinder;
 typedef struct {
     uint64_t ip;
@@ -101,7 +124,7 @@ void cow_unwinder_flush(cow_unwinder *unwinder);
 // no re-reading when a previous unwind is checked for reuse.
 int cow_unwind(cow_unwinder *unwinder, pid_t tid, const struct user_regs_struct *regs, const uint64_t *modules,
                int module_count, const uint64_t *constant, int constant_count, cow_frame *frames, int max);
-// The thread is gone: drop its handles.
+// The thread is gone: drop its memory descriptor.
 void cow_unwinder_forget_thread(cow_unwinder *unwinder, pid_t tid);
 
 // ---- interruption (Ctrl-C and friends) -------------------------------------

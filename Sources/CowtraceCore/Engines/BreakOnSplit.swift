@@ -41,12 +41,14 @@ public final class BreakOnSplit {
         guard let split = pending else { return }
         pending = nil
         done = true
-        engine.tracker.reporter.flushPending()
+        engine.tracker.confirmSplits()
         if completeStore, case .instruction = split.cause, let writer = tracer.tracees.values.first(where: { $0.tgid == split.writer && $0.tid == current.tid }) {
-            // The fault engine stops at the fault, before the store: let it happen.
-            _ = try? Ptrace.resume(writer.tid, .singleStep)
-            var status: Int32 = 0
-            _ = waitpid(writer.tid, &status, cow_WALL)
+            // The fault engine stops at the fault, before the store: let it happen. A second
+            // page it copies is reported through the engine's trap; a signal or an exit that
+            // comes instead is the loop's to handle.
+            if case .stoppedBy(let status) = tracer.stepOnce(writer, ownTrap: { engine.trapped(writer, info: $0, tracer: tracer) }) {
+                tracer.stream.note("break: the store did not complete: \(Self.describe(status)) (the loop handles it)")
+            }
         }
         if interactive {
             tracer.pauseAll()
@@ -59,50 +61,60 @@ public final class BreakOnSplit {
         perform(action, split: split, tracer: tracer)
     }
 
+    static func describe(_ status: WaitStatus) -> String {
+        switch status {
+        case .signalStop(let signal): "\(SignalNames.name(signal)) arrived first"
+        case .exited(let code): "the writer exited with \(code)"
+        case .killed(let signal, _): "the writer was killed by \(SignalNames.name(signal))"
+        default: "another stop came first"
+        }
+    }
+
     func perform(_ action: Action, split: Split, tracer: Tracer) {
         switch action {
         case .continue:
             break
         case .kill:
-            tracer.log.message("break: killing every traced process (--on-break kill)")
+            tracer.stream.note("break: killing every traced process (--on-break kill)")
             tracer.killAll()
         case .detach:
-            tracer.log.message("break: detaching; the processes run on (--on-break detach)")
+            tracer.stream.note("break: detaching; the processes run on (--on-break detach)")
             tracer.detachStopped(signal: 0)
         case .stop:
             let pids = Set(tracer.tracees.values.map(\.tgid)).sorted()
             tracer.detachStopped(signal: SIGSTOP)
             let list = pids.map(String.init).joined(separator: " ")
-            tracer.log.message("break: left stopped (SIGSTOP): \(list)")
-            tracer.log.message("  inspect: cowtrace paddr \(split.writer) \(hex(split.page))   cowtrace pages \(list)")
-            tracer.log.message("  debug:   gdb -p \(split.writer)")
-            tracer.log.message("  resume:  kill -CONT \(list)")
+            tracer.stream.note("break: left stopped (SIGSTOP): \(list)")
+            tracer.stream.note("  inspect: cowtrace paddr \(split.writer) \(hex(split.page))   cowtrace pages \(list)")
+            tracer.stream.note("  debug:   gdb -p \(split.writer)")
+            tracer.stream.note("  resume:  kill -CONT \(list)")
         }
     }
 
     private func report(_ split: Split, current: Tracee, tracer: Tracer) {
-        let log = tracer.log
-        log.message("break at split \(count): \(CowReporter.describe(split))")
+        tracer.stream.note("break at split \(count): \(TextRenderer.describe(split))")
+        var lines: [String] = []
         let writerTid = tracer.tracees.values.first { $0.tgid == split.writer }?.tid ?? split.writer
         if let regs = try? Ptrace.registers(writerTid) {
-            log.plain("  registers of \(writerTid) now:")
-            for line in Self.registerLines(regs) { log.plain("    " + line) }
+            lines.append("  registers of \(writerTid) now:")
+            for line in Self.registerLines(regs) { lines.append("    " + line) }
         }
         if case .instruction(let w) = split.cause {
-            log.plain("  disassembly:")
-            for line in disassembly(pid: split.writer, at: w.ip, functionOffset: split.backtrace.first?.offset) { log.plain(line) }
+            lines.append("  disassembly:")
+            for line in disassembly(pid: split.writer, at: w.ip, functionOffset: split.backtrace.first?.offset) { lines.append(line) }
             let newBytes = TraceeMemory(pid: split.writer).read(w.address, count: w.size) ?? []
             let other = split.others.first
             let oldBytes = other.flatMap { TraceeMemory(pid: $0).read(w.address, count: w.size) } ?? []
-            log.plain("  written: \(w.size) bytes at \(hex(w.address)): new \(Self.value(newBytes)) in \(split.writer)" +
-                      (other.map { ", old \(Self.value(oldBytes)) still in \($0) (frame \(CowReporter.frameText(split.frameBefore)))" } ?? ""))
+            lines.append("  written: \(w.size) bytes at \(hex(w.address)): new \(Self.value(newBytes)) in \(split.writer)" +
+                      (other.map { ", old \(Self.value(oldBytes)) still in \($0) (frame \(TextRenderer.frameText(split.frameBefore)))" } ?? ""))
         }
-        log.plain("  page \(hex(split.page)) in every traced process:")
+        lines.append("  page \(hex(split.page)) in every traced process:")
         for pid in Set(tracer.tracees.values.map(\.tgid)).sorted() {
             if let info = try? PageInspector.describe(pid: pid, addresses: [split.page]).first {
-                log.plain("    \(pid): \(info.text)")
+                lines.append("    \(pid): \(info.text)")
             }
         }
+        tracer.stream.emit(.text(lines))
     }
 
     /// Three rows of six, values padded as gdb's `info registers` does.

@@ -37,7 +37,7 @@ final class BreakPrompt {
     }
 
     private func say(_ text: String) {
-        tracer.log.flush()
+        tracer.stream.flush()
         let line = text + "\n"
         _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
     }
@@ -46,7 +46,7 @@ final class BreakPrompt {
     func run() {
         say("break: every traced process is stopped; 'help' lists the commands")
         while true {
-            tracer.log.flush()
+            tracer.stream.flush()
             _ = "(cowtrace) ".withCString { write(STDERR_FILENO, $0, strlen($0)) }
             guard let line = readLine() else {
                 say("")
@@ -111,7 +111,7 @@ final class BreakPrompt {
         guard let symbolizer = engine.tracker.symbolizer else { return say("no symbolizer") }
         let frames = symbolizer.backtrace(pid: thread.tgid, tid: thread.tid, regs: regs, mappings: engine.tracker.maps(thread.tgid))
         if frames.isEmpty { return say("no frames (could not unwind from \(hex(UInt64(regs.rip))))") }
-        for (i, frame) in frames.enumerated() { say(CowReporter.frameLine(i, frame)) }
+        for (i, frame) in frames.enumerated() { say(TextRenderer.frameLine(i, frame)) }
     }
 
     private func registers() {
@@ -186,34 +186,12 @@ final class BreakPrompt {
             return say("cannot decode the instruction at \(hex(UInt64(before.rip)))")
         }
         if instruction.isSyscall { return say("the next instruction is a syscall: 'continue' runs it with its log line") }
-        var after: Registers?
-        while after == nil {
-            guard (try? Ptrace.resume(thread.tid, .singleStep)) != nil else { return say("the writer is gone") }
-            var raw: Int32 = 0
-            guard waitpid(thread.tid, &raw, cow_WALL) == thread.tid else { return say("the writer is gone") }
-            let status = WaitStatus(raw: raw)
-            switch status {
-            case .signalStop(SIGTRAP):
-                if let info = try? Ptrace.signalDetails(thread.tid), info.code == 1 || info.code == 2 {
-                    after = try? Ptrace.registers(thread.tid)  // the step's own trap
-                    if after == nil { return say("cannot read the registers of \(thread.tid)") }
-                } else if let info = try? Ptrace.signalDetails(thread.tid), engine.trapped(thread, info: info, tracer: tracer) {
-                    continue  // the fault engine's page-fault stop: the split is reported, step again
-                } else {
-                    tracer.handleLater(thread.tid, status)
-                    return say("stopped by a SIGTRAP of the program's; 'continue' delivers it")
-                }
-            case .signalStop(let signal):
-                tracer.handleLater(thread.tid, status)
-                return say("stopped by \(SignalNames.name(signal)) before the step; 'continue' delivers it")
-            case .exited, .killed:
-                tracer.handleLater(thread.tid, status)
-                return say("the writer ended")
-            default:
-                continue
-            }
+        let after: Registers
+        switch tracer.stepOnce(thread, ownTrap: { engine.trapped(thread, info: $0, tracer: tracer) }) {
+        case .stepped(let registers): after = registers
+        case .gone: return say("the writer is gone")
+        case .stoppedBy(let status): return say("\(BreakOnSplit.describe(status)) before the step; 'continue' handles it")
         }
-        guard let after else { return }
         let writes = instruction.writeSet(before: before, after: after)
         let touched = instruction.touchedPages(before: before)
         let rseq = engine.rseqPage(thread)
@@ -231,8 +209,7 @@ final class BreakPrompt {
         let writer = split.writer
         let others = Set(tracer.tracees.values.map(\.tgid)).subtracting([writer]).sorted()
         tracer.detachStopped(signal: SIGSTOP)
-        tracer.log.flush()
-        tracer.events?.flush()
+        tracer.stream.flush()
         if !others.isEmpty {
             say("break: left stopped (SIGSTOP): \(others.map(String.init).joined(separator: " ")); resume them with kill -CONT")
         }

@@ -5,9 +5,11 @@ import Glibc
 /// exit, new children held until then, the sweep at every syscall stop (the kernel's writes
 /// inside syscalls), drops at exec and exit, and the summary. Subclasses decide how user-mode
 /// writes are caught between syscalls.
-public class CowEngine: TraceObserver {
+public class CowEngine: TraceObserver, StopArbiter {
     public let tracker: CowTracker
-    let engineName: String
+    /// The loop this engine observes (set by `connect`).
+    private weak var tracer: Tracer?
+    let kind: EngineKind
 
     /// Processes with a thread inside a fork-like clone (tgid -> that thread): their other
     /// threads are held stopped meanwhile.
@@ -32,9 +34,20 @@ public class CowEngine: TraceObserver {
     /// Each thread's registered rseq area's page (nil inside: none).
     private var rseqPages: [pid_t: UInt64?] = [:]
 
-    init(tracker: CowTracker, engineName: String) {
+    init(tracker: CowTracker, kind: EngineKind) {
         self.tracker = tracker
-        self.engineName = engineName
+        self.kind = kind
+    }
+
+    /// Observes `tracer` and answers the tracker's questions about other threads' stops.
+    public func connect(to tracer: Tracer) {
+        self.tracer = tracer
+        tracer.observer = self
+        tracker.arbiter = self
+    }
+
+    public func settle(_ processes: Set<pid_t>, except thread: pid_t?) -> Set<pid_t> {
+        tracer?.settle(processes, except: thread) ?? processes
     }
 
     // MARK: Hooks for the engines
@@ -42,7 +55,7 @@ public class CowEngine: TraceObserver {
     /// How a change found at a syscall entry is explained (what ran since the last stop).
     func causeBeforeSyscall(_ tracee: Tracee, _ call: SyscallArguments) -> (UInt64) -> SplitCause {
         let rseq = rseqPage(tracee)
-        return { page in page == rseq ? .kernel(detail: "rseq") : .kernel(detail: nil) }
+        return { page in .kernel(page == rseq ? .rseq : nil) }
     }
 
     /// `pid` now shares pages: make sure every thread of it is watched.
@@ -66,10 +79,62 @@ public class CowEngine: TraceObserver {
 
     // MARK: Syscalls
 
-    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
-        if tracker.shares(tracee.tgid) {
-            tracker.sweep(tracee.tgid, dropReason: call.name, cause: causeBeforeSyscall(tracee, call))
+    // MARK: Sweeps
+
+    /// Syscall exits checked only at the call's possible stores, and full sweeps (every
+    /// shared page) made for calls whose stores cannot be bounded, by syscall name.
+    public private(set) var boundedChecks = 0
+    public private(set) var fullSweeps: [String: Int] = [:]
+    /// Processes owed a full sweep before their next bounded check can be trusted: a signal
+    /// was delivered (its frame is the kernel's store on the way to the handler).
+    private var sweepOwed: Set<pid_t> = []
+    /// Processes with bounded checks since their last full sweep: a change found by the next
+    /// one may be a store those checks did not look for, so it is not blamed on the kernel.
+    private var checkedSinceSweep: Set<pid_t> = []
+
+    /// Whether the thread's user-mode writes go unseen (no perf event, steps exhausted):
+    /// then only full sweeps at its syscall stops find them.
+    func userWritesUnwatched(_ tracee: Tracee) -> Bool { false }
+
+    /// A signal is delivered with this resumption: the kernel writes its frame outside any
+    /// syscall, found by a full sweep at the next syscall entry.
+    func signalDelivered(_ tracee: Tracee, _ signal: Int32) {
+        if signal != 0 && tracker.shares(tracee.tgid) { sweepOwed.insert(tracee.tgid) }
+    }
+
+    /// At a syscall entry: what changed since the last stop. The rseq page (the kernel
+    /// rewrites it on every return to user mode) is always read; every shared page only
+    /// when the call's stores cannot be bounded (so its exit sweep blames nothing earlier on
+    /// it) or a sweep is owed.
+    private func entrySweep(_ tracee: Tracee, _ call: SyscallArguments) {
+        let pid = tracee.tgid
+        let before = causeBeforeSyscall(tracee, call)
+        if case .anywhere = SyscallStores.changed(call, .value(0)) {
+            fullSweep(tracee, call, before)
+        } else if sweepOwed.contains(pid) || userWritesUnwatched(tracee) {
+            fullSweep(tracee, call, before)
+        } else if let rseq = rseqPage(tracee) {
+            tracker.check(pid, pages: [rseq], dropReason: call.name, cause: before)
         }
+    }
+
+    private func fullSweep(_ tracee: Tracee, _ call: SyscallArguments, _ before: @escaping (UInt64) -> SplitCause) {
+        let pid = tracee.tgid
+        fullSweeps[call.name, default: 0] += 1
+        sweepOwed.remove(pid)
+        let lateFind = checkedSinceSweep.remove(pid) != nil
+        let rseq = rseqPage(tracee)
+        tracker.sweep(pid, dropReason: call.name) { page in
+            let cause = before(page)
+            // Only the rseq page's change is certain to be the kernel's own; anything else
+            // found after bounded checks may be a store they did not look for.
+            guard lateFind, page != rseq, case .kernel = cause else { return cause }
+            return .unknown(note: "found at the full sweep at \(call.name) entry; written by the kernel outside the stores checked since the last sweep")
+        }
+    }
+
+    public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
+        if tracker.shares(tracee.tgid) { entrySweep(tracee, call) }
         if let clone, !clone.sharesMemory {
             // The other threads stay stopped until the ledger is built at clone exit: what
             // they would write right after the fork would go unwatched.
@@ -102,7 +167,20 @@ public class CowEngine: TraceObserver {
             // Registers are read only if the sweep finds a split to name.
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
             let stores = SyscallStores.of(call, outcome)
-            tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite) { _ in .syscall(name: name, line: name) }
+            var blamed: SyscallCall?
+            let blame = { (_: UInt64) -> SplitCause in
+                if blamed == nil { blamed = SyscallCall(name: name, line: tracer.finishedSyscallLine(tracee) ?? name) }
+                return .syscall(blamed!)
+            }
+            switch SyscallStores.changed(call, outcome) {
+            case .anywhere:
+                // Its entry swept everything: what changed since is this call's doing.
+                tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite, cause: blame)
+            case .ranges(let ranges):
+                boundedChecks += 1
+                checkedSinceSweep.insert(tracee.tgid)
+                tracker.check(tracee.tgid, ranges: ranges, dropReason: name, origin: origin, stores: stores.mayWrite, cause: blame)
+            }
         }
         if let child {
             if tracker.shares(tracee.tgid) { sharingStarted(tracee.tgid, tracer: tracer) }
@@ -166,7 +244,7 @@ public class CowEngine: TraceObserver {
         guard tracker.shares(tracee.tgid) else { return }
         let tidPage = request.flatMap { $0.flags.contains(.childSettid) ? $0.childTidPointer : nil }
         tracker.sweep(tracee.tgid, dropReason: "exit") { page in
-            if let tidPage, page == tidPage & ~4095 { return .clone(flag: "CLONE_CHILD_SETTID", pointer: tidPage) }
+            if let tidPage, page == tidPage & ~4095 { return .clone(.childSetTID, pointer: tidPage) }
             return .unknown(note: "copied in the child before its first instruction")
         }
         sharingStarted(tracee.tgid, tracer: tracer)
@@ -184,6 +262,7 @@ public class CowEngine: TraceObserver {
 
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
         if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        signalDelivered(tracee, signal)
         // Sharing pages: every syscall exit is swept for the kernel's writes.
         return tracker.shares(tracee.tgid) ? .syscall : .run
     }
@@ -228,6 +307,11 @@ public class CowEngine: TraceObserver {
         }
         requests[tracee.tid] = nil
         rseqPages[tracee.tid] = nil
+        if tracee.isLeader {
+            sweepOwed.remove(tracee.tgid)
+            checkedSinceSweep.remove(tracee.tgid)
+        }
+        knownChildren.remove(tracee.tid)  // a reused pid is a new process
         tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
         threadGone(tracee)
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
@@ -236,15 +320,14 @@ public class CowEngine: TraceObserver {
         }
     }
 
-    public func sharedPageCount(child: pid_t) -> Int? {
-        tracker.reporter.summary.clones.last { $0.child == child }?.total
-    }
+    public func sharedPageCount(child: pid_t) -> Int? { tracker.sharedPageCount(child: child) }
 
-    public func beforeWait() { tracker.reporter.flushPending() }
+    public func beforeWait() { tracker.confirmSplits() }
 
-    public func finished(tracer: Tracer) {
-        tracker.reporter.finish(engine: engineName, steps: stepCount, stillShared: tracker.ledger.totalShared)
-    }
+    public func finished(tracer: Tracer) { tracker.finish(engine: kind, steps: stepCount, sweeps: sweepCounts) }
+
+    /// Syscall exits checked at their possible stores, and full sweeps by syscall.
+    var sweepCounts: CowTracker.SweepCounts { CowTracker.SweepCounts(bounded: boundedChecks, full: fullSweeps) }
 
     // MARK: Helpers
 
@@ -254,7 +337,7 @@ public class CowEngine: TraceObserver {
     /// the page without storing to it, or whose write set cannot be computed, leaves the
     /// cause unknown; otherwise the kernel wrote it.
     static func cause(of page: UInt64, instruction: DecodedInstruction?, writes: WriteSet, touched: Set<UInt64>, rseq: UInt64?) -> SplitCause {
-        if page == rseq { return .kernel(detail: "rseq") }
+        if page == rseq { return .kernel(.rseq) }
         switch writes {
         case .notComputable(let what):
             return .unknown(note: "\(what): write set not computable")
@@ -266,7 +349,7 @@ public class CowEngine: TraceObserver {
             if touched.contains(page), let instruction {
                 return .unknown(note: "'\(instruction.text)' addresses this page but does not store to it")
             }
-            return .kernel(detail: nil)
+            return .kernel(nil)
         }
     }
 
@@ -282,17 +365,11 @@ public class CowEngine: TraceObserver {
 
     /// Without frame numbers: the processes among `processes` with a thread whose rseq area
     /// (as far as we have read it) is on `page`.
-    public func rseqHolders(of page: UInt64, among processes: Set<pid_t>, tracer: Tracer) -> Set<pid_t> {
-        Set(rseqPages.compactMap { tid, rseq in rseq == page ? tracer.tracees[tid]?.tgid : nil }).intersection(processes)
+    public func rseqHolders(of page: UInt64, among processes: Set<pid_t>) -> Set<pid_t> {
+        guard let tracer else { return [] }
+        return Set(rseqPages.compactMap { tid, rseq in rseq == page ? tracer.tracees[tid]?.tgid : nil }).intersection(processes)
     }
 
     /// Whether the process catches `signal` (SigCgt in /proc/PID/status).
-    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool {
-        guard let bytes = try? readWholeFile("/proc/\(pid)/status", pid: pid) else { return true }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("SigCgt:") {
-            guard let mask = UInt64(line.dropFirst(7).filter { !$0.isWhitespace }, radix: 16) else { return true }
-            return mask & (1 << UInt64(signal - 1)) != 0
-        }
-        return true
-    }
+    static func hasHandler(_ pid: pid_t, _ signal: Int32) -> Bool { ProcFS.status(pid)?.contains(signal, in: "SigCgt") ?? true }
 }

@@ -5,11 +5,14 @@ import Glibc
 /// Engines decide *when* to look and *what cause* a change gets; this decides *whether* it is a split.
 public final class CowTracker {
     public let ledger = PageLedger()
-    public let reporter: CowReporter
+    /// Where detection's final events go (the renderers are behind it).
+    public let stream: EventStream
     let watch: WatchFilter
-    let engineName: String
+    let engine: EngineKind
     let zeroFrame: UInt64?
 
+    /// /proc/kpageflags, for the huge-page flag of a split.
+    let pageFlags = KernelPageFlags()
     /// Per process (tgid): pagemap, maps cache.
     private var pagemaps: [pid_t: Pagemap] = [:]
     private var mapsCache: [pid_t: [Mapping]] = [:]
@@ -20,15 +23,9 @@ public final class CowTracker {
     /// through the exclusive bit (56) and the file bit (61), and frames are stand-in tokens.
     public let framesVisible: Bool
     private var nextToken = FrameNumber.firstToken
-    /// Without frames, a page that turned exclusive may have been copied by another holder
-    /// that has not reported its stop yet: this lets those processes report first, and
-    /// returns those that could not (stopped in a stop still being handled).
-    public var settle: ((Set<pid_t>) -> Set<pid_t>)?
-    /// Lets the other threads of a process (all but the given thread) report the stops they
-    /// have made, before a change seen by this one is blamed on it.
-    public var settleSiblings: ((pid_t, pid_t) -> Void)?
-    /// Which of these processes have a thread whose rseq area is on this page.
-    public var rseqHolders: ((UInt64, Set<pid_t>) -> Set<pid_t>)?
+    /// Answers what only the wait loop knows: the stops other threads have made and not yet
+    /// reported, and where their rseq areas are.
+    public weak var arbiter: (any StopArbiter)?
     /// The checks under way (nested while others settle): whether each one's cause would be
     /// a store into a given page (not a change merely seen).
     private var checking: [pid_t: (UInt64) -> Bool] = [:]
@@ -58,13 +55,13 @@ public final class CowTracker {
         }
     }
 
-    public init(reporter: CowReporter, watch: WatchFilter, engineName: String, symbolizer: Symbolizer? = Symbolizer(),
+    public init(stream: EventStream, watch: WatchFilter, engine: EngineKind, symbolizer: Symbolizer? = Symbolizer(),
                 framesVisible: Bool = FrameNumber.visible) {
-        self.reporter = reporter
+        self.stream = stream
         self.framesVisible = framesVisible
         self.symbolizer = symbolizer
         self.watch = watch
-        self.engineName = engineName
+        self.engine = engine
         self.zeroFrame = ZeroPage.frame
     }
 
@@ -105,13 +102,12 @@ public final class CowTracker {
         mapsCache[pid] = nil
         var result = Snapshot(parent: pid, pages: [])
         guard let pagemap = pagemap(pid) else { return result }
+        // Only present pages are read: a terabyte reserved and never touched costs nothing.
         for mapping in maps(pid) where mapping.isCopyOnWrite && mapping.path != "[vvar]" && mapping.path != "[vsyscall]" {
-            let count = Int((mapping.end - mapping.start) / Pagemap.pageSize)
-            guard let entries = try? pagemap.entries(from: mapping.start, count: count) else { continue }
-            for (i, entry) in entries.enumerated() where entry.present && (entry.frame != 0 || !framesVisible) {
-                let page = mapping.start + UInt64(i) * Pagemap.pageSize
-                guard watch.includes(page: page, in: mapping) else { continue }
-                result.pages.append((page, framesVisible ? entry.frame : token(pid, page), kind(entry), mapping.region))
+            let region = mapping.region
+            try? pagemap.forEachPresent(from: mapping.start, to: mapping.end) { page, entry in
+                guard entry.frame != 0 || !framesVisible, watch.includes(page: page, in: mapping) else { return }
+                result.pages.append((page, framesVisible ? entry.frame : token(pid, page), kind(entry), region))
             }
         }
         return result
@@ -140,6 +136,9 @@ public final class CowTracker {
     /// stores, or for no reason we can name).
     public func cloneCompleted(_ snapshot: Snapshot, child: pid_t, request: CloneRequest) {
         let parent = snapshot.parent
+        // Right after fork the child maps exactly what its parent maps.
+        if let parentMaps = mapsCache[parent] { mapsCache[child] = parentMaps }
+        symbolizer?.inherit(child: child, from: parent)
         var counts: [PageKind: Int] = [:]
         let childTidPage = request.flags.contains(.childSettid) ? request.childTidPointer.map { $0 & ~4095 } : nil
         let parentTidPage = request.flags.contains(.parentSettid) ? request.parentTidPointer.map { $0 & ~4095 } : nil
@@ -163,33 +162,43 @@ public final class CowTracker {
                 counts[p.kind, default: 0] += 1
             } else if childFrame != p.frame && parentFrame == p.frame {
                 splits.append(copiedInClone(p, writer: child, other: parent, before: before, frameAfter: childFrame,
-                                            tidPage: childTidPage, flag: "CLONE_CHILD_SETTID", pointer: request.childTidPointer, role: "child"))
+                                            tidPage: childTidPage, store: .childSetTID, pointer: request.childTidPointer, role: "child"))
             } else if parentFrame != p.frame && childFrame == p.frame {
                 splits.append(copiedInClone(p, writer: parent, other: child, before: before, frameAfter: parentFrame,
-                                            tidPage: parentTidPage, flag: "CLONE_PARENT_SETTID", pointer: request.parentTidPointer, role: "parent"))
+                                            tidPage: parentTidPage, store: .parentSetTID, pointer: request.parentTidPointer, role: "parent"))
                 // The child keeps the old frame, with whoever else still maps it.
                 if ledger.record(parent, p.page) != nil { ledger.leave(parent, page: p.page) }
                 ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [child] + Array(before))
             }
         }
-        reporter.report(.shared(parent: parent, child: child, call: request.call.rawValue,
-                                anon: counts[.anon] ?? 0, file: counts[.file] ?? 0, zero: counts[.zero] ?? 0))
+        let shared = SharedPages(parent: parent, child: child, call: request.call.rawValue,
+                                 anon: counts[.anon] ?? 0, file: counts[.file] ?? 0, zero: counts[.zero] ?? 0)
+        sharedAtClone[child] = shared.total
+        stream.emit(.shared(shared))
         for split in splits {
-            reporter.report(.split(split))
+            stream.emit(.split(split))
             breaker?.splitReported(split)
         }
     }
 
+    /// How many pages each clone left shared, until its clone event is written.
+    private var sharedAtClone: [pid_t: Int] = [:]
+
+    /// The pages `child`'s clone left shared (asked once, for its clone event).
+    public func sharedPageCount(child: pid_t) -> Int? { sharedAtClone.removeValue(forKey: child) }
+
     /// A page copied inside clone, before either process ran: the kernel's tid store if the
     /// page holds that pointer, else a copy we cannot name.
     private func copiedInClone(_ p: (page: UInt64, frame: UInt64, kind: PageKind, region: String), writer: pid_t, other: pid_t,
-                               before: Set<pid_t>, frameAfter: UInt64, tidPage: UInt64?, flag: String, pointer: UInt64?,
+                               before: Set<pid_t>, frameAfter: UInt64, tidPage: UInt64?, store: CloneStore, pointer: UInt64?,
                                role: String) -> Split {
         let cause: SplitCause = p.page == tidPage && pointer != nil
-            ? .clone(flag: flag, pointer: pointer!)
+            ? .clone(store, pointer: pointer!)
             : .unknown(note: "copied in the \(role) inside clone")
-        return Split(page: p.page, region: p.region, kind: p.kind, writer: writer, others: ([other] + before).sorted(),
-                     frameBefore: p.frame, frameAfter: frameAfter, cause: cause, engine: engineName)
+        var split = Split(page: p.page, region: p.region, kind: p.kind, writer: writer, others: ([other] + before).sorted(),
+                          frameBefore: p.frame, frameAfter: frameAfter, cause: cause, engine: engine)
+        if framesVisible { split.hugePage = pageFlags.isTransparentHuge(p.frame) }
+        return split
     }
 
     /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per contiguous run.
@@ -222,7 +231,7 @@ public final class CowTracker {
         let wanted = pages.filter { ledger.record(pid, $0) != nil }.sorted()
         guard !wanted.isEmpty else { return }
         let found = entries(pid, wanted)
-        var dropped: [(page: UInt64, region: String, frame: UInt64)] = []
+        var dropped: [Drop.Page] = []
         withoutActuallyEscaping(cause) { cause in
             // Only the hidden-frames mode weighs claims of checks under way.
             let outer = framesVisible ? nil : checking[pid]
@@ -236,13 +245,13 @@ public final class CowTracker {
                 // Another thread of the process may have copied it (its page-fault trap or
                 // step not reported yet): let the other threads report first.
                 siblingsSettled = true
-                settleSiblings?(pid, origin?.tid ?? pid)
+                _ = arbiter?.settle([pid], except: origin?.tid ?? pid)
                 guard let now = ledger.record(pid, page), now.frame == record.frame else { continue }
                 record = now
             }
             if !entry.present {
                 if entry.swapped { continue }  // swapped out: still the same page, just not in memory
-                dropped.append((page, record.region, record.frame))
+                dropped.append(Drop.Page(page: page, region: record.region, frame: record.frame))
                 if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
                 continue
             }
@@ -254,7 +263,32 @@ public final class CowTracker {
             }
         }
         }
-        if !dropped.isEmpty { reporter.report(.drop(pid: pid, pages: dropped, reason: dropReason)) }
+        if !dropped.isEmpty { stream.emit(.drop(Drop(pid: pid, pages: dropped, reason: dropReason))) }
+    }
+
+    /// The shared pages of `pid` inside `ranges` (a syscall's possible stores): the cost
+    /// follows what the call can have written, not what is shared.
+    public func check(_ pid: pid_t, ranges: [(address: UInt64, length: UInt64)], dropReason: String, origin: Origin? = nil,
+                      stores: ((UInt64) -> Bool)? = nil, cause: (UInt64) -> SplitCause) {
+        guard let shared = ledger.sharedPagesView(of: pid), !ranges.isEmpty else { return }
+        var pages: [UInt64] = []
+        for r in ranges where r.length > 0 {
+            let first = r.address & ~(Pagemap.pageSize - 1)
+            let last = (r.address &+ r.length &- 1) & ~(Pagemap.pageSize - 1)
+            guard last >= first else { continue }
+            let count = (last - first) / Pagemap.pageSize + 1
+            if count <= UInt64(shared.count) {
+                var page = first
+                for _ in 0..<count {
+                    if shared[page] != nil { pages.append(page) }
+                    page &+= Pagemap.pageSize
+                }
+            } else {
+                pages += shared.keys.filter { $0 >= first && $0 <= last }
+            }
+        }
+        if pages.isEmpty { return }
+        check(pid, pages: Set(pages), dropReason: dropReason, origin: origin, stores: stores, cause: cause)
     }
 
     /// Every shared page of `pid`.
@@ -267,30 +301,74 @@ public final class CowTracker {
     /// new frame (migration).
     private func resolve(_ pid: pid_t, page: UInt64, record: PageRecord, newFrame: UInt64, cause: SplitCause, origin: Origin?) {
         let others = ledger.holders(frame: record.frame, page: page).subtracting([pid])
-        let migrated = { [unowned self] in
-            let othersNow = others.map { self.entries($0, [page])[0] }
-            return !othersNow.isEmpty && othersNow.allSatisfy { $0?.frame == newFrame }
-        }
         // The other holders' frames tell a copy from a migration. A break needs the answer
         // now; otherwise it is read once the tracees run again: no other holder can come to
         // map the writer's new frame before its next stop, which comes after.
-        if breaker != nil && migrated() {
+        if breaker != nil && movedTogether(others, page: page, to: newFrame) {
             ledger.migrate(page: page, from: record.frame, to: newFrame)
             return
         }
         var split = Split(page: page, region: record.region, kind: record.kind, writer: pid, others: others.sorted(),
-                          frameBefore: record.frame, frameAfter: newFrame, cause: cause, engine: engineName)
+                          frameBefore: record.frame, frameAfter: newFrame, cause: cause, engine: engine)
+        split.hugePage = pageFlags.isTransparentHuge(record.frame)
         symbolize(&split, pid: pid, origin: origin)
         if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
-        reporter.report(.split(split), confirm: breaker != nil ? nil : { [unowned self] in
-            guard migrated() else { return true }
-            // Every process moved to the new frame together: put them back, sharing it.
-            for other in others where self.ledger.record(other, page)?.frame == record.frame { self.ledger.leave(other, page: page) }
-            self.reuseWatch[others.first ?? pid]?[page] = nil
-            self.ledger.share(page: page, frame: newFrame, kind: record.kind, region: record.region, among: Array(others) + [pid])
-            return false
-        })
-        breaker?.splitReported(split)
+        if breaker != nil {
+            stream.emit(.split(split))
+            breaker?.splitReported(split)
+        } else {
+            unconfirmed.append(Unconfirmed(slot: stream.reserve(), split: split, others: others, record: record, newFrame: newFrame))
+        }
+    }
+
+    /// A split whose other holders' frames are read once the tracees run again.
+    private struct Unconfirmed {
+        let slot: Int
+        let split: Split
+        let others: Set<pid_t>
+        let record: PageRecord
+        let newFrame: UInt64
+    }
+    private var unconfirmed: [Unconfirmed] = []
+
+    /// Tells each split found since the last call from a migration (every holder moved to
+    /// the new frame together: they are put back, sharing it) and writes the splits, in
+    /// their place in the stream. Called while the tracees run.
+    public func confirmSplits() {
+        guard !unconfirmed.isEmpty else { return }
+        let pending = unconfirmed
+        unconfirmed.removeAll(keepingCapacity: true)
+        for item in pending {
+            let page = item.split.page, newFrame = item.newFrame, record = item.record
+            let migrated = movedTogether(item.others, page: page, to: newFrame)
+            if migrated {
+                for other in item.others where ledger.record(other, page)?.frame == record.frame { ledger.leave(other, page: page) }
+                reuseWatch[item.others.first ?? item.split.writer]?[page] = nil
+                ledger.share(page: page, frame: newFrame, kind: record.kind, region: record.region, among: Array(item.others) + [item.split.writer])
+            }
+            stream.fill(item.slot, with: migrated ? nil : .split(item.split))
+        }
+    }
+
+    /// Whether every other holder maps the new frame too: the page migrated, nobody copied it.
+    private func movedTogether(_ others: Set<pid_t>, page: UInt64, to newFrame: UInt64) -> Bool {
+        let othersNow = others.map { entries($0, [page])[0] }
+        return !othersNow.isEmpty && othersNow.allSatisfy { $0?.frame == newFrame }
+    }
+
+    public struct SweepCounts {
+        let bounded: Int
+        let full: [String: Int]
+    }
+
+    /// The end of the run: every split confirmed, then the summary.
+    public func finish(engine: EngineKind, steps: Int, faults: Int? = nil, sweeps: SweepCounts) {
+        confirmSplits()
+        var summary = stream.summary.final(engine: engine, steps: steps, faults: faults, stillShared: ledger.totalShared)
+        summary.boundedChecks = sweeps.bounded
+        summary.fullSweeps = sweeps.full
+        stream.emit(.summary(summary))
+        stream.flush()
     }
 
     /// Without frames, `pid`'s page turned exclusive (or anonymous). It copied the page
@@ -314,7 +392,7 @@ public final class CowTracker {
             var contenders = Set(others.filter { checking[$0] != nil })
             if contenders.isEmpty {
                 settling[pid] = page
-                contenders = settle?(others) ?? others
+                contenders = arbiter?.settle(others, except: nil) ?? others
                 settling[pid] = nil
                 guard let now = ledger.record(pid, page), now.frame == record.frame else { return }  // another holder's copy
             }
@@ -327,16 +405,16 @@ public final class CowTracker {
                 let who = writers.isEmpty ? contenders : writers
                 cause = .unknown(note: "frames hidden: \(list(who)) " + (writers.isEmpty ? "saw it change too" : "may have written it at the same moment")
                                  + "; which one copied it is not visible")
-            } else if let holders = rseqHolders?(page, others.union([pid])), !holders.isEmpty {
+            } else if let holders = arbiter?.rseqHolders(of: page, among: others.union([pid])), !holders.isEmpty {
                 cause = .unknown(note: "frames hidden: it holds the rseq area of \(list(holders)); the kernel's rseq update in \(list(others.union([pid]))) may have copied it")
             }
         }
         let stillShared = ledger.holders(frame: record.frame, page: page).subtracting([writer])
         var split = Split(page: page, region: record.region, kind: record.kind, writer: writer, others: stillShared.sorted(),
-                          frameBefore: 0, frameAfter: 0, cause: cause, engine: engineName)
+                          frameBefore: 0, frameAfter: 0, cause: cause, engine: engine)
         symbolize(&split, pid: writer, origin: origin)
         if let last = ledger.leave(writer, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
-        reporter.report(.split(split))
+        stream.emit(.split(split))
         breaker?.splitReported(split)
     }
 
@@ -369,7 +447,7 @@ public final class CowTracker {
             let reused = framesVisible ? entry.frame == frame : kind != .file && !entry.fileOrShared && entry.exclusive
             if entry.present && reused {
                 let region = maps(pid).mapping(containing: page)?.region ?? "anon"
-                reporter.report(.reuse(pid: pid, page: page, region: region, frame: frame, ip: ip))
+                stream.emit(.reuse(Reuse(pid: pid, page: page, region: region, frame: frame, ip: ip)))
             }
         }
         reuseWatch[pid] = watched
@@ -381,7 +459,7 @@ public final class CowTracker {
     public func processGone(_ pid: pid_t, reason: String) {
         let removed = ledger.removeProcess(pid)
         if !removed.isEmpty {
-            reporter.report(.drop(pid: pid, pages: removed.map { ($0.page, $0.record.region, $0.record.frame) }, reason: reason))
+            stream.emit(.drop(Drop(pid: pid, pages: removed.map { Drop.Page(page: $0.page, region: $0.record.region, frame: $0.record.frame) }, reason: reason)))
         }
         for item in removed {
             if let last = item.remaining.onlyElement { watchReuse(last, page: item.page, frame: item.record.frame, kind: item.record.kind) }
@@ -389,7 +467,20 @@ public final class CowTracker {
         pagemaps[pid] = nil
         mapsCache[pid] = nil
         reuseWatch[pid] = nil
+        symbolizer?.processGone(pid)
     }
+
+    /// What is kept per process, for the debug report: it must follow the live processes.
+    public var liveState: (pagemaps: Int, maps: Int, reuseWatch: Int) { (pagemaps.count, mapsCache.count, reuseWatch.count) }
+}
+
+/// What the tracker asks of the wait loop before it blames a copy it cannot see the cause of.
+public protocol StopArbiter: AnyObject {
+    /// Lets the threads of `processes` (but `thread`) report the stops they have made; returns
+    /// the processes that could not (stopped in a stop still being handled).
+    func settle(_ processes: Set<pid_t>, except thread: pid_t?) -> Set<pid_t>
+    /// Which of these processes have a thread whose rseq area is on this page.
+    func rseqHolders(of page: UInt64, among processes: Set<pid_t>) -> Set<pid_t>
 }
 
 extension Set {

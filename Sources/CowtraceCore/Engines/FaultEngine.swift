@@ -9,7 +9,7 @@ import Glibc
 /// Syscall exits sweep the shared pages as in the step engine. Native speed in between.
 public final class FaultEngine: CowEngine {
     /// si_code of a perf sigtrap.
-    static let trapPerf: Int32 = 6
+    static let trapPerf = Int32(cow_TRAP_PERF)
 
     private let instructions: InstructionCache
     private let cookie: UInt64
@@ -17,16 +17,28 @@ public final class FaultEngine: CowEngine {
     /// tid -> perf event fd.
     private var events: [pid_t: Int32] = [:]
     public private(set) var faults = 0
+    /// A disabled page-fault event on our own thread, held for the whole run: while one
+    /// exists the kernel keeps its software-event static key on, so opening and closing
+    /// the tracees' events (each fork, each exit) does not patch kernel text on every CPU.
+    private let keepAlive: Int32
+
 
     public init(tracker: CowTracker, disassembler: Disassembler) {
         instructions = InstructionCache(disassembler: disassembler)
         cookie = UInt64.random(in: 1...UInt64.max)
         // Kernel-mode faults (the kernel's own stores) are visible to root only.
         excludeKernel = geteuid() != 0
-        super.init(tracker: tracker, engineName: "fault")
+        keepAlive = Int32(truncatingIfNeeded: cow_perf_event_open_pagefaults(cow_gettid(), 0, geteuid() != 0 ? 1 : 0, 1))
+        super.init(tracker: tracker, kind: .fault)
     }
 
-    deinit { for fd in events.values { close(fd) } }
+    deinit {
+        for fd in events.values { close(fd) }
+        if keepAlive >= 0 { close(keepAlive) }
+    }
+
+    /// Open perf events, for the debug report.
+    public var openEvents: Int { events.count }
 
     /// Whether this kernel allows perf page-fault events with sigtrap (Linux 5.13+, perf
     /// permissions): probed with a disabled event on our own thread.
@@ -38,6 +50,10 @@ public final class FaultEngine: CowEngine {
     }
 
     override var stepCount: Int { 0 }
+
+    /// A thread without its perf event (perf_event_open refused): its copies are found at
+    /// syscall stops only, by full sweeps.
+    override func userWritesUnwatched(_ tracee: Tracee) -> Bool { events[tracee.tid] == nil }
 
     // MARK: Events
 
@@ -51,7 +67,7 @@ public final class FaultEngine: CowEngine {
         if fd >= 0 {
             events[tid] = Int32(fd)
         } else {
-            tracker.reporter.note(tid, "perf_event_open on \(tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
+            tracker.stream.note("perf_event_open on \(tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
         }
     }
 
@@ -61,6 +77,7 @@ public final class FaultEngine: CowEngine {
 
     public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
         if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        signalDelivered(tracee, signal)
         if tracker.shares(tracee.tgid) {
             openEvent(tracee.tid)  // a thread created since sharing began
             return .syscall
@@ -114,6 +131,6 @@ public final class FaultEngine: CowEngine {
     override func threadGone(_ tracee: Tracee) { closeEvent(tracee.tid) }
 
     public override func finished(tracer: Tracer) {
-        tracker.reporter.finish(engine: engineName, steps: 0, stillShared: tracker.ledger.totalShared, faults: faults)
+        tracker.finish(engine: kind, steps: 0, faults: faults, sweeps: sweepCounts)
     }
 }

@@ -28,7 +28,7 @@ public final class StepEngine: CowEngine {
     public init(tracker: CowTracker, disassembler: Disassembler, maxSteps: Int?) {
         self.instructions = InstructionCache(disassembler: disassembler)
         self.maxSteps = maxSteps
-        super.init(tracker: tracker, engineName: "step")
+        super.init(tracker: tracker, kind: .step)
     }
 
     private func state(_ tracee: Tracee) -> ThreadState {
@@ -39,6 +39,7 @@ public final class StepEngine: CowEngine {
     }
 
     private var stepBudgetLeft: Bool { maxSteps.map { stepsIssued < $0 } ?? true }
+    override func userWritesUnwatched(_ tracee: Tracee) -> Bool { !stepBudgetLeft }
     override var stepCount: Int { steps }
 
     // MARK: Syscalls
@@ -77,7 +78,7 @@ public final class StepEngine: CowEngine {
         guard stepBudgetLeft || thread.pending != nil else {
             if !warnedMaxSteps {
                 warnedMaxSteps = true
-                tracker.reporter.note(tracee.tid, "--max-steps \(maxSteps!) reached: later splits are found at syscall stops, cause unknown")
+                tracker.stream.note("--max-steps \(maxSteps!) reached: later splits are found at syscall stops, cause unknown")
             }
             return .syscall
         }
@@ -162,7 +163,7 @@ public final class StepEngine: CowEngine {
         let frameLow = (min(UInt64(after.rsp), UInt64(before.rsp)) &- 128) & ~4095
         let frameHigh = UInt64(before.rsp)
         let cause: (UInt64) -> SplitCause = { page in
-            if signal && page >= frameLow && page < frameHigh && page != rseq { return .kernel(detail: "signal frame") }
+            if signal && page >= frameLow && page < frameHigh && page != rseq { return .kernel(.signalFrame) }
             return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
         }
         var fullSweep = signal || thread.stepsSinceSweep >= Self.sweepInterval

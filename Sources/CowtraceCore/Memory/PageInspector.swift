@@ -90,25 +90,34 @@ public enum PageInspector {
         var visible = false
         var result: [MappingShare] = []
         for mapping in maps where mapping.path != "[vsyscall]" {
-            let count = Int((mapping.end - mapping.start) / 4096)
-            let mine = (try? ownMap.entries(from: mapping.start, count: count)) ?? []
-            let theirs = otherMaps.map { (try? $0.entries(from: mapping.start, count: count)) ?? [] }
+            // Present pages only, a bounded chunk at a time: a huge reservation costs nothing.
             var sharedWith = [Int](repeating: 0, count: others.count)
             var present = 0, privatePages = 0, exclusive = 0
             var pages: [(UInt64, UInt64, [pid_t], Bool)] = []
-            for (i, e) in mine.enumerated() where e.present {
-                present += 1
-                if e.exclusive { exclusive += 1 }
-                if e.frame != 0 { visible = true }
-                var sharing: [pid_t] = []
-                for (k, other) in theirs.enumerated() where i < other.count {
-                    if other[i].present && other[i].frame == e.frame && e.frame != 0 {
-                        sharedWith[k] += 1
-                        sharing.append(others[k])
+            try? ownMap.forEachPresentRun(from: mapping.start, to: mapping.end) { first, count in
+                var done = 0
+                while done < count {
+                    let start = first + UInt64(done) * Pagemap.pageSize
+                    let n = min(count - done, Pagemap.chunkPages)
+                    let mine = (try? ownMap.entries(from: start, count: n)) ?? []
+                    let theirs = otherMaps.map { (try? $0.entries(from: start, count: n)) ?? [] }
+                    for (i, e) in mine.enumerated() where e.present {
+                        present += 1
+                        if e.exclusive { exclusive += 1 }
+                        if e.frame != 0 { visible = true }
+                        var sharing: [pid_t] = []
+                        for (k, other) in theirs.enumerated() where i < other.count {
+                            if other[i].present && other[i].frame == e.frame && e.frame != 0 {
+                                sharedWith[k] += 1
+                                sharing.append(others[k])
+                            }
+                        }
+                        if sharing.isEmpty { privatePages += 1 }
+                        pages.append((start + UInt64(i) * Pagemap.pageSize, e.frame, sharing, e.exclusive))
                     }
+                    if mine.isEmpty { break }
+                    done += mine.count
                 }
-                if sharing.isEmpty { privatePages += 1 }
-                pages.append((mapping.start + UInt64(i) * 4096, e.frame, sharing, e.exclusive))
             }
             result.append(MappingShare(mapping: mapping, present: present, sharedWith: sharedWith, privatePages: privatePages,
                                        exclusive: exclusive, pages: pages))

@@ -23,27 +23,12 @@ enum SignalInfoFormat {
         return "{" + fields.joined(separator: ", ") + "}"
     }
 
+    /// The signal's own code name first (TRAP_BRKPT is 1, as is SEGV_MAPERR), then the
+    /// codes any signal can have.
     static func codeName(_ code: Int32, signal: Int32) -> String {
-        switch code {
-        case 0: return "SI_USER"
-        case 0x80: return "SI_KERNEL"
-        case -1: return "SI_QUEUE"
-        case -2: return "SI_TIMER"
-        case -3: return "SI_MESGQ"
-        case -4: return "SI_ASYNCIO"
-        case -6: return "SI_TKILL"
-        default: break
+        if code > 0 && code != 0x80, let own = Xlat.siCodes.first(where: { $0.signal == signal && $0.code == code }) {
+            return own.name
         }
-        let table: [String]
-        switch signal {
-        case SIGCHLD: table = ["CLD_EXITED", "CLD_KILLED", "CLD_DUMPED", "CLD_TRAPPED", "CLD_STOPPED", "CLD_CONTINUED"]
-        case SIGSEGV: table = ["SEGV_MAPERR", "SEGV_ACCERR", "SEGV_BNDERR", "SEGV_PKUERR"]
-        case SIGBUS: table = ["BUS_ADRALN", "BUS_ADRERR", "BUS_OBJERR"]
-        case SIGTRAP: table = ["TRAP_BRKPT", "TRAP_TRACE", "TRAP_BRANCH", "TRAP_HWBKPT", "TRAP_UNK", "TRAP_PERF"]
-        case SIGILL: table = ["ILL_ILLOPC", "ILL_ILLOPN", "ILL_ILLADR", "ILL_ILLTRP", "ILL_PRVOPC", "ILL_PRVREG", "ILL_COPROC", "ILL_BADSTK"]
-        case SIGFPE: table = ["FPE_INTDIV", "FPE_INTOVF", "FPE_FLTDIV", "FPE_FLTOVF", "FPE_FLTUND", "FPE_FLTRES", "FPE_FLTINV", "FPE_FLTSUB"]
-        default: table = []
-        }
-        return code >= 1 && Int(code) <= table.count ? table[Int(code) - 1] : "\(code)"
+        return Xlat.siCodes.first { $0.signal == nil && $0.code == code }?.name ?? "\(code)"
     }
 }

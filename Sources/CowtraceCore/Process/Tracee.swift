@@ -10,6 +10,8 @@ public final class Tracee {
     var awaitingFirstStop = true
     /// Entry seen, exit not yet.
     var inFlight: InFlightSyscall?
+    /// During its exit stop: the call that just finished and how.
+    var finished: (call: InFlightSyscall, outcome: SyscallOutcome)?
     /// The process has exec'd at least once since we started tracing it.
     var execCount = 0
     /// Launched or attached by cowtrace, not created by a traced clone.
@@ -56,15 +58,7 @@ public enum ResumeMode: Sendable {
 }
 
 /// Reads "Tgid:" from /proc/TID/status.
-func threadGroup(of tid: pid_t) -> pid_t? { statusField("Tgid:", of: tid) }
+func threadGroup(of tid: pid_t) -> pid_t? { ProcFS.status(tid)?.pid("Tgid") }
 
 /// Reads "PPid:" from /proc/TID/status.
-func parentProcess(of tid: pid_t) -> pid_t? { statusField("PPid:", of: tid) }
-
-private func statusField(_ name: String, of tid: pid_t) -> pid_t? {
-    guard let bytes = try? readWholeFile("/proc/\(tid)/status", pid: tid) else { return nil }
-    for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name) {
-        return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { pid_t($0) }
-    }
-    return nil
-}
+func parentProcess(of tid: pid_t) -> pid_t? { ProcFS.status(tid)?.pid("PPid") }

@@ -15,8 +15,8 @@ public final class Tracer {
     }
 
     public let configuration: Configuration
-    public let log: SyscallLog
-    public let events: JSONEventLog?
+    /// Every event goes there, in order; the text and JSON logs are behind it.
+    public let stream: EventStream
     /// Strong: the engine holds no reference back, and a weak load on every stop costs.
     public var observer: (any TraceObserver)?
 
@@ -29,10 +29,9 @@ public final class Tracer {
     private var spawnErrorFD: Int32 = -1
     private var mainExeced = false
 
-    public init(configuration: Configuration, log: SyscallLog, events: JSONEventLog?) {
+    public init(configuration: Configuration, stream: EventStream) {
         self.configuration = configuration
-        self.log = log
-        self.events = events
+        self.stream = stream
     }
 
     // MARK: Starting
@@ -50,9 +49,7 @@ public final class Tracer {
         }
         guard pid > 0 else { throw CowtraceError("cannot start \(command[0]): fork: \(ErrnoNames.message(errno))") }
         spawnErrorFD = errorFD
-        var status: Int32 = 0
-        try systemCall("waitpid", pid: pid) { waitpid(pid, &status, WUNTRACED) }
-        guard case .signalStop(SIGSTOP) = WaitStatus(raw: status) else {
+        guard case .signalStop(SIGSTOP)? = waiter.reap(pid, untracedChild: true)?.status else {
             throw CowtraceError("cannot start \(command[0]): \(spawnFailure() ?? "it did not stop")")
         }
         do {
@@ -117,31 +114,30 @@ public final class Tracer {
         var interruptedBy: Int32 = 0
         var interruptsSeen: Int32 = 0
         while !tracees.isEmpty {
+            if let queued = waiter.dequeue() {
+                handle(queued.pid, queued.status)
+                continue
+            }
+            observer?.beforeWait()
+            // Right before blocking, so that the work above cannot delay a Ctrl-C.
             if cow_interrupt_count() != interruptsSeen {
                 interruptsSeen = cow_interrupt_count()
                 let signal = cow_interrupt_signal()
                 handleInterrupt(signal, first: interruptedBy == 0)
                 interruptedBy = signal
-                if tracees.isEmpty { break }
-            }
-            if !deferred.isEmpty {
-                let next = deferred.removeFirst()
-                handle(next.pid, next.status)
                 continue
             }
-            observer?.beforeWait()
-            var raw: Int32 = 0
-            let pid = waitpid(-1, &raw, cow_WALL)
-            if pid < 0 {
-                if errno == EINTR { continue }
-                if errno == ECHILD { break }
-                throw SystemCallError(call: "waitpid", pid: -1, errno: errno)
+            do {
+                let reaped = try waiter.wait(interruptible: true)
+                handle(reaped.pid, reaped.status)
+            } catch Waiter.Nothing.interrupted {
+                continue
+            } catch Waiter.Nothing.noChildren {
+                break
             }
-            handle(pid, WaitStatus(raw: raw))
         }
         observer?.finished(tracer: self)
-        log.flush()
-        events?.flush()
+        stream.flush()
         if interruptedBy != 0 && (!launched || mainTermination == nil) { return 128 + interruptedBy }
         if launched && !mainExeced, let failure = spawnFailure() {
             throw CowtraceError("exec \(failure)")
@@ -190,7 +186,7 @@ public final class Tracer {
 
     private func add(_ tracee: Tracee) {
         tracees[tracee.tid] = tracee
-        log.traceeCount = tracees.count
+        stream.traceeCount = tracees.count
     }
 
     // MARK: Syscall stops
@@ -218,7 +214,7 @@ public final class Tracer {
         var entryText = ""
         if logged {
             entryText = decoder.entry(args, memory)
-            log.begin(tid: tracee.tid, name: name, entry: entryText)
+            stream.emit(.syscallEntry(tid: tracee.tid, name: name, arguments: entryText))
         }
         tracee.inFlight = InFlightSyscall(arguments: args, decoder: decoder, logged: logged, entryText: entryText,
                                           clone: clone, instructionPointer: info.instruction_pointer)
@@ -247,6 +243,8 @@ public final class Tracer {
         guard let call = tracee.inFlight else { return }  // attached mid-call
         tracee.inFlight = nil
         let outcome = SyscallOutcome(rval: info.rval, isError: info.is_error != 0)
+        tracee.finished = (call, outcome)
+        defer { tracee.finished = nil }
         finishLine(tracee, call, outcome)
         observer?.syscallExited(tracee, call.arguments, outcome, clone: call.clone, tracer: self)
         if let request = call.clone, case .value(let child) = outcome, child > 0 {
@@ -254,38 +252,39 @@ public final class Tracer {
         }
     }
 
+    /// The strace-style line of the syscall whose exit stop `tracee` is in (built here when -q
+    /// did not log it), for a split blamed on that call.
+    public func finishedSyscallLine(_ tracee: Tracee) -> String? {
+        guard let (call, outcome) = tracee.finished else { return nil }
+        let memory = self.memory(of: tracee.tgid)
+        let entry = call.logged ? call.entryText : call.decoder.entry(call.arguments, memory)
+        let exit = outcome == .noReturn ? "" : call.decoder.exit(call.arguments, outcome, memory)
+        return call.arguments.name + "(" + entry + exit + ") = " + SyscallDecoders.result(outcome, style: call.decoder.returnStyle)
+    }
+
     private func finishLine(_ tracee: Tracee, _ call: InFlightSyscall, _ outcome: SyscallOutcome) {
         guard call.logged else { return }
         let memory = self.memory(of: tracee.tgid)
         let exitText = outcome == .noReturn ? "" : call.decoder.exit(call.arguments, outcome, memory)
         let style = call.decoder.returnStyle
-        let result = SyscallDecoders.result(outcome, style: style)
-        log.finish(tid: tracee.tid, name: call.arguments.name, exit: exitText, result: result)
-        if let events {
-            var ret: JSONValue = .null
-            if case .value(let v) = outcome, style != .never { ret = .int(v) }
-            if case .error = outcome { ret = .int(-1) }
-            var fields: [(String, JSONValue)] = [
-                ("pid", .int32(tracee.tid)), ("name", .string(call.arguments.name)), ("ret", ret),
-            ]
-            if case .error(let e) = outcome { fields.append(("errno", .string(ErrnoNames.name(e)))) }
-            fields.append(("text", .string(call.arguments.name + "(" + call.entryText + exitText + ") = " + result)))
-            events.emit("syscall", fields)
+        var ret: Int64?
+        var errno: String?
+        switch outcome {
+        case .value(let v): ret = style != .never ? v : nil
+        case .error(let e): (ret, errno) = (-1, ErrnoNames.name(e))
+        case .noReturn: break
         }
+        stream.emit(.syscall(SyscallRecord(tid: tracee.tid, name: call.arguments.name, entryText: call.entryText, exitText: exitText,
+                                           result: SyscallDecoders.result(outcome, style: style), ret: ret, errno: errno)))
     }
 
     private func reportClone(_ parent: Tracee, request: CloneRequest, child: pid_t) {
         let shared = observer?.sharedPageCount(child: child)
-        guard let events else { return }
-        var parentTid: JSONValue = .null
-        if let pointer = request.parentTidPointer { parentTid = .hex(pointer) }
-        events.emit("clone", [
-            ("pid", .int32(parent.tgid)), ("child", .int32(child)), ("syscall", .string(request.call.rawValue)),
-            ("flags", .array(request.flags.names.map { .string($0) })),
-            ("exit_signal", request.exitSignal == 0 ? .null : .string(SignalNames.name(request.exitSignal))),
-            ("child_tidptr", .hex(request.childTidPointer)), ("parent_tid", parentTid),
-            ("shares_memory", .bool(request.sharesMemory)), ("shared_pages", .int(shared ?? 0)),
-        ])
+        stream.emit(.clone(CloneRecord(
+            pid: parent.tgid, child: child, syscall: request.call.rawValue, flags: request.flags.names,
+            exitSignal: request.exitSignal == 0 ? nil : SignalNames.name(request.exitSignal),
+            childTidPointer: request.childTidPointer, parentTid: request.parentTidPointer,
+            sharesMemory: request.sharesMemory, sharedPages: shared ?? 0)))
     }
 
     // MARK: Event stops
@@ -317,7 +316,7 @@ public final class Tracer {
                 old.tid = tracee.tid
                 old.inFlight = old.inFlight ?? tracee.inFlight
                 tracees[tracee.tid] = old
-                log.traceeCount = tracees.count
+                stream.traceeCount = tracees.count
             }
             let current = tracees[tracee.tid] ?? tracee
             current.execCount += 1
@@ -384,7 +383,7 @@ public final class Tracer {
             }
         }
         if !configuration.quiet {
-            log.line(tid: tracee.tid, "--- \(SignalNames.name(signal)) \(SignalInfoFormat.describe(info, signal: signal)) ---")
+            stream.emit(.signal(tid: tracee.tid, text: "--- \(SignalNames.name(signal)) \(SignalInfoFormat.describe(info, signal: signal)) ---"))
         }
         resume(tracee, signal: signal)
     }
@@ -397,26 +396,13 @@ public final class Tracer {
             tracee.inFlight = nil
             finishLine(tracee, call, .noReturn)
         }
-        if !configuration.quiet {
-            switch status {
-            case .exited(let code):
-                log.line(tid: pid, "+++ exited with \(code) +++")
-            case .killed(let signal, let core):
-                log.line(tid: pid, "+++ killed by \(SignalNames.name(signal))\(core ? " (core dumped)" : "") +++")
-            default: break
-            }
-        }
-        if tracee.isLeader, let events {
-            switch status {
-            case .exited(let code):
-                events.emit("exit", [("pid", .int32(pid)), ("status", .int32(code)), ("signal", .null)])
-            case .killed(let signal, _):
-                events.emit("exit", [("pid", .int32(pid)), ("status", .null), ("signal", .string(SignalNames.name(signal)))])
-            default: break
-            }
+        switch status {
+        case .exited(let code): stream.emit(.exit(ExitRecord(tid: pid, isLeader: tracee.isLeader, how: .exited(code: code))))
+        case .killed(let signal, let core): stream.emit(.exit(ExitRecord(tid: pid, isLeader: tracee.isLeader, how: .killed(signal: signal, coreDumped: core))))
+        default: break
         }
         tracees.removeValue(forKey: pid)
-        log.traceeCount = max(1, tracees.count)
+        stream.traceeCount = max(1, tracees.count)
         if pid == mainPid { mainTermination = status }
         if tracee.isLeader && !tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
             memories.removeValue(forKey: tracee.tgid)
@@ -467,7 +453,7 @@ public final class Tracer {
     private func handleInterrupt(_ signal: Int32, first: Bool) {
         if launched {
             if first {
-                log.message("interrupted by \(SignalNames.name(signal)): passed to \(mainPid); the other processes are let go")
+                stream.note("interrupted by \(SignalNames.name(signal)): passed to \(mainPid); the other processes are let go")
                 let others = Set(tracees.values.map(\.tgid)).subtracting([mainPid])
                 if !others.isEmpty {
                     pause(tracees.values.filter { others.contains($0.tgid) && !$0.stopped })
@@ -478,13 +464,13 @@ public final class Tracer {
             if !fromTerminal, tracees[mainPid] != nil { kill(mainPid, signal) }
         } else if first {
             detachAll()
-            log.message("interrupted by \(SignalNames.name(signal)): detached from \(mainPid), which runs on")
+            stream.note("interrupted by \(SignalNames.name(signal)): detached from \(mainPid), which runs on")
         }
     }
 
-    /// Stops reaped by `pauseAll` that are the program's (not our SIGSTOP/INTERRUPT): they
-    /// are handled by the loop, in order, once the tracees are let go again.
-    private var deferred: [(pid: pid_t, status: WaitStatus)] = []
+    /// Every wait goes through it; stops reaped by `pauseAll`, `settle` or a break's single
+    /// step that are the program's (not our SIGSTOP/INTERRUPT) wait there for the loop.
+    let waiter = Waiter()
     /// Tracees we sent a SIGSTOP of ours that has not been reported yet.
     private var ourStopPending: Set<pid_t> = []
 
@@ -521,7 +507,7 @@ public final class Tracer {
         return state == "S" || state == "D"
     }
 
-    private func hasDeferredStop(_ tid: pid_t) -> Bool { deferred.contains { $0.pid == tid } }
+    private func hasDeferredStop(_ tid: pid_t) -> Bool { waiter.hasQueued(tid) }
 
     /// Resumes the stopped tracees `which` selects, but those being handled or with a stop
     /// of their own still to handle (the loop resumes those).
@@ -535,14 +521,9 @@ public final class Tracer {
         running.forEach(requestStop)
         var waiting = Set(running.map(\.tid))
         while !waiting.isEmpty {
-            var raw: Int32 = 0
-            let pid = waitpid(-1, &raw, cow_WALL)
-            if pid < 0 {
-                if errno == EINTR { continue }
-                break
-            }
+            guard let reaped = try? waiter.wait() else { break }
+            let (pid, status) = (reaped.pid, reaped.status)
             waiting.remove(pid)
-            let status = WaitStatus(raw: raw)
             switch status {
             case .exited, .killed:
                 exited(pid, status)
@@ -556,7 +537,7 @@ public final class Tracer {
             default:
                 if tracees[pid] == nil { _ = newborn(pid) }
                 tracees[pid]?.stopped = true
-                deferred.append((pid, status))
+                waiter.enqueue(reaped)
             }
         }
     }
@@ -569,7 +550,7 @@ public final class Tracer {
     func handleLater(_ pid: pid_t, _ status: WaitStatus) {
         switch status {
         case .exited, .killed: exited(pid, status)
-        default: deferred.append((pid, status))
+        default: waiter.enqueue(Waiter.Reaped(pid: pid, status: status))
         }
     }
 
@@ -592,20 +573,12 @@ public final class Tracer {
             }
             if isBlockedInSyscall(tracee) { continue }
             requestStop(tracee)
-            var raw: Int32 = 0
-            var pid: pid_t
-            repeat { pid = waitpid(tracee.tid, &raw, cow_WALL) } while pid < 0 && errno == EINTR
-            if pid == tracee.tid { handle(pid, WaitStatus(raw: raw)) }
+            if let reaped = waiter.reap(tracee.tid) { handle(reaped.pid, reaped.status) }
         }
         return busy
     }
 
-    /// The state letter of /proc/TID/stat (R, S, D, t, Z, …).
-    static func schedulerState(_ tid: pid_t) -> Character? {
-        guard let bytes = try? readWholeFile("/proc/\(tid)/stat", pid: tid),
-              let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count else { return nil }
-        return Character(UnicodeScalar(bytes[close + 2]))
-    }
+    static func schedulerState(_ tid: pid_t) -> Character? { ProcFS.state(tid) }
 
     /// Lets every tracee go (all stopped, after `pauseAll`), leaving nothing of ours behind:
     /// the observer's perf events are closed first, traps of ours still queued are drawn
@@ -625,10 +598,8 @@ public final class Tracer {
         }
         let leaving = tracees.filter { only?.contains($0.value.tgid) ?? true }
         var pass: [pid_t: Int32] = [:]
-        var kept: [(pid: pid_t, status: WaitStatus)] = []
-        for item in deferred {
+        for item in waiter.take(where: { leaving[$0.pid] != nil }) {
             guard let tracee = leaving[item.pid] else {
-                kept.append(item)
                 continue
             }
             guard case .signalStop(let s) = item.status else { continue }
@@ -636,7 +607,6 @@ public final class Tracer {
             if ourStopPending.remove(item.pid) != nil && s == SIGSTOP { continue }
             if !isOwnSignal(tracee, s) { pass[item.pid] = s }
         }
-        deferred = kept
         for tracee in leaving.values { observer?.willDetach(tracee, tracer: self) }
         for tgid in Set(leaving.values.map(\.tgid)) { drainOwnTraps(of: tgid, passing: &pass) }
         if signal != 0 {
@@ -659,7 +629,7 @@ public final class Tracer {
             ourStopPending.remove(tracee.tid)
         }
         for tracee in detached { observer?.gone(tracee, tracer: self) }
-        log.traceeCount = max(1, tracees.count)
+        stream.traceeCount = max(1, tracees.count)
     }
 
     /// The kernel clears the trap flag of a single step when the tracee is resumed otherwise
@@ -688,7 +658,6 @@ public final class Tracer {
     /// SIGTRAP (a perf trap raised then is queued asynchronously) has it unblocked for that
     /// moment with PTRACE_SETSIGMASK. The program's own signals met on the way are delivered
     /// (with the resume) or, for a SIGTRAP of its own, kept in `pass` for the detach.
-
     private func drainOwnTraps(of tgid: pid_t, passing pass: inout [pid_t: Int32]) {
         let trap = PendingSignals.bit(SIGTRAP)
         for _ in 0..<64 {
@@ -712,11 +681,7 @@ public final class Tracer {
             var stoppedAgain = false
             while (try? Ptrace.resume(tid, .cont, signal: inject)) != nil {
                 inject = 0
-                var raw: Int32 = 0
-                var pid: pid_t
-                repeat { pid = waitpid(tid, &raw, cow_WALL) } while pid < 0 && errno == EINTR
-                guard pid == tid else { break }
-                let status = WaitStatus(raw: raw)
+                guard let status = waiter.reap(tid)?.status else { break }
                 switch status {
                 case .exited, .killed:
                     exited(tid, status)
@@ -749,10 +714,7 @@ public final class Tracer {
         guard tracees[child] == nil else { return }
         let tracee = Tracee(tid: child, tgid: threadGroup(of: child) ?? child, seized: parent.seized)
         add(tracee)
-        var raw: Int32 = 0
-        var pid: pid_t
-        repeat { pid = waitpid(child, &raw, cow_WALL) } while pid < 0 && errno == EINTR
-        if pid == child { tracee.stopped = true }
+        if waiter.reap(child) != nil { tracee.stopped = true }
     }
 
     /// Runs `tid` until our queued SIGSTOP is reported; returns a signal of the program's
@@ -762,9 +724,8 @@ public final class Tracer {
         var later: Int32 = 0
         while (try? Ptrace.resume(tid, .cont, signal: pass)) != nil {
             pass = 0
-            var raw: Int32 = 0
-            guard waitpid(tid, &raw, cow_WALL) == tid else { break }
-            switch WaitStatus(raw: raw) {
+            guard let reaped = waiter.reap(tid) else { break }
+            switch reaped.status {
             case .signalStop(SIGSTOP):
                 ourStopPending.remove(tid)
                 return later
@@ -782,7 +743,7 @@ public final class Tracer {
 
     /// SIGKILL to every traced process; the loop reaps them.
     public func killAll() {
-        deferred.removeAll()
+        _ = waiter.drain()
         for tgid in Set(tracees.values.map(\.tgid)) { kill(tgid, SIGKILL) }
     }
 
@@ -801,16 +762,7 @@ public final class Tracer {
         return n == MemoryLayout<Int32>.size ? ErrnoNames.message(err) : nil
     }
 
-    static func threads(of pid: pid_t) -> [pid_t] {
-        guard let dir = opendir("/proc/\(pid)/task") else { return [] }
-        defer { closedir(dir) }
-        var tids: [pid_t] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if let tid = pid_t(name) { tids.append(tid) }
-        }
-        return tids.sorted()
-    }
+    static func threads(of pid: pid_t) -> [pid_t] { ProcFS.threads(of: pid) }
 
     static func currentEnvironment() -> [String] {
         var result: [String] = []

@@ -8,11 +8,15 @@ public struct CowSummary: Sendable {
         public var total: Int { anon + file + zero }
     }
 
-    public var engine = "step"
+    public var engine = EngineKind.step
     public var steps = 0
     /// Page faults seen (fault engine).
     public var faults: Int?
     public var stillShared = 0
+    /// Syscall exits checked at their possible stores only, and full sweeps of the shared
+    /// pages (by syscall) for calls whose stores cannot be bounded.
+    public var boundedChecks = 0
+    public var fullSweeps: [String: Int] = [:]
     public private(set) var clones: [CloneShare] = []
     public private(set) var splits = 0
     public private(set) var causesByProcess: [pid_t: [String: Int]] = [:]
@@ -21,10 +25,10 @@ public struct CowSummary: Sendable {
     /// ip -> (instruction text, pages copied)
     public private(set) var byInstruction: [UInt64: (text: String, symbol: String?, pages: Int)] = [:]
 
-    mutating func add(_ event: CowEvent) {
+    mutating func add(_ event: TraceEvent) {
         switch event {
-        case let .shared(parent, child, call, anon, file, zero):
-            clones.append(CloneShare(parent: parent, child: child, call: call, anon: anon, file: file, zero: zero))
+        case .shared(let s):
+            clones.append(CloneShare(parent: s.parent, child: s.child, call: s.call, anon: s.anon, file: s.file, zero: s.zero))
         case .split(let s):
             splits += 1
             causesByProcess[s.writer, default: [:]][s.cause.name, default: 0] += 1
@@ -39,8 +43,10 @@ public struct CowSummary: Sendable {
             }
         case .reuse:
             reuses += 1
-        case .drop(_, let pages, _):
-            drops += pages.count
+        case .drop(let drop):
+            drops += drop.pages.count
+        default:
+            break
         }
     }
 
@@ -62,7 +68,7 @@ public struct CowSummary: Sendable {
 
     func textLines() -> [String] {
         let work = faults.map { "\($0) page fault\($0 == 1 ? "" : "s")" } ?? "\(steps) step\(steps == 1 ? "" : "s")"
-        var lines = ["cow summary (engine \(engine), \(work)):"]
+        var lines = ["cow summary (engine \(engine.rawValue), \(work)):"]
         for c in clones {
             lines.append("  \(c.call) \(c.parent) -> \(c.child): \(c.total) page\(c.total == 1 ? "" : "s") shared (anon \(c.anon), file \(c.file), zero \(c.zero))")
         }
@@ -71,6 +77,11 @@ public struct CowSummary: Sendable {
         }
         lines.append("  splits: \(splits)" + (perProcess.isEmpty ? "" : " (" + perProcess.joined(separator: "; ") + ")"))
         lines.append("  reused: \(reuses), dropped: \(drops), still shared: \(stillShared)")
+        if boundedChecks > 0 || !fullSweeps.isEmpty {
+            let sweeps = fullSweeps.values.reduce(0, +)
+            let names = fullSweeps.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(8).map { "\($0.key) \($0.value)" }
+            lines.append("  syscalls checked at their stores: \(boundedChecks); full sweeps: \(sweeps)" + (names.isEmpty ? "" : " (" + names.joined(separator: ", ") + ")"))
+        }
         let top = topInstructions.prefix(10)
         if !top.isEmpty {
             lines.append("  top instructions by pages copied:")
@@ -88,8 +99,9 @@ public struct CowSummary: Sendable {
 
     func json() -> [(String, JSONValue)] {
         [
-            ("engine", .string(engine)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
+            ("engine", .string(engine.rawValue)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
             ("drops", .int(drops)), ("still_shared", .int(stillShared)),
+            ("bounded_checks", .int(boundedChecks)), ("full_sweeps", .int(fullSweeps.values.reduce(0, +))),
             ("clones", .array(clones.map { c in
                 .object([("parent", .int32(c.parent)), ("child", .int32(c.child)), ("syscall", .string(c.call)),
                          ("shared_pages", .int(c.total)), ("anon", .int(c.anon)), ("file", .int(c.file)), ("zero", .int(c.zero))])
@@ -104,5 +116,27 @@ public struct CowSummary: Sendable {
                 .object([("function", .string(f.function)), ("pages", .int(f.pages))])
             })),
         ]
+    }
+}
+
+/// Builds the summary from the event stream, as any other consumer.
+public final class SummaryCollector: EventRenderer {
+    public private(set) var summary = CowSummary()
+
+    public func render(_ event: TraceEvent, tracees: Int) {
+        switch event {
+        case .shared, .split, .reuse, .drop: summary.add(event)
+        default: break
+        }
+    }
+
+    /// The totals at the end: what the engine did and what is still shared.
+    public func final(engine: EngineKind, steps: Int, faults: Int?, stillShared: Int) -> CowSummary {
+        var result = summary
+        result.engine = engine
+        result.steps = steps
+        result.faults = faults
+        result.stillShared = stillShared
+        return result
     }
 }

@@ -16,9 +16,6 @@ public final class SyscallLog {
 
     public init(sink: OutputSink) { self.sink = sink }
 
-    /// Called before anything is written (the reporter writes the splits it holds back).
-    public var beforeWrite: (() -> Void)?
-
     private func prefix(_ tid: pid_t) -> String {
         guard traceeCount > 1 else { return "" }
         let digits = String(tid)
@@ -26,7 +23,6 @@ public final class SyscallLog {
     }
 
     private func emit(_ text: String) {
-        beforeWrite?()
         sink.write(text)
         if let newline = text.utf8.lastIndex(of: 10) {
             column = text.utf8.distance(from: newline, to: text.utf8.endIndex) - 1
@@ -103,8 +99,5 @@ public final class SyscallLog {
         if open?.tid == tid { emit("\n"); open = nil }
     }
 
-    public func flush() {
-        beforeWrite?()
-        sink.flush()
-    }
+    public func flush() { sink.flush() }
 }

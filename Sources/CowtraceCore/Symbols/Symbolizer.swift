@@ -3,69 +3,108 @@ import Glibc
 
 /// Backtraces (libunwind-ptrace) named with libdw: function+offset, module, module-relative
 /// address, file:line, and the source line's text for frame #0 when the file is readable.
-/// Caches per process; `invalidate` after exec and mapping changes.
+/// Caches per address-space layout, shared by the processes that have it; `invalidate`
+/// after exec and mapping changes, `processGone` at exit.
 public final class Symbolizer {
     public static let maxFrames = 32
 
-    private var unwinders: [pid_t: OpaquePointer] = [:]
-    private var debugInfo: [pid_t: DebugInfo?] = [:]
-    /// libdw sessions by address-space layout: a child right after fork has its parent's
-    /// layout and shares the parent's session (loading libc's debug info is the costly part).
-    private var sessions: [String: DebugInfo] = [:]
+    /// What follows from an address-space layout alone (the code mapped where): the libdw
+    /// session, module bounds, constant memory and the frames already named. Processes with
+    /// the same layout (a child right after fork, or repeated runs of one program at fixed
+    /// addresses) share one; it ends with the last process using it.
+    final class LayoutSymbols {
+        let key: String
+        let debugInfo: DebugInfo?
+        /// Module bounds (start, end pairs), from the executable mappings.
+        let modules: [UInt64]
+        /// Memory that cannot change while the mappings stay as they are: (start, end) pairs.
+        let constantCode: [UInt64]
+        /// Named frames by address (bit 63 set for a return address): a hot loop's frames,
+        /// and every forked child's, are looked up once.
+        var named: [UInt64: BacktraceFrame] = [:]
+        /// libunwind's address space, with a cached ELF image per module.
+        let unwinder: OpaquePointer?
+
+        init(key: String, pid: pid_t, mappings: [Mapping]) {
+            self.key = key
+            debugInfo = DebugInfo(pid: pid)
+            modules = Symbolizer.moduleBounds(mappings)
+            constantCode = Symbolizer.constantCode(mappings)
+            unwinder = cow_unwinder_create()
+        }
+
+        deinit { if let unwinder { cow_unwinder_destroy(unwinder) } }
+    }
+
+    private struct WeakLayout {
+        weak var value: LayoutSymbols?
+    }
+
+    /// Per traced process: its layout's symbols. They end when the process exits or execs
+    /// (and the layout's with the last process using it).
+    private var layouts: [pid_t: LayoutSymbols] = [:]
+    /// Layouts by key, held weakly: a new process with a known layout finds its session.
+    private var sessions: [String: WeakLayout] = [:]
     private var sources: [String: [String]?] = [:]
-    /// Named frames by process, address and whether it is a return address: a hot loop's
-    /// frames are looked up once.
-    private var named: [pid_t: [UInt64: BacktraceFrame]] = [:]
     private var frames = [cow_frame](repeating: cow_frame(), count: Symbolizer.maxFrames)
-    /// Module bounds (start, end pairs) per process, from its executable mappings.
-    private var modules: [pid_t: [UInt64]] = [:]
-    /// Memory that cannot change while the mappings stay as they are: (start, end) pairs.
-    private var constantCode: [pid_t: [UInt64]] = [:]
     /// Source lines already read, by "file:line".
     private var lineTexts: [String: String?] = [:]
 
     public init() {}
 
-    deinit { for u in unwinders.values { cow_unwinder_destroy(u) } }
+    /// How many processes hold symbol state, and how many libdw sessions are alive (a debug
+    /// figure: both must follow the live processes, not the processes seen).
+    public var liveState: (processes: Int, sessions: Int) {
+        (layouts.count, sessions.values.filter { $0.value != nil }.count)
+    }
 
     /// A thread exited: its cached unwind handles go.
     public func forget(pid: pid_t, tid: pid_t) {
-        if let u = unwinders[pid] { cow_unwinder_forget_thread(u, tid) }
+        if let u = layouts[pid]?.unwinder { cow_unwinder_forget_thread(u, tid) }
     }
 
+    /// The process's mappings changed (or it exec'd): what was derived from them goes.
     public func invalidate(_ pid: pid_t) {
-        if let u = unwinders.removeValue(forKey: pid) { cow_unwinder_destroy(u) }
-        debugInfo[pid] = nil
-        named[pid] = nil
-        modules[pid] = nil
-        constantCode[pid] = nil
+        if let layout = layouts.removeValue(forKey: pid), let u = layout.unwinder {
+            // Its descriptor may be this process's; the module handles serve the layout.
+            cow_unwinder_forget_thread(u, pid)
+        }
+        pruneSessions()
+    }
+
+    /// The process is gone (exit): nothing of it stays, so a reused pid starts afresh.
+    public func processGone(_ pid: pid_t) { invalidate(pid) }
+
+    /// A child right after fork maps what its parent maps: it shares the parent's layout
+    /// symbols (if any) until its own mappings change.
+    public func inherit(child: pid_t, from parent: pid_t) {
+        if let layout = layouts[parent] { layouts[child] = layout }
+    }
+
+    private func pruneSessions() {
+        if sessions.count > 16 && sessions.count > 2 * layouts.count { sessions = sessions.filter { $0.value.value != nil } }
+    }
+
+    private func layout(_ pid: pid_t, _ mappings: [Mapping]) -> LayoutSymbols {
+        if let known = layouts[pid] { return known }
+        let relevant = mappings.filter { $0.executable || (!$0.writable && ($0.path.hasPrefix("/") || $0.path == "[vdso]")) }
+        let key = relevant.map { "\($0.start)-\($0.end) \($0.executable) \($0.path)" }.joined(separator: "\n")
+        let made = sessions[key]?.value ?? LayoutSymbols(key: key, pid: pid, mappings: mappings)
+        sessions[key] = WeakLayout(value: made)
+        layouts[pid] = made
+        return made
     }
 
     /// The call stack of thread `tid` of process `pid` with registers `regs` (frame #0 is
     /// regs.rip: the instruction itself, even if the tracee has since executed it).
     public func backtrace(pid: pid_t, tid: pid_t, regs: Registers, mappings: [Mapping]) -> [BacktraceFrame] {
-        if debugInfo[pid] == nil {
-            let layout = mappings.filter { $0.executable }.map { "\($0.start)-\($0.end) \($0.path)" }.joined(separator: "\n")
-            if let shared = sessions[layout] {
-                debugInfo[pid] = .some(shared)
-            } else if let made = DebugInfo(pid: pid) {
-                sessions[layout] = made
-                debugInfo[pid] = .some(made)
-            } else {
-                debugInfo[pid] = .some(nil)
-            }
-        }
-        if unwinders[pid] == nil, let u = cow_unwinder_create() { unwinders[pid] = u }
+        let layout = layout(pid, mappings)
         var count: Int32 = 0
-        if let u = unwinders[pid] {
+        if let u = layout.unwinder {
             var r = regs
-            let modules = self.modules[pid] ?? Self.moduleBounds(mappings)
-            self.modules[pid] = modules
-            let constant = self.constantCode[pid] ?? Self.constantCode(mappings)
-            self.constantCode[pid] = constant
             count = frames.withUnsafeMutableBufferPointer { f in
-                modules.withUnsafeBufferPointer { m in
-                    constant.withUnsafeBufferPointer { c in
+                layout.modules.withUnsafeBufferPointer { m in
+                    layout.constantCode.withUnsafeBufferPointer { c in
                         cow_unwind(u, tid, &r, m.baseAddress, Int32(m.count / 2), c.baseAddress, Int32(c.count / 2), f.baseAddress, Int32(f.count))
                     }
                 }
@@ -73,30 +112,29 @@ public final class Symbolizer {
         }
         if count <= 0 {
             // libunwind could not start: at least the instruction itself.
-            return [frame(pid: pid, ip: UInt64(regs.rip), returnAddress: false, fallbackName: nil, fallbackOffset: nil)]
+            return [frame(layout, ip: UInt64(regs.rip), returnAddress: false, fallbackName: nil, fallbackOffset: nil)]
         }
         var result: [BacktraceFrame] = []
         for i in 0..<Int(count) {
             let f = frames[i]
             if f.ip == 0 { break }
             let name: String? = f.has_name != 0 ? withUnsafeBytes(of: f.name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) } : nil
-            result.append(frame(pid: pid, ip: f.ip, returnAddress: i > 0, fallbackName: name, fallbackOffset: f.has_name != 0 ? f.offset : nil))
+            result.append(frame(layout, ip: f.ip, returnAddress: i > 0, fallbackName: name, fallbackOffset: f.has_name != 0 ? f.offset : nil))
         }
         return result
     }
 
-    private func frame(pid: pid_t, ip: UInt64, returnAddress: Bool, fallbackName: String?, fallbackOffset: UInt64?) -> BacktraceFrame {
+    private func frame(_ layout: LayoutSymbols, ip: UInt64, returnAddress: Bool, fallbackName: String?, fallbackOffset: UInt64?) -> BacktraceFrame {
         // Bit 63 is never set in a user address: it tells return addresses apart in the key.
         let key = returnAddress ? ip | (1 << 63) : ip
-        if let hit = named[pid]?[key] { return hit }
-        let made = lookUp(pid: pid, ip: ip, returnAddress: returnAddress, fallbackName: fallbackName, fallbackOffset: fallbackOffset)
-        named[pid, default: [:]][key] = made
+        if let hit = layout.named[key] { return hit }
+        let made = lookUp(layout.debugInfo, ip: ip, returnAddress: returnAddress, fallbackName: fallbackName, fallbackOffset: fallbackOffset)
+        layout.named[key] = made
         return made
     }
 
-    private func lookUp(pid: pid_t, ip: UInt64, returnAddress: Bool, fallbackName: String?, fallbackOffset: UInt64?) -> BacktraceFrame {
-        if debugInfo[pid] == nil { debugInfo[pid] = .some(DebugInfo(pid: pid)) }
-        let location = debugInfo[pid]??.locate(ip, lookup: returnAddress ? ip &- 1 : ip)
+    private func lookUp(_ debugInfo: DebugInfo?, ip: UInt64, returnAddress: Bool, fallbackName: String?, fallbackOffset: UInt64?) -> BacktraceFrame {
+        let location = debugInfo?.locate(ip, lookup: returnAddress ? ip &- 1 : ip)
         let source = location?.file.flatMap { file in location?.line.map { "\(file):\($0)" } }
         // libunwind's own name only where libdw knows no module at all (its lookup has the
         // same nearest-symbol guess that libdw's size check rules out).

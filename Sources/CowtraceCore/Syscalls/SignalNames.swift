@@ -2,12 +2,8 @@ import Glibc
 
 /// Signal names as strace prints them.
 public enum SignalNames {
-    static let names: [String] = [
-        "0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-        "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
-        "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-        "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
-    ]
+    /// Indexed by signal number (0 is "0"), from Tables/xlat/signals.in.
+    static let names: [String] = ["0"] + Xlat.signalNames.map(\.1)
 
     public static func name(_ signal: Int32) -> String {
         if signal >= 0 && Int(signal) < names.count { return names[Int(signal)] }

@@ -39,6 +39,34 @@ public enum SyscallStores: Sendable, Equatable {
         "sched_setaffinity",
     ]
 
+    /// The address ranges a finished call may have taken pages out of (munmap, madvise's
+    /// MADV_DONTNEED, mremap's old range, mmap over a fixed range): checked for drops at its
+    /// exit. `.anywhere` where the range is not in the arguments (brk, shmdt).
+    public static func unmapped(_ call: SyscallArguments, _ outcome: SyscallOutcome) -> SyscallStores {
+        let a = call.values
+        guard a.count >= 2 else { return .ranges([]) }
+        switch call.name {
+        case "munmap", "madvise", "mremap":
+            return .ranges([(a[0], a[1])])
+        case "mmap":
+            // Without MAP_FIXED (0x10) or MAP_FIXED_NOREPLACE the new range replaced nothing.
+            if case .value(let v) = outcome, a.count > 3, a[3] & 0x10 != 0 { return .ranges([(UInt64(bitPattern: v), a[1])]) }
+            return .ranges([])
+        case "brk", "shmdt", "remap_file_pages":
+            return .anywhere
+        default:
+            return .ranges([])
+        }
+    }
+
+    /// What a finished call's exit must re-read: its stores and what it may have unmapped.
+    public static func changed(_ call: SyscallArguments, _ outcome: SyscallOutcome) -> SyscallStores {
+        switch (of(call, outcome), unmapped(call, outcome)) {
+        case (.ranges(let stores), .ranges(let dropped)): .ranges(stores + dropped)
+        default: .anywhere
+        }
+    }
+
     public static func of(_ call: SyscallArguments, _ outcome: SyscallOutcome) -> SyscallStores {
         let a = call.values
         func at(_ i: Int, _ length: UInt64) -> [(address: UInt64, length: UInt64)] {

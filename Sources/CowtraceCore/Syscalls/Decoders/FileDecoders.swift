@@ -8,13 +8,7 @@ enum FileDecoders {
         (["pipe2", "pipe"], Pipe()),
     ]
 
-    static let openFlags: [(UInt64, String)] = [
-        (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"),
-        (0o2000, "O_APPEND"), (0o4000, "O_NONBLOCK"), (0o4010000, "O_SYNC"), (0o10000, "O_DSYNC"),
-        (0o20000, "O_ASYNC"), (0o40000, "O_DIRECT"), (0o100000, "O_LARGEFILE"), (0o200000, "O_DIRECTORY"),
-        (0o400000, "O_NOFOLLOW"), (0o1000000, "O_NOATIME"), (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"),
-        (0o20200000, "O_TMPFILE"),
-    ]
+    static let openFlags = Xlat.openFlags
 
     static func openFlagsText(_ value: UInt64) -> String {
         let mode = ["O_RDONLY", "O_WRONLY", "O_RDWR", "0x3"][Int(value & 3)]

@@ -5,11 +5,11 @@ public enum SplitCause: Sendable, Equatable {
     /// A user-mode instruction whose own write covers the page.
     case instruction(InstructionWrite)
     /// The kernel wrote the page during this syscall.
-    case syscall(name: String, line: String)
+    case syscall(SyscallCall)
     /// The kernel's CLONE_CHILD_SETTID / CLONE_PARENT_SETTID store during clone.
-    case clone(flag: String, pointer: UInt64)
-    /// The kernel wrote outside any syscall (e.g. its rseq update on return to user mode).
-    case kernel(detail: String?)
+    case clone(CloneStore, pointer: UInt64)
+    /// The kernel wrote outside any syscall; nil when what it stored is not known.
+    case kernel(KernelStore?)
     /// No single cause can be named; `note` says why.
     case unknown(note: String)
 
@@ -17,7 +17,7 @@ public enum SplitCause: Sendable, Equatable {
     public var isWrite: Bool {
         switch self {
         case .instruction, .syscall, .clone: true
-        case .kernel(let detail): detail != nil
+        case .kernel(let store): store != nil
         case .unknown: false
         }
     }
@@ -31,6 +31,34 @@ public enum SplitCause: Sendable, Equatable {
         case .unknown: "unknown"
         }
     }
+}
+
+/// The syscall a split is blamed on, with the strace-style line it was logged as (the line
+/// is kept even under -q, where it is not printed, so a split can always show it).
+public struct SyscallCall: Sendable, Equatable {
+    public let name: String
+    public let line: String
+    public init(name: String, line: String) {
+        self.name = name
+        self.line = line
+    }
+}
+
+/// The kernel's own stores during clone, named as the flag that asks for them.
+public enum CloneStore: String, Sendable, CaseIterable {
+    case childSetTID = "CLONE_CHILD_SETTID"
+    case parentSetTID = "CLONE_PARENT_SETTID"
+
+    /// Where the TID goes, in the words of the text log.
+    var target: String { self == .childSetTID ? "child TID at child_tidptr" : "child TID at parent_tid" }
+}
+
+/// What the kernel is known to have stored outside any syscall (JSON `detail`).
+public enum KernelStore: String, Sendable, CaseIterable {
+    /// Its rseq bookkeeping on return to user mode, in the thread's registered rseq area.
+    case rseq
+    /// A signal frame pushed on the stack at delivery.
+    case signalFrame = "signal frame"
 }
 
 /// The instruction blamed for a copy and the store that touched the page.
@@ -62,7 +90,7 @@ public struct BacktraceFrame: Sendable, Hashable {
 }
 
 /// A copy-on-write split: `writer`'s frame for `page` changed while `others` still map the old one.
-public struct Split: Sendable {
+public struct Split: Sendable, Equatable {
     public let page: UInt64
     public let region: String
     public let kind: PageKind
@@ -71,16 +99,11 @@ public struct Split: Sendable {
     public let frameBefore: UInt64
     public let frameAfter: UInt64
     public let cause: SplitCause
-    public let engine: String
+    public let engine: EngineKind
+    /// Whether the shared frame was part of a transparent huge page (kpageflags THP bit):
+    /// the kernel split the mapping and copied the one 4 KiB page. nil when unreadable.
+    public var hugePage: Bool?
     public var backtrace: [BacktraceFrame] = []
     /// The text of frame #0's source line, when readable.
     public var sourceText: String?
-}
-
-/// What the engines report; the text log, JSON and summary are built from these.
-public enum CowEvent: Sendable {
-    case shared(parent: pid_t, child: pid_t, call: String, anon: Int, file: Int, zero: Int)
-    case split(Split)
-    case reuse(pid: pid_t, page: UInt64, region: String, frame: UInt64, ip: UInt64?)
-    case drop(pid: pid_t, pages: [(page: UInt64, region: String, frame: UInt64)], reason: String)
 }

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Redis BGSAVE under a SET load, untraced and with `cowtrace -q -p` attached (issue 11):
+# a redis-server on 127.0.0.1 with a private port and directory, DEBUG POPULATE 500000,
+# then BGSAVE while `redis-benchmark -t set` (bounded: -n requests) runs on loopback.
+# Prints BGSAVE time and SET throughput traced against untraced (targets: BGSAVE within 3x
+# under the fault engine), and cowtrace's pages copied x 4 KiB against Redis's own
+# "Fork CoW for RDB: current N MB" log line (target: within 25%).
+# Usage (root, package root): Benchmarks/redis_bgsave.sh [ENGINE]   (default: fault)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+engine=${1:-fault}
+keys=${KEYS:-500000}
+requests=${REQUESTS:-300000}
+work=$(mktemp -d)
+port=$((20000 + RANDOM % 20000))
+server=""
+tracer=""
+cleanup() {
+  [ -n "$tracer" ] && kill -INT "$tracer" 2>/dev/null && sleep 0.5
+  [ -n "$tracer" ] && kill -KILL "$tracer" 2>/dev/null
+  [ -n "$server" ] && kill -KILL "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+swift build -c release --product cowtrace >/dev/null
+cowtrace=$(swift build -c release --show-bin-path)/cowtrace
+cli() { timeout 30 redis-cli -h 127.0.0.1 -p "$port" "$@"; }
+now() { date +%s.%N; }
+
+redis-server --bind 127.0.0.1 --port "$port" --dir "$work" --dbfilename dump.rdb --save "" --appendonly no \
+  --logfile "$work/redis.log" --protected-mode yes >/dev/null 2>&1 &
+server=$!
+for _ in $(seq 100); do cli ping >/dev/null 2>&1 && break; sleep 0.1; done
+cli DEBUG POPULATE "$keys" >/dev/null
+echo "redis-server $server on 127.0.0.1:$port, $(cli DBSIZE) keys, engine $engine"
+
+# One BGSAVE under load: prints "seconds requests_per_second cow_mb".
+bgsave_round() {
+  local before s e rps cow bench
+  before=$(grep -c "Fork CoW for RDB" "$work/redis.log" || true)
+  timeout 300 redis-benchmark -h 127.0.0.1 -p "$port" -t set -n "$requests" -c 20 -r 1000000 -q >"$work/bench.out" 2>&1 &
+  bench=$!
+  sleep 0.5
+  s=$(now)
+  cli BGSAVE >/dev/null
+  for _ in $(seq 6000); do
+    [ "$(cli INFO persistence | tr -d '\r' | awk -F: '/^rdb_bgsave_in_progress/ {print $2}')" = 0 ] && break
+    sleep 0.05
+  done
+  e=$(now)
+  wait "$bench" || true
+  rps=$(tr '\r' '\n' <"$work/bench.out" | awk '/^SET: [0-9.]+ requests per second/ {v=$2} END {print v+0}')
+  for _ in $(seq 50); do
+    [ "$(grep -c "Fork CoW for RDB" "$work/redis.log" || true)" -gt "$before" ] && break
+    sleep 0.1
+  done
+  cow=$(grep "Fork CoW for RDB" "$work/redis.log" | tail -1 | sed -n 's/.*current \([0-9]*\) MB.*/\1/p')
+  echo "$(python3 -c "print($e - $s)") ${rps:-0} ${cow:-0}"
+}
+
+read -r u_time u_rps u_cow < <(bgsave_round)
+echo "untraced: BGSAVE $u_time s, SET $u_rps req/s, Redis CoW $u_cow MB"
+
+"$cowtrace" -q -p "$server" --engine "$engine" --json "$work/events.json" -o "$work/cow.log" &
+tracer=$!
+for _ in $(seq 100); do
+  grep -q "^TracerPid:[[:space:]]*$tracer" /proc/"$server"/status 2>/dev/null && break
+  sleep 0.05
+done
+sleep 0.5
+read -r t_time t_rps t_cow < <(bgsave_round)
+sleep 1
+kill -INT "$tracer"
+for _ in $(seq 200); do kill -0 "$tracer" 2>/dev/null || break; sleep 0.05; done
+tracer=""
+splits=$(python3 -c 'import json,sys
+s=[json.loads(l) for l in open(sys.argv[1]) if "\"summary\"" in l]
+print(s[-1]["splits"] if s else -1)' "$work/events.json")
+sweeps=$(grep "full sweeps" "$work/cow.log" | tail -1 | sed 's/^ *//')
+echo "cowtrace --engine $engine: BGSAVE $t_time s, SET $t_rps req/s, Redis CoW $t_cow MB, cowtrace $splits pages copied"
+echo "  $sweeps"
+python3 - "$u_time" "$t_time" "$u_rps" "$t_rps" "$t_cow" "$splits" "$engine" <<'PY'
+import sys
+ut, tt, ur, tr, cow, splits, engine = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+ratio = tt / ut if ut > 0 else float("inf")
+print(f"BGSAVE: {ratio:.2f}x untraced (target <= 3x) -> {'within' if ratio <= 3 else 'OVER'}")
+print(f"SET throughput: {tr / ur if ur else 0:.2f}x untraced ({tr:.0f} vs {ur:.0f} req/s)")
+mb = splits * 4096 / 1048576
+off = abs(mb - cow) / cow if cow > 0 else float("inf")
+print(f"pages copied: {splits} x 4 KiB = {mb:.1f} MB against Redis's {cow:.0f} MB: {off * 100:.0f}% off (target <= 25%) -> {'within' if off <= 0.25 else 'OVER'}")
+PY

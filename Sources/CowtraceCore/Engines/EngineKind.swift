@@ -1,0 +1,7 @@
+/// How user-mode writes are caught between syscalls (SPEC "How it works").
+public enum EngineKind: String, Sendable, CaseIterable {
+    /// Single-steps every thread that shares pages: the reference.
+    case step
+    /// A perf page-fault event with sigtrap per thread: stops only at faults.
+    case fault
+}

@@ -1,0 +1,94 @@
+import Glibc
+
+/// One trace, wired: the tracer (the wait loop), the engine behind it (step or fault, with
+/// its page tracker and ledger), and the event stream with its renderers. The command line
+/// only fills `Options`; nothing here is wired with closures reaching back into the CLI.
+public final class TraceSession {
+    public struct Options {
+        public enum EngineChoice: String, Sendable { case auto, step, fault }
+        public enum Target { case launch([String]), attach(pid_t) }
+
+        public var target: Target
+        public var engine: EngineChoice = .auto
+        public var quiet = false
+        public var summaryOnly = false
+        public var watch = WatchFilter()
+        public var maxSteps: Int?
+        public var syntax: Disassembler.Syntax = .att
+        /// --break-on-split=N, what to do then, and whether a prompt on the terminal decides.
+        public var breakOnSplit: Int?
+        public var onBreak: BreakOnSplit.Action?
+        public var interactive = false
+        /// The text log (stderr, or -o) and the JSON log (--json), opened by the caller.
+        public var textSink: OutputSink
+        public var jsonSink: OutputSink?
+        /// More consumers of the events (reports).
+        public var renderers: [any EventRenderer] = []
+
+        public init(target: Target, textSink: OutputSink) {
+            self.target = target
+            self.textSink = textSink
+        }
+    }
+
+    public let stream = EventStream()
+    public let tracer: Tracer
+    public let engine: CowEngine
+    private let options: Options
+
+    public init(_ options: Options) throws {
+        self.options = options
+        let detail: TextRenderer.Detail = options.summaryOnly ? .summaryOnly : options.quiet ? .quiet : .full
+        stream.add(TextRenderer(sink: options.textSink, detail: detail))
+        if let json = options.jsonSink { stream.add(JSONRenderer(sink: json)) }
+        options.renderers.forEach(stream.add)
+
+        var configuration = Tracer.Configuration()
+        configuration.quiet = options.quiet || options.summaryOnly
+        // At a break the processes may be left stopped (--on-break stop, or the prompt's
+        // stop and gdb): in a session of their own they survive cowtrace's exit.
+        configuration.newSession = options.breakOnSplit != nil && (options.interactive || (options.onBreak ?? .stop) == .stop)
+        tracer = Tracer(configuration: configuration, stream: stream)
+
+        let kind = try Self.engineKind(options)
+        let disassembler = try Disassembler(syntax: options.syntax)
+        let tracker = CowTracker(stream: stream, watch: options.watch, engine: kind)
+        switch kind {
+        case .fault: engine = FaultEngine(tracker: tracker, disassembler: disassembler)
+        case .step: engine = StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: options.maxSteps)
+        }
+        engine.connect(to: tracer)
+        if let n = options.breakOnSplit {
+            tracker.breaker = BreakOnSplit(count: n, action: options.onBreak ?? .stop, interactive: options.interactive,
+                                           disassembler: disassembler)
+        }
+        if !tracker.framesVisible && !options.summaryOnly {
+            stream.note("frame numbers are hidden without CAP_SYS_ADMIN: copies are found through pagemap's exclusive bit, frames shown as unknown")
+        }
+    }
+
+    static func engineKind(_ options: Options) throws -> EngineKind {
+        switch options.engine {
+        case .step: return .step
+        case .fault:
+            guard FaultEngine.isAvailable() else {
+                throw CowtraceError("--engine fault: this kernel does not allow perf page-fault events with sigtrap (needs Linux 5.13+ and perf permissions)")
+            }
+            return .fault
+        case .auto: return options.maxSteps == nil && FaultEngine.isAvailable() ? .fault : .step
+        }
+    }
+
+    /// Starts or attaches, runs the loop to the end; returns cowtrace's exit status.
+    @available(*, noasync, message: "ptrace calls must stay on the thread that attached")
+    public func run() throws -> Int32 {
+        switch options.target {
+        case .attach(let pid): try tracer.attach(pid: pid)
+        case .launch(let command): try tracer.launch(command)
+        }
+        if !options.summaryOnly {
+            stream.note(engine.kind == .fault ? "engine fault (perf page-fault events with sigtrap)" : "engine step (single-stepping)")
+        }
+        return try tracer.run()
+    }
+}

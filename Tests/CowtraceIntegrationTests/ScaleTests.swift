@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+/// What cowtrace keeps follows the live processes and the pages present, not the processes
+/// seen or the size reserved.
+@Suite(.serialized) struct ScaleTests {
+    /// cowtrace's open descriptors while it still traces many_children's parent, after
+    /// `children` children have been forked, split a page and exited.
+    static func descriptorsAfter(children: Int) throws -> [String] {
+        let binary = try Fixtures.path("many_children")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["--signal=KILL", "120", Paths.cowtrace, "-q", "-o", "/dev/null", binary, "\(children)", "hold"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+        // The parent prints this once every child has been reaped; it then waits on stdin.
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("children done") {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen.append(chunk)
+        }
+        #expect(String(decoding: seen, as: UTF8.self).contains("children done"))
+        // timeout's child is cowtrace.
+        let children = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)) ?? ""
+        guard let cowtrace = children.split(separator: " ").first.flatMap({ Int32($0) }) else {
+            Issue.record("cowtrace not found under timeout")
+            return []
+        }
+        let fdDir = "/proc/\(cowtrace)/fd"
+        let names = try FileManager.default.contentsOfDirectory(atPath: fdDir)
+        return names.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: fdDir + "/" + $0)) ?? "?" }.sorted()
+    }
+
+    @Test func descriptorsDoNotGrowWithExitedChildren() throws {
+        let few = try Self.descriptorsAfter(children: 3)
+        let many = try Self.descriptorsAfter(children: 150)
+        #expect(!few.isEmpty)
+        // Each exited child used to leave its /proc/PID/mem open (and its unwinder).
+        #expect(many.count <= few.count, "after 3 children: \(few.count) open\nafter 150: \(many.count) open: \(many)")
+        let procFiles = many.filter { $0.hasPrefix("/proc/") }
+        #expect(procFiles.count <= 4, "\(procFiles)")
+    }
+
+    /// A 16 TiB MAP_NORESERVE reservation (AddressSanitizer's shadow size) with 8 pages
+    /// present: snapshotting it reads present pages only, so cowtrace neither aborts nor
+    /// stalls, and the child's one store into it is reported.
+    @Test func sixteenTebibyteReservationReportsItsSplit() throws {
+        let binary = try Fixtures.path("huge_reserve")
+        let store = try Fixtures.symbol("reserve_store", in: binary)
+        let run = try TraceRun.run(["-q"], [binary, "16384"], seconds: 60)
+        #expect(run.result.status == 0, "\(run.result.stderr.suffix(2000))")
+        let atStore = run.splits.filter { hexValue($0["ip"]) == store }
+        #expect(atStore.count == 1, "splits: \(run.splits.map { "\($0["page"] ?? "") \($0["ip"] ?? "")" })")
+        #expect(atStore.first?["region"] as? String == "anon")
+        #expect(atStore.first?["cause"] as? String == "instruction")
+    }
+
+    /// A page copied out of a transparent huge page is reported as the 4 KiB page copied,
+    /// flagged as part of a huge page (kpageflags), on the split line and in JSON.
+    @Test func transparentHugePageSplitIsFlagged() throws {
+        let binary = try Fixtures.path("thp_split")
+        let store = try Fixtures.symbol("thp_store", in: binary)
+        let run = try TraceRun.run(["-q"], [binary])
+        #expect(run.result.status == 0)
+        let words = run.result.stdout.split(separator: " ")
+        guard words.count == 4, words[3].hasPrefix("1") else {
+            Issue.record("no transparent huge page for the fixture (\(run.result.stdout)); THP disabled?")
+            return
+        }
+        let page = hexValue(String(words[1]))
+        let split = run.splits.first { hexValue($0["ip"]) == store }
+        #expect(split.flatMap { hexValue($0["page"]) } == page)
+        #expect(split?["huge_page"] as? Bool == true)
+        #expect(run.result.stderr.contains("(anon, 4 KiB of a huge page) by \(String(format: "0x%llx", store))"), "\(run.result.stderr.prefix(3000))")
+        // Pages of ordinary 4 KiB mappings are not flagged.
+        #expect(run.splits.contains { $0["region"] as? String == "[stack]" && $0["huge_page"] as? Bool == false })
+    }
+}
