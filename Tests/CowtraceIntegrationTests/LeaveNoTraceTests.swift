@@ -229,4 +229,25 @@ import Testing
         let childStatus = (try? String(contentsOfFile: "/proc/\(sleeping)/status", encoding: .utf8)) ?? ""
         #expect(childStatus.contains("TracerPid:\t0") && !childStatus.contains("State:\tT") && !childStatus.contains("State:\tt"), "\(childStatus)")
     }
+
+    /// -q takes a clone at its event stop (no seccomp filter): the parent's other threads ran
+    /// meanwhile, and what they copied is the parent's copy (cause unknown), never blamed on
+    /// the child, which has run no instruction.
+    @Test func quietCloneOfAThreadedParentBlamesNoChild() throws {
+        let target = try Target()
+        let json = Fixtures.directory + "/q-\(UUID().uuidString).json"
+        let tracer = try Self.cowtrace(["--engine", "fault", "-q", "--summary-only", "--json", json, "-p", "\(target.pid)"], log: json + ".log")
+        usleep(800_000)
+        kill(tracer, SIGINT)
+        _ = Self.wait(tracer)
+        let events = ((try? String(contentsOfFile: json, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+        let clones = events.filter { $0["event"] as? String == "clone" }
+        #expect(!clones.isEmpty)
+        let children = Set(clones.compactMap { $0["child"] as? Int })
+        let blamed = events.filter { $0["event"] as? String == "split" && children.contains($0["writer"] as? Int ?? 0) && ($0["note"] as? String)?.contains("inside clone") == true }
+        #expect(blamed.isEmpty, "\(blamed.prefix(3))")
+        target.expectUntouched("-q clone at its event stop")
+    }
 }
