@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCowtrace
 import CowtraceCore
 import Glibc
 
@@ -74,6 +75,7 @@ public enum CowtraceMain {
                     writeAll(STDOUT_FILENO, version + "\n")
                     exit(0)
                 case .trace(let options):
+                    _ = cow_run_guarded()  // the caller's process waits here; the tracing goes on in its child
                     exit(try TraceCommand(options: options).run())
                 }
             }

@@ -232,4 +232,12 @@ int cow_tick_stop(void);
 // 1 once per tick that happened since the last call, else 0.
 int cow_tick_take(void);
 
+// ---- the guardian -----------------------------------------------------------
+// Forks: the parent (the process the user sees) forwards interrupting signals to the child
+// and exits as the child does, never returning; the child returns 0 and traces, and gets
+// SIGHUP (an interruption: it lets go cleanly) if the parent is killed. -1 if fork failed.
+int cow_run_guarded(void);
+// In the tracing child: the guardian's pid (0 when unguarded).
+pid_t cow_guardian(void);
+
 #endif

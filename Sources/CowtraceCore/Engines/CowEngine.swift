@@ -201,22 +201,33 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     // MARK: New processes
 
-    /// A snapshot taken after the clone holds the parent's page as CLONE_PARENT_SETTID left
-    /// it (copied, if it was shared): the frame before is the one the child still maps.
-    private func snapshotBeforeParentStore(_ parent: pid_t, child: pid_t, request: CloneRequest) {
-        guard tracker.framesVisible, request.flags.contains(.parentSettid), let pointer = request.parentTidPointer,
-              var snapshot = clones[parent]?.snapshot else { return }
-        let page = pointer & ~4095
-        guard let index = snapshot.pages.firstIndex(where: { $0.page == page }),
-              let entry = tracker.entries(child, [page]).first ?? nil, entry.present, entry.frame != 0 else { return }
-        snapshot.pages[index].frame = entry.frame
-        clones[parent]?.snapshot = snapshot
+    /// A snapshot taken after the clone holds the parent's pages as they are by then: the
+    /// page CLONE_PARENT_SETTID wrote is copied already, and so is any page another thread of
+    /// the parent wrote meanwhile. Where the child (which has run no instruction) maps
+    /// another frame, that frame is the one shared at the clone, and the parent copied it
+    /// (its cause is the tid store, or unknown) — but for the page of the child's own
+    /// CLONE_CHILD_SETTID store, which the child may have made already.
+    private func snapshotBeforeParentStores(_ parent: Tracee, child: pid_t, request: CloneRequest, tracer: Tracer) {
+        guard tracker.framesVisible, var snapshot = clones[parent.tid]?.snapshot else { return }
+        let childTidPage = request.flags.contains(.childSettid) ? request.childTidPointer.map { $0 & ~4095 } : nil
+        let parentTidPage = request.flags.contains(.parentSettid) ? request.parentTidPointer.map { $0 & ~4095 } : nil
+        // A single thread wrote nothing between the clone and its event stop: only the kernel's
+        // tid store can differ (a page copied eagerly at fork, pinned, is the child's copy).
+        let siblings = tracer.tracees.values.contains { $0.tgid == parent.tgid && $0.tid != parent.tid }
+        let entries = tracker.entries(child, snapshot.pages.map(\.page))
+        for (i, entry) in entries.enumerated() {
+            guard let entry, entry.present, entry.frame != 0, entry.frame != snapshot.pages[i].frame else { continue }
+            let page = snapshot.pages[i].page
+            if page == childTidPage && page != parentTidPage { continue }
+            if page == parentTidPage || siblings { snapshot.pages[i].frame = entry.frame }
+        }
+        clones[parent.tid]?.snapshot = snapshot
     }
 
     /// The parent reported the clone (its PTRACE_EVENT_FORK/VFORK/CLONE stop).
     public func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {
         if clones[parent.tid]?.takenLate == true, let request {
-            snapshotBeforeParentStore(parent.tid, child: child.tid, request: request)
+            snapshotBeforeParentStores(parent, child: child.tid, request: request, tracer: tracer)
             clones[parent.tid]?.takenLate = false
         }
         let needsLedger = request.map { !$0.sharesMemory } == true && clones[parent.tid] != nil
