@@ -23,6 +23,10 @@ public struct TraceOptions {
     public var syntax: Syntax = .att
     public var quiet = false
     public var summaryOnly = false
+    /// Report files written at the end: --speedscope, --folded, --html.
+    public var speedscope: String?
+    public var folded: String?
+    public var html: String?
     /// PROGRAM [ARGS...]
     public var command: [String] = []
 
@@ -92,6 +96,9 @@ enum TraceOptionTable {
         },
         OptionSpec(names: ["-q"], value: .none, help: "Log only clone-family calls, splits and clones.") { o, _ in o.quiet = true },
         OptionSpec(names: ["--summary-only"], value: .none, help: "Print only the end-of-run summary.") { o, _ in o.summaryOnly = true },
+        OptionSpec(names: ["--speedscope"], value: .required("FILE"), help: "At the end, write a speedscope profile of the pages copied to FILE.") { o, v in o.speedscope = v },
+        OptionSpec(names: ["--folded"], value: .required("FILE"), help: "At the end, write folded stacks (FlameGraph input) to FILE.") { o, v in o.folded = v },
+        OptionSpec(names: ["--html"], value: .required("FILE"), help: "At the end, write one self-contained HTML report to FILE.") { o, v in o.html = v },
     ]
 
     /// A maps name must be one the kernel uses or a file that exists: anything else would
@@ -125,6 +132,9 @@ enum TraceOptionTable {
                cowtrace [options] -p PID                trace a running process (and what it forks later)
                cowtrace paddr PID ADDR...               virtual -> physical for ADDR in PID, with page flags
                cowtrace pages PID [PID...] [--list]     which pages these processes share, per mapping
+               cowtrace report EVENTS.jsonl [--speedscope F] [--folded F] [--html F] [--summary-only]
+                                                        the summary and reports of a saved --json log
+               cowtrace diff A.jsonl B.jsonl [--html F] pages copied per function and call path, A against B
         """
 
     static var help: String {

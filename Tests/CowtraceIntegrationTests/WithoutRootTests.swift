@@ -62,9 +62,7 @@ import Testing
     }
 
     static func parse(_ result: CommandResult) -> TraceRun {
-        TraceRun(result: result, events: result.stdout.split(separator: "\n").compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
-        })
+        TraceRun(result: result, events: TraceRun.parseEvents(result.stdout))
     }
 
     @Test func pagesAndPaddrSayWhatTheyCannotShow() throws {

@@ -51,6 +51,35 @@ long cow_siginfo_stime(const siginfo_t *info);
 uint64_t cow_siginfo_perf_data(const siginfo_t *info);
 uint32_t cow_siginfo_perf_type(const siginfo_t *info);
 
+// si_perf_flags: TRAP_PERF_FLAG_ASYNC (1) when SIGTRAP was blocked as the event fired, so
+// the signal was queued and is delivered late (once the thread unblocks it).
+uint32_t cow_siginfo_perf_flags(const siginfo_t *info);
+
+// ---- signal masks and vector state --------------------------------------------
+// PTRACE_GETSIGMASK / PTRACE_SETSIGMASK (bit N-1 for signal N).
+int cow_ptrace_getsigmask(pid_t pid, uint64_t *mask);
+int cow_ptrace_setsigmask(pid_t pid, uint64_t mask);
+
+// The opmask and vector registers of a stopped thread, from PTRACE_GETREGSET NT_X86_XSTATE.
+// zmm[i] holds the full register: xmm in bytes 0-15, the ymm upper half in 16-31, the zmm
+// upper half in 32-63 (zeros where the CPU or the state lacks them).
+typedef struct {
+    uint64_t xstate_bv;
+    uint64_t xcr0;
+    uint64_t k[8];
+    uint8_t zmm[32][64];
+    int has_ymm;
+    int has_avx512;
+} cow_vector_state;
+int cow_ptrace_vector_state(pid_t pid, cow_vector_state *out);
+// CPUID leaf 0xD: the standard-format offset and size of XSAVE state component `component`.
+int cow_xsave_component(int component, uint32_t *offset, uint32_t *size);
+// Whether component `component` starts on a 64-byte boundary in the compacted format.
+int cow_xsave_component_aligned(int component);
+// XCR0: the state components the OS enabled (the same for every process on this machine).
+uint64_t cow_xcr0(void);
+// PERF_EVENT_IOC_ENABLE / PERF_EVENT_IOC_DISABLE.
+int cow_perf_event_enable(int fd, int enable);
 // ---- si_code values ------------------------------------------------------
 // glibc declares TRAP_* only under feature macros this header cannot rely on when Swift
 // imports it, and TRAP_PERF (Linux 5.13) only in the kernel's uapi header: checked against
@@ -195,5 +224,20 @@ int cow_interrupt_count(void);
 // Whether the last one came from the terminal (si_code SI_KERNEL: Ctrl-C, Ctrl-\), which
 // sent it to the whole foreground process group.
 int cow_interrupt_from_terminal(void);
+
+// ---- periodic tick (log flushing, live status line) ---------------------------
+// Starts a SIGALRM every interval_ms (interrupting waitpid); 0 or -1 with errno.
+int cow_tick_start(long interval_ms);
+int cow_tick_stop(void);
+// 1 once per tick that happened since the last call, else 0.
+int cow_tick_take(void);
+
+// ---- the guardian -----------------------------------------------------------
+// Forks: the parent (the process the user sees) forwards interrupting signals to the child
+// and exits as the child does, never returning; the child returns 0 and traces, and gets
+// SIGHUP (an interruption: it lets go cleanly) if the parent is killed. -1 if fork failed.
+int cow_run_guarded(void);
+// In the tracing child: the guardian's pid (0 when unguarded).
+pid_t cow_guardian(void);
 
 #endif

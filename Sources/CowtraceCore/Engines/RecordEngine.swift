@@ -149,7 +149,7 @@ public final class RecordEngine: CowEngine {
     }
 
     public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
-        if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        if isHeld(tracee) { return .hold }
         signalDelivered(tracee, signal)
         if tracker.shares(tracee.tgid) {
             record(tracee)  // a thread created since sharing began
@@ -222,7 +222,7 @@ public final class RecordEngine: CowEngine {
     public override func beforeWait() {
         if tracker.framesVisible, let tracer { replay(tracer) }
         super.beforeWait()
-        if settings.whileShared && sharedOnce && tracker.ledger.totalShared == 0 && held.isEmpty, let tracer, !tracer.tracees.isEmpty {
+        if settings.whileShared && sharedOnce && tracker.ledger.totalShared == 0 && !holdsNewProcesses, let tracer, !tracer.tracees.isEmpty {
             letGo(tracer)
             return
         }

@@ -26,6 +26,12 @@ public final class TraceSession {
         public var jsonSink: OutputSink?
         /// More consumers of the events (reports).
         public var renderers: [any EventRenderer] = []
+        /// --speedscope, --folded, --html: written from the run model at the end.
+        public var reportFiles: ReportFiles?
+        /// Flush the logs a few times a second (they go to files someone may follow).
+        public var followOutputs = false
+        /// A live status line on stderr (when it is a terminal and the log is elsewhere).
+        public var statusLine = false
 
         public init(target: Target, textSink: OutputSink) {
             self.target = target
@@ -44,6 +50,7 @@ public final class TraceSession {
         stream.add(TextRenderer(sink: options.textSink, detail: detail))
         if let json = options.jsonSink { stream.add(JSONRenderer(sink: json)) }
         options.renderers.forEach(stream.add)
+        if options.reportFiles?.isEmpty == false { stream.summary.keepEvents() }
 
         var configuration = Tracer.Configuration()
         configuration.quiet = options.quiet || options.summaryOnly
@@ -99,6 +106,20 @@ public final class TraceSession {
                 stream.note("engine record (perf ring buffers of \(source), no stop per fault)")
             }
         }
-        return try tracer.run()
+        // Not with a prompt at a break: the ticks would interrupt its reads.
+        let progress = !options.followOutputs && !options.statusLine || options.interactive ? nil
+            : try LiveProgress.start(tracer: tracer, stream: stream, sharedPages: { [unowned engine] in engine.tracker.ledger.totalShared },
+                                     showStatus: options.statusLine)
+        let status = try tracer.run()
+        progress?.stop()
+        if let files = options.reportFiles {
+            let title: String
+            switch options.target {
+            case .attach(let pid): title = "cowtrace -p \(pid)"
+            case .launch(let command): title = "cowtrace " + command.joined(separator: " ")
+            }
+            try files.write(stream.summary.runLog, title: title)
+        }
+        return status
     }
 }
