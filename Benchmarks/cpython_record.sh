@@ -44,8 +44,7 @@ print(f"  cowtrace: {len(by_worker)} pages copied by the worker = {len(by_worker
       f" (which also counts pages it allocated)")
 functions = collections.Counter()
 for s in by_worker:
-    frames = s.get("backtrace") or []
-    functions[(frames[0].get("symbol") if frames else None) or s["cause"]] += 1
+    functions[(s.get("symbol") or s["cause"]).split("+")[0]] += 1
 for name, pages in functions.most_common(6):
     print(f"    {pages:7d}  {name}")
 PY

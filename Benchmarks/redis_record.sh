@@ -91,7 +91,6 @@ print(f"pages copied: {len(splits)} x 4 KiB = {mb:.1f} MB against Redis's {cow:.
 for who, pick in (("parent", lambda s: s["writer"] == server), ("child", lambda s: s["writer"] != server)):
     functions = collections.Counter()
     for s in filter(pick, splits):
-        frames = s.get("backtrace") or []
-        functions[(frames[0].get("symbol") if frames else None) or s["cause"]] += 1
+        functions[(s.get("symbol") or s["cause"]).split("+")[0]] += 1
     print(f"  top functions copying pages in the {who}: " + ", ".join(f"{n} {c}" for n, c in functions.most_common(5)))
 PY
