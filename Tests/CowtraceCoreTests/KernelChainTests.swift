@@ -23,3 +23,21 @@ struct KernelChainTests {
         #expect(RecordEngine.syscallName(kernelChain: ["do_syscall_64"]) == nil)
     }
 }
+
+/// /proc/kallsyms parsed as bytes: text symbols only, looked up by address.
+struct KernelSymbolsTests {
+    @Test func textSymbolsByAddress() {
+        let text = "ffffffff81000000 T _stext\nffffffff81000100 D some_data\nffffffff81000200 t local_fn\nffffffff81000300 T mod_fn\t[ext4]\n"
+        let parsed = KernelSymbols.parse(Array(text.utf8))
+        #expect(parsed.map(\.address) == [0xffffffff81000000, 0xffffffff81000200, 0xffffffff81000300])
+    }
+
+    @Test func realKallsymsNamesAKnownFunction() throws {
+        let symbols = KernelSymbols()
+        // Whatever the kernel, do_syscall_64 is a text symbol: its own address names it.
+        let line = try #require(String(decoding: (try? readWholeFile("/proc/kallsyms")) ?? [], as: UTF8.self)
+            .split(separator: "\n").first { $0.hasSuffix(" T do_syscall_64") })
+        let address = try #require(UInt64(line.prefix(16), radix: 16))
+        if address != 0 { #expect(symbols.name(at: address) == "do_syscall_64") }
+    }
+}
