@@ -220,8 +220,10 @@ static uint64_t drain_ring(cow_recorder *r, struct ring *ring) {
             ring->lost_records += lost;
         }
         tail += h.size;
+        // Space is given back record by record: unwinding a long backlog must not keep the
+        // kernel from writing (it drops samples into a buffer it sees full).
+        __atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
     }
-    __atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
     return waiting * 4 >= size ? waiting : 0;
 }
 
