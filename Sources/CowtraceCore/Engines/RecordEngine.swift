@@ -14,7 +14,7 @@ import Glibc
 /// to explain them are the kernel's (a kernel-mode fault was seen) or unknown.
 public final class RecordEngine: CowEngine {
     public struct Settings: Sendable {
-        /// Ring buffer data pages per thread (a power of two). By default 2048 (8 MiB) as
+        /// Ring buffer data pages per thread (a power of two). By default 4096 (16 MiB) as
         /// root, 64 without: an unprivileged user's buffers count against a small mlock limit.
         public var bufferPages: Int?
         /// Bytes of user stack copied with each sample.
@@ -59,7 +59,7 @@ public final class RecordEngine: CowEngine {
 
     public init(tracker: CowTracker, disassembler: Disassembler, settings: Settings) throws {
         self.settings = settings
-        bufferPages = settings.bufferPages ?? (geteuid() == 0 ? 2048 : 64)
+        bufferPages = settings.bufferPages ?? (geteuid() == 0 ? 4096 : 64)
         instructions = InstructionCache(disassembler: disassembler)
         var ids: (UInt64, UInt64, UInt64)?
         if geteuid() == 0 {
