@@ -164,6 +164,7 @@ import Testing
         #expect(!browser.stderr.contains("Uncaught"), "\(browser.stderr)")
         let dom = browser.stdout
         #expect(dom.contains("<b id=\"split-count\">\(run.splits.count)</b>"))
+        #expect(dom.contains("cow summary (engine ") && !dom.contains("did not finish"), "the live summary, with the run's totals")
         #expect(dom.components(separatedBy: "class=\"split-row\"").count - 1 == run.splits.count, "one table row per split")
         let beta = try Self.function(containing: "beta_store", in: binary)
         let line = try Fixtures.sourceLine(of: try Fixtures.symbol("beta_store", in: binary), in: binary)

@@ -172,7 +172,7 @@ public final class SummaryCollector: EventRenderer {
 
     public func render(_ event: TraceEvent, tracees: Int) {
         switch event {
-        case .shared, .split, .reuse, .drop, .clone, .exit:
+        case .shared, .split, .reuse, .drop, .clone, .exit, .summary:
             encoder.encode(event) { kind, fields in try? builder.add(kind, fields) }
         default: break
         }

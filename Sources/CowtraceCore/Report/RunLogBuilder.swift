@@ -75,7 +75,9 @@ public struct RunLogBuilder {
             log.exits.append(RunLog.Exit(pid: try required("pid", pid32), status: optional("status", int),
                                          signal: optional("signal") { $0.stringValue }))
         case "process":
-            log.programs[try required("pid", pid32)] = try required("program") { $0.stringValue }
+            let pid = try required("pid", pid32)
+            log.programs[pid] = try required("program") { $0.stringValue }
+            if let name = optional("name", { $0.stringValue }), !name.isEmpty { log.names[pid] = name }
         case "summary":
             var sweeps: [String: Int] = [:]
             if case .object(let bySyscall)? = object["full_sweeps_by_syscall"] {
