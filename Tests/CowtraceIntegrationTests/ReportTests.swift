@@ -104,6 +104,10 @@ import Testing
         #expect(run.stderr.split(separator: "\n").count == 1 && run.stdout.isEmpty)
         let missing = try Command.run([Paths.cowtrace, "report", bad + ".none"])
         #expect(missing.status == 1 && missing.stderr.contains("No such file"), "\(missing.stderr)")
+        let usage = try Command.run([Paths.cowtrace, "report"])
+        #expect(usage.status == 2 && usage.stderr == "cowtrace: Missing expected argument '<EVENTS.jsonl>' (see 'cowtrace report --help')\n", "\(usage.stderr)")
+        let help = try Command.run([Paths.cowtrace, "diff", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("--html <FILE>"), "\(help.stdout)")
         let unwritable = try Command.run([Paths.cowtrace, "report", bad, "--html", "/nonexistent/dir/x.html"])
         #expect(unwritable.status == 1 && unwritable.stderr.hasPrefix("cowtrace: \(bad): line 2"), "\(unwritable.stderr)")
     }
