@@ -166,6 +166,31 @@ import Testing
         #expect(diff.functions.dropFirst().allSatisfy { $0.change == 0 })
     }
 
+    /// A live run's events through the encoder: a backtrace is written once, as a `stack`
+    /// event, and the objects read back give every split its frames.
+    @Test func encoderWritesEachBacktraceOnceAndTheModelReadsItBack() throws {
+        let inner = BacktraceFrame(ip: 0x401136, symbol: "store_page", offset: 16, module: "/tmp/demo", moduleOffset: 0x1136, source: "demo.c:7")
+        let outer = BacktraceFrame(ip: 0x401190, symbol: "main", offset: 32, module: "/tmp/demo", moduleOffset: 0x1190, source: "demo.c:20")
+        let write = InstructionWrite(ip: 0x401136, bytes: [0xc6, 0x00, 0x02], text: "movb $2, (%rax)", address: 0x405000, size: 1)
+        func split(_ page: UInt64, _ frames: [BacktraceFrame]) -> Split {
+            Split(page: page, region: "[heap]", kind: .anon, writer: 101, others: [100], frameBefore: 1, frameAfter: 2,
+                  cause: .instruction(write), engine: .fault, backtrace: frames)
+        }
+        var encoder = JSONEventEncoder()
+        var lines: [String] = []
+        for event in [split(0x405000, [inner, outer]), split(0x406000, [inner, outer]), split(0x407000, [outer]), split(0x408000, [])] {
+            encoder.encode(.split(event)) { kind, fields in lines.append(JSONValue.object([("event", .string(kind))] + fields).encoded()) }
+        }
+        // (A process event may name pid 101, if such a process exists here.)
+        let kinds = lines.map { (try? JSONParser.parse($0))?["event"]?.stringValue ?? "?" }.filter { $0 != "process" }
+        #expect(kinds == ["stack", "split", "split", "stack", "split", "split"])
+        #expect(!lines.contains { $0.contains("\"backtrace\"") })
+        let log = try RunLogReader.read(text: lines.joined(separator: "\n"))
+        #expect(log.splits.map { log.stacks[$0.stack] } == [[inner, outer], [inner, outer], [outer], []])
+        #expect(log.splits.map(\.page) == [0x405000, 0x406000, 0x407000, 0x408000])
+        #expect(FoldedStacks.render(log).contains(";main;store_page 2\n"))
+    }
+
     @Test func byteCounts() {
         #expect(ByteCount.text(pages: 1) == "4 KiB")
         #expect(ByteCount.text(pages: 2000) == "7.8 MiB")
