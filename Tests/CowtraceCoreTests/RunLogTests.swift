@@ -178,17 +178,35 @@ import Testing
         }
         var encoder = JSONEventEncoder()
         var lines: [String] = []
-        for event in [split(0x405000, [inner, outer]), split(0x406000, [inner, outer]), split(0x407000, [outer]), split(0x408000, [])] {
+        let kernel = Split(page: 0x409000, region: "anon", kind: .anon, writer: 100, others: [101], frameBefore: 3, frameAfter: 4,
+                           cause: .kernel(.rseq), engine: .fault)
+        let splits = [split(0x405000, [inner, outer]), split(0x406000, [inner, outer]), split(0x407000, [outer]), split(0x408000, []), kernel]
+        for event in splits {
             encoder.encode(.split(event)) { kind, fields in lines.append(JSONValue.object([("event", .string(kind))] + fields).encoded()) }
         }
         // (A process event may name pid 101, if such a process exists here.)
         let kinds = lines.map { (try? JSONParser.parse($0))?["event"]?.stringValue ?? "?" }.filter { $0 != "process" }
-        #expect(kinds == ["stack", "split", "split", "stack", "split", "split"])
+        #expect(kinds == ["stack", "split", "split", "stack", "split", "split", "split"])
         #expect(!lines.contains { $0.contains("\"backtrace\"") })
         let log = try RunLogReader.read(text: lines.joined(separator: "\n"))
-        #expect(log.splits.map { log.stacks[$0.stack] } == [[inner, outer], [inner, outer], [outer], []])
-        #expect(log.splits.map(\.page) == [0x405000, 0x406000, 0x407000, 0x408000])
+        #expect(log.splits.map { log.stacks[$0.stack] } == [[inner, outer], [inner, outer], [outer], [], []])
+        #expect(log.splits.map(\.page) == [0x405000, 0x406000, 0x407000, 0x408000, 0x409000])
         #expect(FoldedStacks.render(log).contains(";main;store_page 2\n"))
+
+        // A live run's model takes the splits typed: the same values as read back from JSON.
+        var live = RunLogBuilder()
+        for s in splits { live.add(s, time: nil) }
+        let typed = live.finish()
+        #expect(typed.splits.count == log.splits.count)
+        for (a, b) in zip(typed.splits, log.splits) {
+            #expect(typed.stacks[a.stack] == log.stacks[b.stack])
+            #expect(a.page == b.page && a.region == b.region && a.kind == b.kind && a.writer == b.writer && a.others == b.others)
+            #expect(a.frameBefore == b.frameBefore && a.frameAfter == b.frameAfter && a.cause == b.cause && a.detail == b.detail)
+            #expect(a.ip == b.ip && a.instruction == b.instruction && a.address == b.address && a.size == b.size)
+            #expect(a.syscall == b.syscall && a.cloneFlag == b.cloneFlag && a.symbol == b.symbol && a.source == b.source)
+            #expect(a.note == b.note && a.engine == b.engine)
+        }
+        #expect(CowSummary(typed).textLines() == CowSummary(log).textLines())
     }
 
     @Test func byteCounts() {

@@ -87,7 +87,8 @@ public struct JSONEventEncoder {
         emit("process", [("pid", .int32(pid)), ("program", .string(path)), ("name", .string(comm))])
     }
 
-    private func elapsed() -> Int { Int(Self.monotonicMicroseconds() - start) }
+    /// Microseconds since this encoder was made (the start of the trace).
+    func elapsed() -> Int { Int(Self.monotonicMicroseconds() - start) }
 
     static func monotonicMicroseconds() -> Int64 {
         var now = timespec()
