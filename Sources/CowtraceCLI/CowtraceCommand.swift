@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCowtrace
 import CowtraceCore
 import Glibc
 
@@ -20,6 +21,10 @@ public struct TraceCommand {
         session.quiet = o.quiet
         session.summaryOnly = o.summaryOnly
         session.maxSteps = o.maxSteps
+        session.record.bufferPages = o.bufferPages
+        session.record.stackBytes = o.stackBytes
+        session.record.whileShared = o.whileShared
+        session.record.syscallStops = o.syscallStops
         session.syntax = o.syntax == .intel ? .intel : .att
         session.breakOnSplit = o.breakOnSplit
         session.onBreak = o.onBreak.map { BreakOnSplit.Action(rawValue: $0.rawValue)! }
@@ -64,6 +69,7 @@ public enum CowtraceMain {
                     writeAll(STDOUT_FILENO, version + "\n")
                     exit(0)
                 case .trace(let options):
+                    _ = cow_run_guarded()  // the caller's process waits here; the tracing goes on in its child
                     exit(try TraceCommand(options: options).run())
                 }
             }

@@ -3,7 +3,7 @@ import Glibc
 
 /// cowtrace's own options, read up to PROGRAM; everything after it is the program's.
 public struct TraceOptions {
-    public enum Engine: String, CaseIterable, Sendable { case auto, step, fault }
+    public enum Engine: String, CaseIterable, Sendable { case auto, step, fault, record }
     public enum OnBreak: String, CaseIterable, Sendable { case stop, kill, detach, `continue` }
     public enum Syntax: String, CaseIterable, Sendable { case att, intel }
 
@@ -15,6 +15,11 @@ public struct TraceOptions {
     public var breakOnSplit: Int?
     public var onBreak: OnBreak?
     public var maxSteps: Int?
+    /// Record engine: ring buffer pages per thread, stack bytes per sample, --while-shared.
+    public var bufferPages: Int?
+    public var stackBytes = 8192
+    public var whileShared = false
+    public var syscallStops = true
     public var syntax: Syntax = .att
     public var quiet = false
     public var summaryOnly = false
@@ -59,9 +64,19 @@ enum TraceOptionTable {
         },
         OptionSpec(names: ["-o"], value: .required("FILE"), help: "Write the log to FILE instead of stderr.") { o, v in o.output = v },
         OptionSpec(names: ["--json"], value: .required("FILE"), help: "Write events as JSON lines to FILE ('-' for stdout).") { o, v in o.json = v },
-        OptionSpec(names: ["--engine"], value: .required("auto|step|fault"), help: "Detection engine (default auto: fault where the kernel allows).") { o, v throws(UsageError) in
+        OptionSpec(names: ["--engine"], value: .required("auto|step|fault|record"), help: "Detection engine (default auto: fault where the kernel allows; record: no stop per fault).") { o, v throws(UsageError) in
             o.engine = try choice(v, "--engine")
         },
+        OptionSpec(names: ["--buffer-pages"], value: .required("N"), help: "Record engine: ring buffer pages per thread, a power of two (default 2048 as root, 64 otherwise; halved until the mlock limit allows).") { o, v throws(UsageError) in
+            guard let n = Int(v), n > 0, n & (n - 1) == 0 else { throw UsageError("invalid value \(v) for --buffer-pages: expected a power of two") }
+            o.bufferPages = n
+        },
+        OptionSpec(names: ["--stack-bytes"], value: .required("N"), help: "Record engine: bytes of user stack copied with each sample (default 8192).") { o, v throws(UsageError) in
+            guard let n = Int(v), n >= 8, n <= 65_000 else { throw UsageError("invalid value \(v) for --stack-bytes: expected a number from 8 to 65000") }
+            o.stackBytes = n
+        },
+        OptionSpec(names: ["--no-syscall-stops"], value: .none, help: "Record engine, root, with -q: no syscall stops either; the kernel's stores are named from the call chain of their faults (syscall name and arguments, not its result).") { o, _ in o.syscallStops = false },
+        OptionSpec(names: ["--while-shared"], value: .none, help: "Record engine: once a child has shared pages and nothing is shared any more, detach and end (a server's fork, as Redis BGSAVE).") { o, _ in o.whileShared = true },
         OptionSpec(names: ["--watch"], value: .required("ADDR|REGION"), help: "Track only these pages: ADDR, 0xA-0xB, or a maps name such as [stack], [heap], /path (repeatable).") { o, v throws(UsageError) in
             do { _ = try WatchFilter(parsing: [v]) } catch { throw UsageError((error as? CowtraceError)?.message ?? "malformed --watch '\(v)'") }
             try namesAMapping(v)

@@ -13,6 +13,17 @@ public struct CowSummary: Sendable {
     public let steps: Int
     public let faults: Int?
     public let stillShared: Int
+    /// Record engine: samples the kernel could not write into full ring buffers, and the
+    /// buffer size (pages per thread) that was too small.
+    public struct LostSamples: Sendable, Equatable {
+        public let count: Int
+        public let bufferPages: Int
+        public init(count: Int, bufferPages: Int) {
+            self.count = count
+            self.bufferPages = bufferPages
+        }
+    }
+    public let lostSamples: LostSamples?
     /// Syscall exits checked at their possible stores only, and full sweeps of the shared
     /// pages (by syscall) for calls whose stores cannot be bounded.
     public var boundedChecks: Int
@@ -40,6 +51,7 @@ public struct CowSummary: Sendable {
         steps = log.totals?.steps ?? 0
         faults = log.totals?.faults
         stillShared = log.totals?.stillShared ?? 0
+        lostSamples = log.totals?.lostSamples
         boundedChecks = log.totals?.boundedChecks ?? 0
         fullSweeps = log.totals?.fullSweeps ?? [:]
         finished = log.totals != nil
@@ -95,6 +107,9 @@ public struct CowSummary: Sendable {
         lines.append("  splits: \(splits)" + (perProcess.isEmpty ? "" : " (" + perProcess.joined(separator: "; ") + ")")
                      + ", \(ByteCount.text(pages: splits)) copied")
         lines.append("  reused: \(reuses), dropped: \(drops), still shared: \(stillShared)")
+        if let lost = lostSamples, lost.count > 0 {
+            lines.append("  lost samples: \(lost.count) (ring buffers of \(lost.bufferPages) pages were full; raise --buffer-pages): pages they copied are unknown")
+        }
         if boundedChecks > 0 || !fullSweeps.isEmpty {
             let sweeps = fullSweeps.values.reduce(0, +)
             let names = fullSweeps.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(8).map { "\($0.key) \($0.value)" }
@@ -134,7 +149,8 @@ public struct CowSummary: Sendable {
             .array(list.prefix(20).map { .object([(key, .string($0.name)), ("pages", .int($0.pages))]) })
         }
         return [
-            ("engine", .string(engine)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
+            ("engine", .string(engine)), ("steps", .int(steps)), ("faults", faults.map { .int($0) } ?? .null),
+            ("lost_samples", lostSamples.map { .int($0.count) } ?? .null), ("buffer_pages", lostSamples.map { .int($0.bufferPages) } ?? .null), ("splits", .int(splits)), ("reuses", .int(reuses)),
             ("drops", .int(drops)), ("still_shared", .int(stillShared)),
             ("bounded_checks", .int(boundedChecks)), ("full_sweeps", .int(fullSweeps.values.reduce(0, +))),
             ("full_sweeps_by_syscall", .object(fullSweeps.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
@@ -190,9 +206,9 @@ public final class SummaryCollector: EventRenderer {
     public var splitCount: Int { builder.log.tally.splits }
 
     /// The totals at the end: what the engine did and what is still shared.
-    public func final(engine: EngineKind, steps: Int, faults: Int?, stillShared: Int) -> CowSummary {
+    public func final(engine: EngineKind, steps: Int, faults: Int?, stillShared: Int, lost: CowSummary.LostSamples? = nil) -> CowSummary {
         var log = builder.finish()
-        log.totals = RunLog.Totals(engine: engine.rawValue, steps: steps, faults: faults, stillShared: stillShared)
+        log.totals = RunLog.Totals(engine: engine.rawValue, steps: steps, faults: faults, stillShared: stillShared, lostSamples: lost)
         return CowSummary(log)
     }
 }

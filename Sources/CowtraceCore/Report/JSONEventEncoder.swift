@@ -100,9 +100,13 @@ public struct JSONEventEncoder {
     static func json(_ s: Split, formats: FrameFormats? = nil, stack: Int? = nil) -> [(String, JSONValue)] {
         var ip: JSONValue = .null, instruction: JSONValue = .null, address: JSONValue = .null, size: JSONValue = .null
         var bytes: JSONValue = .null, syscall: JSONValue = .null, cloneFlag: JSONValue = .null, detail: JSONValue = .null
-        var note: JSONValue = .null, syscallLine: JSONValue = .null
+        var note: JSONValue = .null, syscallLine: JSONValue = .null, ranges: JSONValue = .null
         switch s.cause {
         case .instruction(let w):
+            // Each run of bytes written on the page (one, unless lanes were masked off).
+            ranges = .array((w.ranges.isEmpty ? [WriteRange(address: w.address, size: w.size)] : w.ranges).map {
+                .object([("address", .hex($0.address)), ("size", .int($0.size))])
+            })
             ip = .hex(w.ip)
             instruction = .string(w.text)
             address = .hex(w.address)
@@ -126,7 +130,7 @@ public struct JSONEventEncoder {
             ("frame_before", .hex(FrameNumber.known(s.frameBefore))), ("frame_after", .hex(FrameNumber.known(s.frameAfter))),
             ("huge_page", s.hugePage.map { .bool($0) } ?? .null),
             ("cause", .string(s.cause.name)), ("detail", detail), ("ip", ip), ("instruction", instruction),
-            ("bytes", bytes), ("address", address), ("size", size), ("syscall", syscall),
+            ("bytes", bytes), ("address", address), ("size", size), ("ranges", ranges), ("syscall", syscall),
             ("syscall_line", syscallLine), ("clone_flag", cloneFlag),
             ("symbol", symbol), ("source", .string(top?.source)),
             stack.map { ("stack", .int($0)) } ?? ("backtrace", formats?.backtraceJSON(s.backtrace) ?? .array(s.backtrace.map(frameJSON))),

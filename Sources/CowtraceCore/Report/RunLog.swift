@@ -63,10 +63,12 @@ public struct RunLog: Sendable {
         public var stillShared: Int
         public var boundedChecks = 0
         public var fullSweeps: [String: Int] = [:]
+        public var lostSamples: CowSummary.LostSamples?
 
-        public init(engine: String, steps: Int, faults: Int?, stillShared: Int, boundedChecks: Int = 0, fullSweeps: [String: Int] = [:]) {
+        public init(engine: String, steps: Int, faults: Int?, stillShared: Int, boundedChecks: Int = 0, fullSweeps: [String: Int] = [:],
+                    lostSamples: CowSummary.LostSamples? = nil) {
             (self.engine, self.steps, self.faults, self.stillShared) = (engine, steps, faults, stillShared)
-            (self.boundedChecks, self.fullSweeps) = (boundedChecks, fullSweeps)
+            (self.boundedChecks, self.fullSweeps, self.lostSamples) = (boundedChecks, fullSweeps, lostSamples)
         }
     }
 

@@ -85,7 +85,8 @@ public struct RunLogBuilder {
             }
             log.totals = RunLog.Totals(engine: optional("engine") { $0.stringValue } ?? "?", steps: optional("steps", int) ?? 0,
                                        faults: optional("faults", int), stillShared: optional("still_shared", int) ?? 0,
-                                       boundedChecks: optional("bounded_checks", int) ?? 0, fullSweeps: sweeps)
+                                       boundedChecks: optional("bounded_checks", int) ?? 0, fullSweeps: sweeps,
+                                       lostSamples: optional("lost_samples", int).map { CowSummary.LostSamples(count: $0, bufferPages: optional("buffer_pages", int) ?? 0) })
             summaryShares = (optional("clones") { $0.arrayValue } ?? []).compactMap { c in
                 guard let parent = c["parent"].flatMap(pid32), let child = c["child"].flatMap(pid32) else { return nil }
                 return RunLog.Share(parent: parent, child: child, call: c["syscall"]?.stringValue ?? "clone",

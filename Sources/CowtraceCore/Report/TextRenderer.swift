@@ -86,7 +86,9 @@ public final class TextRenderer: EventRenderer {
                 }
             }
             if let source = s.backtrace.first?.source { out += " \(source)" }
-            out += "  \(w.text)  (\(w.size) byte\(w.size == 1 ? "" : "s") at \(hex(w.address)))"
+            out += "  \(w.text)  (\(w.size) byte\(w.size == 1 ? "" : "s") at \(hex(w.address))"
+            if !w.ranges.isEmpty { out += " in \(w.ranges.count) runs: " + w.ranges.map { "\(hex($0.address))+\($0.size)" }.joined(separator: " ") }
+            out += ")"
         case .syscall(let call):
             out += " in \(call.name): the kernel wrote it during the syscall"
         case .clone(let store, let pointer):

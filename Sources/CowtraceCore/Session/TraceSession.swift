@@ -5,7 +5,7 @@ import Glibc
 /// only fills `Options`; nothing here is wired with closures reaching back into the CLI.
 public final class TraceSession {
     public struct Options {
-        public enum EngineChoice: String, Sendable { case auto, step, fault }
+        public enum EngineChoice: String, Sendable { case auto, step, fault, record }
         public enum Target { case launch([String]), attach(pid_t) }
 
         public var target: Target
@@ -14,6 +14,8 @@ public final class TraceSession {
         public var summaryOnly = false
         public var watch = WatchFilter()
         public var maxSteps: Int?
+        /// --buffer-pages, --stack-bytes (record engine).
+        public var record = RecordEngine.Settings()
         public var syntax: Disassembler.Syntax = .att
         /// --break-on-split=N, what to do then, and whether a prompt on the terminal decides.
         public var breakOnSplit: Int?
@@ -63,6 +65,7 @@ public final class TraceSession {
         switch kind {
         case .fault: engine = FaultEngine(tracker: tracker, disassembler: disassembler)
         case .step: engine = StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: options.maxSteps)
+        case .record: engine = try RecordEngine(tracker: tracker, disassembler: disassembler, settings: options.record)
         }
         engine.connect(to: tracer)
         if let n = options.breakOnSplit {
@@ -77,6 +80,7 @@ public final class TraceSession {
     static func engineKind(_ options: Options) throws -> EngineKind {
         switch options.engine {
         case .step: return .step
+        case .record: return .record
         case .fault:
             guard FaultEngine.isAvailable() else {
                 throw CowtraceError("--engine fault: this kernel does not allow perf page-fault events with sigtrap (needs Linux 5.13+ and perf permissions)")
@@ -94,7 +98,13 @@ public final class TraceSession {
         case .launch(let command): try tracer.launch(command)
         }
         if !options.summaryOnly {
-            stream.note(engine.kind == .fault ? "engine fault (perf page-fault events with sigtrap)" : "engine step (single-stepping)")
+            switch engine.kind {
+            case .fault: stream.note("engine fault (perf page-fault events with sigtrap)")
+            case .step: stream.note("engine step (single-stepping)")
+            case .record:
+                let source = (engine as? RecordEngine)?.usesTracepoints == true ? "page-fault tracepoints" : "software page-fault samples"
+                stream.note("engine record (perf ring buffers of \(source), no stop per fault)")
+            }
         }
         // Not with a prompt at a break: the ticks would interrupt its reads.
         let progress = !options.followOutputs && !options.statusLine || options.interactive ? nil
