@@ -209,6 +209,22 @@ import Testing
         #expect(CowSummary(typed).textLines() == CowSummary(log).textLines())
     }
 
+    /// The page map's cells: copied by the parent (1) or by a child (2), reused (3), dropped (4).
+    @Test func pageMapNamesWhoCopiedEachPage() throws {
+        let log = try RunLogReader.read(text: Self.inlineLog)
+        let maps = PageMapData.build(log)
+        let list = try #require(maps["list"]?.arrayValue)
+        let heap = try #require(list.first { $0["region"]?.stringValue == "[heap]" })
+        let pageValues = try #require(heap["pages"]?.arrayValue)
+        #expect(pageValues.map { $0.stringValue } == ["0x405000", "0x406000", "0x407000", "0x408000"])
+        let eventValues = try #require(heap["events"]?.arrayValue)
+        let events = eventValues.map { event in (event.arrayValue ?? []).map { $0.intValue ?? -1 } }
+        // [page row, time, state]: the child (101) copies 0x405000 and 0x406000, the parent
+        // 0x407000; the parent's last frame of 0x406000 is reused; 0x408000 leaves the child.
+        #expect(Set(events.map { [$0[0], $0[2]] }) == [[0, 2], [1, 2], [2, 1], [1, 3], [3, 4]])
+        #expect(maps["unit"]?.stringValue == "event", "no time_us in this log: the event order is the time axis")
+    }
+
     @Test func byteCounts() {
         #expect(ByteCount.text(pages: 1) == "4 KiB")
         #expect(ByteCount.text(pages: 2000) == "7.8 MiB")
