@@ -57,6 +57,14 @@ public enum Ptrace {
         return regs
     }
 
+    /// Registers only (never tracee memory): used to take back a trap flag of ours.
+    static func setRegisters(_ tid: pid_t, _ regs: user_regs_struct) throws(SystemCallError) {
+        var regs = regs
+        try withUnsafeMutablePointer(to: &regs) { (p) throws(SystemCallError) -> Void in
+            try call(.setRegs, tid, data: UInt(bitPattern: p))
+        }
+    }
+
     static func signalInfo(_ tid: pid_t) throws(SystemCallError) -> siginfo_t {
         var info = siginfo_t()
         try systemCall("ptrace(PTRACE_GETSIGINFO)", pid: tid) { cow_ptrace_getsiginfo(tid, &info) }
@@ -67,7 +75,7 @@ public enum Ptrace {
     static func signalDetails(_ tid: pid_t) throws(SystemCallError) -> SignalDetails {
         var info = try signalInfo(tid)
         return SignalDetails(signal: info.si_signo, code: cow_siginfo_code(&info), address: UInt64(cow_siginfo_addr(&info)),
-                             perfData: cow_siginfo_perf_data(&info))
+                             perfData: cow_siginfo_perf_data(&info), perfFlags: cow_siginfo_perf_flags(&info))
     }
 
     static func syscallInfo(_ tid: pid_t) throws(SystemCallError) -> cow_syscall_info {

@@ -19,6 +19,8 @@ public final class Tracer {
     public let stream: EventStream
     /// Strong: the engine holds no reference back, and a weak load on every stop costs.
     public var observer: (any TraceObserver)?
+    /// Called at each periodic tick (`LiveProgress`: flush the logs, redraw the status line).
+    public var onTick: (() -> Void)?
 
     public private(set) var tracees: [pid_t: Tracee] = [:]
     private var memories: [pid_t: TraceeMemory] = [:]
@@ -78,7 +80,7 @@ public final class Tracer {
         guard pid > 0, access("/proc/\(pid)", F_OK) == 0 else {
             throw CowtraceError("attach: pid \(pid): No such process")
         }
-        guard pid != getpid() else { throw CowtraceError("attach: pid \(pid) is cowtrace itself") }
+        guard pid != getpid() && pid != cow_guardian() else { throw CowtraceError("attach: pid \(pid) is cowtrace itself") }
         mainPid = pid
         var seen: Set<pid_t> = []
         // Threads may be created while we attach: list again until nothing new appears.
@@ -119,6 +121,7 @@ public final class Tracer {
                 continue
             }
             observer?.beforeWait()
+            if cow_tick_take() != 0 { onTick?() }
             // Right before blocking, so that the work above cannot delay a Ctrl-C.
             if cow_interrupt_count() != interruptsSeen {
                 interruptsSeen = cow_interrupt_count()
@@ -376,7 +379,7 @@ public final class Tracer {
         if signal == SIGTRAP, let observer {
             var copy = info
             let details = SignalDetails(signal: signal, code: cow_siginfo_code(&copy), address: UInt64(cow_siginfo_addr(&copy)),
-                                        perfData: cow_siginfo_perf_data(&copy))
+                                        perfData: cow_siginfo_perf_data(&copy), perfFlags: cow_siginfo_perf_flags(&copy))
             if observer.trapped(tracee, info: details, tracer: self) {
                 resume(tracee)
                 return
@@ -423,6 +426,12 @@ public final class Tracer {
         case .syscall: request = .syscall
         // Inside a syscall the exit stop is needed (to log it): PTRACE_SYSCALL.
         case .run: request = configuration.quiet && tracee.inFlight == nil ? .cont : .syscall
+        }
+        if request == .singleStep {
+            tracee.mayHaveTrapFlag = true
+        } else if tracee.mayHaveTrapFlag {
+            clearTrapFlag(tracee.tid)
+            tracee.mayHaveTrapFlag = false
         }
         do {
             try Ptrace.resume(tracee.tid, request, signal: signal)
@@ -583,6 +592,13 @@ public final class Tracer {
 
     /// `detachStopped` for the processes in `only` (all when nil); theirs must be stopped.
     private func detachStopped(signal: Int32, only: Set<pid_t>?) {
+        // A thread not in a ptrace stop (a new one before its first stop, say) cannot be
+        // detached: it would stay traced until cowtrace exits.
+        let running = tracees.values.filter { (only?.contains($0.tgid) ?? true) && (try? Ptrace.registers($0.tid)) == nil }
+        if !running.isEmpty {
+            running.forEach { $0.stopped = false }
+            pause(running)
+        }
         let leaving = tracees.filter { only?.contains($0.value.tgid) ?? true }
         var pass: [pid_t: Int32] = [:]
         for item in waiter.take(where: { leaving[$0.pid] != nil }) {
@@ -599,17 +615,37 @@ public final class Tracer {
         if signal != 0 {
             for tgid in Set(leaving.values.map(\.tgid)) { kill(tgid, signal) }
         }
+        var detached: [Tracee] = []
         for (tid, tracee) in tracees where only?.contains(tracee.tgid) ?? true {
             if ourStopPending.contains(tid) { pass[tid] = consumeOurStop(tid, passing: pass[tid] ?? 0) }
             var s = pass[tid] ?? 0
             if signal == SIGSTOP && SignalNames.isStopSignal(s) { s = 0 }
             if tracee.awaitingFirstStop && s == SIGSTOP { s = 0 }
+            if tracee.mayHaveTrapFlag { clearTrapFlag(tid) }
             _ = try? Ptrace.detach(tid, signal: s)
-            tracees.removeValue(forKey: tid)
-            ourStopPending.remove(tid)
-            observer?.gone(tracee, tracer: self)
+            detached.append(tracee)
         }
+        // Only once every thread is let go: the observer's bookkeeping for a thread gone may
+        // resume its siblings (a fork's held threads), which must not run traced meanwhile.
+        for tracee in detached {
+            tracees.removeValue(forKey: tracee.tid)
+            ourStopPending.remove(tracee.tid)
+        }
+        for tracee in detached { observer?.gone(tracee, tracer: self) }
         stream.traceeCount = max(1, tracees.count)
+    }
+
+    /// The kernel clears the trap flag of a single step when the tracee is resumed otherwise
+    /// or detached, but only while it counts TF as the tracer's (TIF_FORCED_TF); a stepped
+    /// instruction that saves and restores the flags (pushf/popf, a syscall's r11) can leave
+    /// TF set as if the program had set it, and the next instruction then traps, with nobody
+    /// to take the SIGTRAP. A thread single-stepped since its last check has TF cleared
+    /// here, registers only.
+    private func clearTrapFlag(_ tid: pid_t) {
+        let trapFlag = 0x100
+        guard var regs = try? Ptrace.registers(tid), Int(regs.eflags) & trapFlag != 0 else { return }
+        regs.eflags &= ~UInt64(trapFlag)
+        _ = try? Ptrace.setRegisters(tid, regs)
     }
 
     /// Whether the signal of `tracee`'s signal-delivery stop is the observer's.

@@ -37,7 +37,8 @@ enum ProcessDecoders {
             var out = ""
             if !flags.isDisjoint(with: [.parentSettid, .pidfd]) {
                 out += ", parent_tid="
-                out += pointedInt(call[2], memory)  // the TID, or the pidfd with CLONE_PIDFD
+                // The TID, or the pidfd with CLONE_PIDFD.
+                out += flags.contains(.pidfd) || call[2] == 0 ? pointedInt(call[2], memory) : storedTid(outcome) ?? pointedInt(call[2], memory)
             }
             if flags.contains(.settls) { out += ", tls=" + StraceFormat.address(call[4]) }
             if !flags.isDisjoint(with: [.childSettid, .childCleartid]) {
@@ -45,6 +46,14 @@ enum ProcessDecoders {
             }
             return out
         }
+    }
+
+    /// What CLONE_PARENT_SETTID stored: the new TID, which the call also returns. Read back
+    /// from memory it can already be gone: a thread sharing that memory may have exited and
+    /// cleared the same word (CLONE_CHILD_CLEARTID, glibc passes one pointer for both).
+    static func storedTid(_ outcome: SyscallOutcome) -> String? {
+        guard case .value(let tid) = outcome, tid > 0 else { return nil }
+        return "[\(tid)]"
     }
 
     /// clone3({flags=…, …}[ => {parent_tid=[N]}], size)
@@ -86,7 +95,7 @@ enum ProcessDecoders {
             var fields: [String] = []
             let flags = CloneFlags(rawValue: args.flags)
             if flags.contains(.pidfd) { fields.append("pidfd=" + pointedInt(args.pidfd, memory)) }
-            if flags.contains(.parentSettid) { fields.append("parent_tid=" + pointedInt(args.parentTid, memory)) }
+            if flags.contains(.parentSettid) { fields.append("parent_tid=" + ((args.parentTid == 0 ? nil : storedTid(outcome)) ?? pointedInt(args.parentTid, memory))) }
             let changed = fields.isEmpty ? "" : " => {" + fields.joined(separator: ", ") + "}"
             return changed + ", \(call[1])"
         }
