@@ -112,6 +112,7 @@ public final class FaultEngine: CowEngine {
         guard tracker.shares(tracee.tgid) else {
             if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed
             tracee.observerState = nil
+            masks.invalidate(tracee.tid)  // its syscalls may no longer stop it (seccomp filter)
             return .run
         }
         openEvent(tracee.tid)  // a thread created since sharing began
