@@ -125,7 +125,9 @@ public final class FaultEngine: CowEngine {
             guard CowEngine.hasHandler(tracee.tgid, signal), let regs = thread.step?.before ?? (try? Ptrace.registers(tracee.tid)) else {
                 return .syscall
             }
-            setEvent(tracee, thread, enabled: true)
+            // Off while the kernel writes the frame: a fault there would queue a trap that,
+            // with SIGTRAP in the handler's mask, comes late; the step's sweep finds it.
+            setEvent(tracee, thread, enabled: false)
             thread.step = (nil, regs, nil, true)
             return .singleStep
         }
