@@ -13,6 +13,11 @@ int main(void) {
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_int;
     sigaction(SIGINT, &sa, NULL);
+    // Whatever mask the caller (a test runner) handed down: SIGINT must arrive.
+    sigset_t interrupt;
+    sigemptyset(&interrupt);
+    sigaddset(&interrupt, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &interrupt, NULL);
     pid_t child = fork();
     if (child == 0) {
         sleep(30);

@@ -155,6 +155,7 @@ _Static_assert(PTRACE_CONT == 7, "PTRACE_CONT");
 _Static_assert(PTRACE_KILL == 8, "PTRACE_KILL");
 _Static_assert(PTRACE_SINGLESTEP == 9, "PTRACE_SINGLESTEP");
 _Static_assert(PTRACE_GETREGS == 12, "PTRACE_GETREGS");
+_Static_assert(PTRACE_SETREGS == 13, "PTRACE_SETREGS");
 _Static_assert(PTRACE_GETFPREGS == 14, "PTRACE_GETFPREGS");
 _Static_assert(PTRACE_ATTACH == 16, "PTRACE_ATTACH");
 _Static_assert(PTRACE_DETACH == 17, "PTRACE_DETACH");

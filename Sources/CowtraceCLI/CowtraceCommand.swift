@@ -1,4 +1,5 @@
 import ArgumentParser
+import CCowtrace
 import CowtraceCore
 import Glibc
 
@@ -12,6 +13,7 @@ public struct TraceCommand {
     public func run() throws -> Int32 {
         let o = options
         let outputs = try Outputs.open(log: o.output, json: o.json)
+        let reports = try ReportFiles(speedscope: o.speedscope, folded: o.folded, html: o.html)
         var session = TraceSession.Options(target: o.pid.map { .attach($0) } ?? .launch(o.command), textSink: outputs.log)
         session.jsonSink = outputs.json
         session.watch = try WatchFilter(parsing: o.watch)
@@ -19,10 +21,17 @@ public struct TraceCommand {
         session.quiet = o.quiet
         session.summaryOnly = o.summaryOnly
         session.maxSteps = o.maxSteps
+        session.record.bufferPages = o.bufferPages
+        session.record.stackBytes = o.stackBytes
+        session.record.whileShared = o.whileShared
+        session.record.syscallStops = o.syscallStops
         session.syntax = o.syntax == .intel ? .intel : .att
         session.breakOnSplit = o.breakOnSplit
         session.onBreak = o.onBreak.map { BreakOnSplit.Action(rawValue: $0.rawValue)! }
         session.interactive = o.breakOnSplit != nil && o.onBreak == nil && isatty(STDIN_FILENO) != 0
+        session.reportFiles = reports.isEmpty ? nil : reports
+        session.followOutputs = o.output != nil || o.json != nil
+        session.statusLine = o.output != nil || o.summaryOnly
         let status = try TraceSession(session).run()
         // Output lost to a write error is said once, and the exit status says so.
         if let failure = outputs.failure() {
@@ -49,6 +58,14 @@ public enum CowtraceMain {
                 var command = try PagesCommand.parseAsRoot(Array(arguments.dropFirst()))
                 try command.run()
                 exit(0)
+            case "report":
+                var command = try ReportCommand.parseAsRoot(Array(arguments.dropFirst()))
+                try command.run()
+                exit(0)
+            case "diff":
+                var command = try DiffCommand.parseAsRoot(Array(arguments.dropFirst()))
+                try command.run()
+                exit(0)
             default:
                 switch try TraceCommandLine.parse(arguments) {
                 case .help:
@@ -58,6 +75,7 @@ public enum CowtraceMain {
                     writeAll(STDOUT_FILENO, version + "\n")
                     exit(0)
                 case .trace(let options):
+                    _ = cow_run_guarded()  // the caller's process waits here; the tracing goes on in its child
                     exit(try TraceCommand(options: options).run())
                 }
             }

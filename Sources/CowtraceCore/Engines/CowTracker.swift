@@ -14,7 +14,8 @@ public final class CowTracker {
     /// /proc/kpageflags, for the huge-page flag of a split.
     let pageFlags = KernelPageFlags()
     /// Per process (tgid): pagemap, maps cache.
-    private var pagemaps: [pid_t: Pagemap] = [:]
+    /// Where mappings and pagemap entries are read (/proc, or a test's table).
+    let pages: any PageTable
     private var mapsCache: [pid_t: [Mapping]] = [:]
     /// Pages left to exactly one process after a split: its next write reuses the frame.
     private var reuseWatch: [pid_t: [UInt64: (frame: UInt64, kind: PageKind)]] = [:]
@@ -39,7 +40,7 @@ public final class CowTracker {
     }
 
     /// Names the code behind instruction and syscall causes; nil leaves backtraces empty.
-    public let symbolizer: Symbolizer?
+    public let symbolizer: (any SymbolSource)?
     /// --break-on-split: told of every split.
     public var breaker: BreakOnSplit?
 
@@ -49,34 +50,32 @@ public final class CowTracker {
     public struct Origin {
         public let tid: pid_t
         public let regs: Registers?
-        public init(tid: pid_t, regs: Registers?) {
+        /// Frames unwound already (the record engine's, from a perf sample's stack copy):
+        /// used instead of unwinding the live thread, only if a split needs a backtrace.
+        public let frames: (() -> [BacktraceFrame])?
+        public init(tid: pid_t, regs: Registers?, frames: (() -> [BacktraceFrame])? = nil) {
             self.tid = tid
             self.regs = regs
+            self.frames = frames
         }
     }
 
-    public init(stream: EventStream, watch: WatchFilter, engine: EngineKind, symbolizer: Symbolizer? = Symbolizer(),
-                framesVisible: Bool = FrameNumber.visible) {
+    public init(stream: EventStream, watch: WatchFilter, engine: EngineKind, symbolizer: (any SymbolSource)? = Symbolizer(),
+                framesVisible: Bool = FrameNumber.visible, pages: any PageTable = ProcPageTable(), zeroFrame: UInt64? = ZeroPage.frame) {
+        self.pages = pages
         self.stream = stream
         self.framesVisible = framesVisible
         self.symbolizer = symbolizer
         self.watch = watch
         self.engine = engine
-        self.zeroFrame = ZeroPage.frame
+        self.zeroFrame = zeroFrame
     }
 
     public func shares(_ pid: pid_t) -> Bool { ledger.sharedCount(of: pid) > 0 }
 
-    func pagemap(_ pid: pid_t) -> Pagemap? {
-        if let p = pagemaps[pid] { return p }
-        guard let p = try? Pagemap(pid: pid) else { return nil }
-        pagemaps[pid] = p
-        return p
-    }
-
     public func maps(_ pid: pid_t) -> [Mapping] {
         if let m = mapsCache[pid] { return m }
-        let m = (try? ProcMaps.read(pid: pid)) ?? []
+        let m = pages.maps(pid)
         mapsCache[pid] = m
         return m
     }
@@ -90,7 +89,7 @@ public final class CowTracker {
     /// After exec the pagemap file still shows the old address space: reopen it.
     public func addressSpaceReplaced(_ pid: pid_t) {
         symbolizer?.invalidate(pid)
-        pagemaps[pid] = nil
+        pages.forget(pid)
         mapsCache[pid] = nil
         reuseWatch[pid] = nil
     }
@@ -101,11 +100,10 @@ public final class CowTracker {
     public func snapshot(parent pid: pid_t) -> Snapshot {
         mapsCache[pid] = nil
         var result = Snapshot(parent: pid, pages: [])
-        guard let pagemap = pagemap(pid) else { return result }
         // Only present pages are read: a terabyte reserved and never touched costs nothing.
         for mapping in maps(pid) where mapping.isCopyOnWrite && mapping.path != "[vvar]" && mapping.path != "[vsyscall]" {
             let region = mapping.region
-            try? pagemap.forEachPresent(from: mapping.start, to: mapping.end) { page, entry in
+            pages.forEachPresent(pid, from: mapping.start, to: mapping.end) { page, entry in
                 guard entry.frame != 0 || !framesVisible, watch.includes(page: page, in: mapping) else { return }
                 result.pages.append((page, framesVisible ? entry.frame : token(pid, page), kind(entry), region))
             }
@@ -201,14 +199,41 @@ public final class CowTracker {
         return split
     }
 
+    /// Entries read in bulk for a batch of checks (`withPrefetched`): `entries` answers from them.
+    private var prefetched: [pid_t: [UInt64: PagemapEntry]] = [:]
+
+    /// Reads the `wanted` pages of each process at once (one pread per contiguous run, not one
+    /// per page) and answers `entries` from what was read until `body` returns: for checks
+    /// made in a batch (the record engine's replay, the migration checks of many splits).
+    public func withPrefetched<T>(_ wanted: [pid_t: Set<UInt64>], _ body: () -> T) -> T {
+        for (pid, pages) in wanted where !pages.isEmpty {
+            let sorted = pages.sorted()
+            let read = entries(pid, sorted)
+            var known = prefetched[pid] ?? [:]
+            for (i, page) in sorted.enumerated() { if let entry = read[i] { known[page] = entry } }
+            prefetched[pid] = known
+        }
+        defer { prefetched = [:] }
+        return body()
+    }
+
     /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per contiguous run.
-    func entries(_ pid: pid_t, _ pages: [UInt64]) -> [PagemapEntry?] {
+    func entries(_ pid: pid_t, _ wanted: [UInt64]) -> [PagemapEntry?] {
+        let pages = wanted
         var result = [PagemapEntry?](repeating: nil, count: pages.count)
-        guard let pagemap = pagemap(pid), !pages.isEmpty else { return result }
+        if let known = prefetched[pid] {
+            var all = true
+            for (i, page) in pages.enumerated() {
+                guard let entry = known[page] else { all = false; break }
+                result[i] = entry
+            }
+            if all { return result }
+        }
+        guard !pages.isEmpty else { return result }
         var runStart = 0
         for i in 1...pages.count {
             if i < pages.count && pages[i] == pages[i - 1] + Pagemap.pageSize { continue }
-            if let run = try? pagemap.entries(from: pages[runStart], count: i - runStart) {
+            if let run = self.pages.entries(pid, from: pages[runStart], count: i - runStart) {
                 for (k, e) in run.enumerated() { result[runStart + k] = e }
             }
             runStart = i
@@ -291,6 +316,21 @@ public final class CowTracker {
         check(pid, pages: Set(pages), dropReason: dropReason, origin: origin, stores: stores, cause: cause)
     }
 
+    /// The shared pages of `pid` in `range` leave its address space (a munmap, a madvise seen
+    /// without a syscall stop, by the record engine): dropped, not copies.
+    public func dropPages(_ pid: pid_t, in range: Range<UInt64>, reason: String) {
+        guard let shared = ledger.sharedPagesView(of: pid) else { return }
+        let pages = shared.keys.filter { range.contains($0) }.sorted()
+        guard !pages.isEmpty else { return }
+        var dropped: [Drop.Page] = []
+        for page in pages {
+            guard let record = ledger.record(pid, page) else { continue }
+            dropped.append(Drop.Page(page: page, region: record.region, frame: record.frame))
+            if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
+        }
+        stream.emit(.drop(Drop(pid: pid, pages: dropped, reason: reason)))
+    }
+
     /// Every shared page of `pid`.
     public func sweep(_ pid: pid_t, dropReason: String, origin: Origin? = nil, stores: ((UInt64) -> Bool)? = nil,
                       cause: (UInt64) -> SplitCause) {
@@ -338,6 +378,11 @@ public final class CowTracker {
         guard !unconfirmed.isEmpty else { return }
         let pending = unconfirmed
         unconfirmed.removeAll(keepingCapacity: true)
+        var wanted: [pid_t: Set<UInt64>] = [:]
+        if pending.count > 1 {
+            for item in pending { for other in item.others { wanted[other, default: []].insert(item.split.page) } }
+        }
+        withPrefetched(wanted) {
         for item in pending {
             let page = item.split.page, newFrame = item.newFrame, record = item.record
             let migrated = movedTogether(item.others, page: page, to: newFrame)
@@ -347,6 +392,7 @@ public final class CowTracker {
                 ledger.share(page: page, frame: newFrame, kind: record.kind, region: record.region, among: Array(item.others) + [item.split.writer])
             }
             stream.fill(item.slot, with: migrated ? nil : .split(item.split))
+        }
         }
     }
 
@@ -362,9 +408,9 @@ public final class CowTracker {
     }
 
     /// The end of the run: every split confirmed, then the summary.
-    public func finish(engine: EngineKind, steps: Int, faults: Int? = nil, sweeps: SweepCounts) {
+    public func finish(engine: EngineKind, steps: Int, faults: Int? = nil, sweeps: SweepCounts, lost: CowSummary.LostSamples? = nil) {
         confirmSplits()
-        var summary = stream.summary.final(engine: engine, steps: steps, faults: faults, stillShared: ledger.totalShared)
+        var summary = stream.summary.final(engine: engine, steps: steps, faults: faults, stillShared: ledger.totalShared, lost: lost)
         summary.boundedChecks = sweeps.bounded
         summary.fullSweeps = sweeps.full
         stream.emit(.summary(summary))
@@ -423,6 +469,11 @@ public final class CowTracker {
         guard let symbolizer, let origin else { return }
         switch split.cause {
         case .instruction, .syscall:
+            if let frames = origin.frames {
+                split.backtrace = frames()
+                split.sourceText = split.backtrace.first?.source.flatMap(symbolizer.sourceText)
+                return
+            }
             guard let regs = origin.regs ?? (try? Ptrace.registers(origin.tid)) else { return }
             split.backtrace = symbolizer.backtrace(pid: pid, tid: origin.tid, regs: regs, mappings: maps(pid))
             split.sourceText = split.backtrace.first?.source.flatMap(symbolizer.sourceText)
@@ -464,14 +515,14 @@ public final class CowTracker {
         for item in removed {
             if let last = item.remaining.onlyElement { watchReuse(last, page: item.page, frame: item.record.frame, kind: item.record.kind) }
         }
-        pagemaps[pid] = nil
+        self.pages.forget(pid)
         mapsCache[pid] = nil
         reuseWatch[pid] = nil
         symbolizer?.processGone(pid)
     }
 
     /// What is kept per process, for the debug report: it must follow the live processes.
-    public var liveState: (pagemaps: Int, maps: Int, reuseWatch: Int) { (pagemaps.count, mapsCache.count, reuseWatch.count) }
+    public var liveState: (pagemaps: Int, maps: Int, reuseWatch: Int) { (pages.openCount, mapsCache.count, reuseWatch.count) }
 }
 
 /// What the tracker asks of the wait loop before it blames a copy it cannot see the cause of.

@@ -76,6 +76,7 @@ public final class FaultEngine: CowEngine {
     }
 
     override var stepCount: Int { steps }
+    override var kernelFaultsTrapped: Bool { !excludeKernel }
 
     /// A thread without its perf event (perf_event_open refused): its copies are found at
     /// syscall stops only, by full sweeps.
@@ -107,7 +108,7 @@ public final class FaultEngine: CowEngine {
     }
 
     public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
-        if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        if isHeld(tracee) { return .hold }
         signalDelivered(tracee, signal)
         guard tracker.shares(tracee.tgid) else {
             if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed

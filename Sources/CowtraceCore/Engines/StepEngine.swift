@@ -67,7 +67,7 @@ public final class StepEngine: CowEngine {
     // MARK: Stepping
 
     public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
-        if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        if isHeld(tracee) { return .hold }
         // Between a syscall's entry and exit stops: PTRACE_SYSCALL, or the exit stop is lost.
         if tracee.inFlight != nil { return .syscall }
         guard tracker.shares(tracee.tgid) else {

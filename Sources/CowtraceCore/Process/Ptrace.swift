@@ -57,6 +57,14 @@ public enum Ptrace {
         return regs
     }
 
+    /// Registers only (never tracee memory): used to take back a trap flag of ours.
+    static func setRegisters(_ tid: pid_t, _ regs: user_regs_struct) throws(SystemCallError) {
+        var regs = regs
+        try withUnsafeMutablePointer(to: &regs) { (p) throws(SystemCallError) -> Void in
+            try call(.setRegs, tid, data: UInt(bitPattern: p))
+        }
+    }
+
     static func signalInfo(_ tid: pid_t) throws(SystemCallError) -> siginfo_t {
         var info = siginfo_t()
         try systemCall("ptrace(PTRACE_GETSIGINFO)", pid: tid) { cow_ptrace_getsiginfo(tid, &info) }

@@ -16,6 +16,8 @@ public final class Tracee {
     var execCount = 0
     /// Launched or attached by cowtrace, not created by a traced clone.
     public internal(set) var isInitial = false
+    /// Single-stepped since its trap flag was last checked: TF in its registers may be ours.
+    var mayHaveTrapFlag = false
     /// In a ptrace stop we reaped and have not resumed from (being handled, or held).
     var stopped = false
     /// The observer's per-thread state, kept here so the per-step path needs no lookup.

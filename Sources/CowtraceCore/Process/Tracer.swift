@@ -19,6 +19,8 @@ public final class Tracer {
     public let stream: EventStream
     /// Strong: the engine holds no reference back, and a weak load on every stop costs.
     public var observer: (any TraceObserver)?
+    /// Called at each periodic tick (`LiveProgress`: flush the logs, redraw the status line).
+    public var onTick: (() -> Void)?
 
     public private(set) var tracees: [pid_t: Tracee] = [:]
     private var memories: [pid_t: TraceeMemory] = [:]
@@ -78,7 +80,7 @@ public final class Tracer {
         guard pid > 0, access("/proc/\(pid)", F_OK) == 0 else {
             throw CowtraceError("attach: pid \(pid): No such process")
         }
-        guard pid != getpid() else { throw CowtraceError("attach: pid \(pid) is cowtrace itself") }
+        guard pid != getpid() && pid != cow_guardian() else { throw CowtraceError("attach: pid \(pid) is cowtrace itself") }
         mainPid = pid
         var seen: Set<pid_t> = []
         // Threads may be created while we attach: list again until nothing new appears.
@@ -119,6 +121,7 @@ public final class Tracer {
                 continue
             }
             observer?.beforeWait()
+            if cow_tick_take() != 0 { onTick?() }
             // Right before blocking, so that the work above cannot delay a Ctrl-C.
             if cow_interrupt_count() != interruptsSeen {
                 interruptsSeen = cow_interrupt_count()
@@ -424,13 +427,36 @@ public final class Tracer {
         // Inside a syscall the exit stop is needed (to log it): PTRACE_SYSCALL.
         case .run: request = configuration.quiet && tracee.inFlight == nil ? .cont : .syscall
         }
-        do {
-            try Ptrace.resume(tracee.tid, request, signal: signal)
-            tracee.stopped = false
-        } catch {
-            // ESRCH: killed meanwhile (SIGKILL, or exit_group of another thread); its exit
-            // status is still to come through waitpid.
+        _ = restart(tracee.tid, request, signal: signal)
+    }
+
+    /// The one place a stopped tracee is set running (the loop's resume, a break's single
+    /// step, drawing out queued signals before a detach): the trap flag a step leaves is
+    /// cleared before any other way of running, and the tracee is marked running. False when
+    /// it could not be resumed: ESRCH, killed meanwhile (SIGKILL, or exit_group of another
+    /// thread), its exit status still to come through the waiter.
+    /// The next status of a tracee `restart` set running, outside the loop; a stop marks it
+    /// stopped again.
+    func reapRestarted(_ tid: pid_t) -> Waiter.Reaped? {
+        guard let reaped = waiter.reap(tid) else { return nil }
+        switch reaped.status {
+        case .exited, .killed, .continued, .unknown: break
+        default: tracees[tid]?.stopped = true
         }
+        return reaped
+    }
+
+    func restart(_ tid: pid_t, _ request: PtraceRequest, signal: Int32 = 0) -> Bool {
+        let tracee = tracees[tid]
+        if request == .singleStep {
+            tracee?.mayHaveTrapFlag = true
+        } else if tracee?.mayHaveTrapFlag == true {
+            clearTrapFlag(tid)
+            tracee?.mayHaveTrapFlag = false
+        }
+        guard (try? Ptrace.resume(tid, request, signal: signal)) != nil else { return false }
+        tracee?.stopped = false
+        return true
     }
 
     public func memory(of tgid: pid_t) -> TraceeMemory {
@@ -583,6 +609,13 @@ public final class Tracer {
 
     /// `detachStopped` for the processes in `only` (all when nil); theirs must be stopped.
     private func detachStopped(signal: Int32, only: Set<pid_t>?) {
+        // A thread not in a ptrace stop (a new one before its first stop, say) cannot be
+        // detached: it would stay traced until cowtrace exits.
+        let running = tracees.values.filter { (only?.contains($0.tgid) ?? true) && (try? Ptrace.registers($0.tid)) == nil }
+        if !running.isEmpty {
+            running.forEach { $0.stopped = false }
+            pause(running)
+        }
         let leaving = tracees.filter { only?.contains($0.value.tgid) ?? true }
         var pass: [pid_t: Int32] = [:]
         for item in waiter.take(where: { leaving[$0.pid] != nil }) {
@@ -599,17 +632,37 @@ public final class Tracer {
         if signal != 0 {
             for tgid in Set(leaving.values.map(\.tgid)) { kill(tgid, signal) }
         }
+        var detached: [Tracee] = []
         for (tid, tracee) in tracees where only?.contains(tracee.tgid) ?? true {
             if ourStopPending.contains(tid) { pass[tid] = consumeOurStop(tid, passing: pass[tid] ?? 0) }
             var s = pass[tid] ?? 0
             if signal == SIGSTOP && SignalNames.isStopSignal(s) { s = 0 }
             if tracee.awaitingFirstStop && s == SIGSTOP { s = 0 }
+            if tracee.mayHaveTrapFlag { clearTrapFlag(tid) }
             _ = try? Ptrace.detach(tid, signal: s)
-            tracees.removeValue(forKey: tid)
-            ourStopPending.remove(tid)
-            observer?.gone(tracee, tracer: self)
+            detached.append(tracee)
         }
+        // Only once every thread is let go: the observer's bookkeeping for a thread gone may
+        // resume its siblings (a fork's held threads), which must not run traced meanwhile.
+        for tracee in detached {
+            tracees.removeValue(forKey: tracee.tid)
+            ourStopPending.remove(tracee.tid)
+        }
+        for tracee in detached { observer?.gone(tracee, tracer: self) }
         stream.traceeCount = max(1, tracees.count)
+    }
+
+    /// The kernel clears the trap flag of a single step when the tracee is resumed otherwise
+    /// or detached, but only while it counts TF as the tracer's (TIF_FORCED_TF); a stepped
+    /// instruction that saves and restores the flags (pushf/popf, a syscall's r11) can leave
+    /// TF set as if the program had set it, and the next instruction then traps, with nobody
+    /// to take the SIGTRAP. A thread single-stepped since its last check has TF cleared
+    /// here, registers only.
+    private func clearTrapFlag(_ tid: pid_t) {
+        let trapFlag = 0x100
+        guard var regs = try? Ptrace.registers(tid), Int(regs.eflags) & trapFlag != 0 else { return }
+        regs.eflags &= ~UInt64(trapFlag)
+        _ = try? Ptrace.setRegisters(tid, regs)
     }
 
     /// Whether the signal of `tracee`'s signal-delivery stop is the observer's.
@@ -646,9 +699,9 @@ public final class Tracer {
             }
             var inject = pass.removeValue(forKey: tid) ?? 0
             var stoppedAgain = false
-            while (try? Ptrace.resume(tid, .cont, signal: inject)) != nil {
+            while restart(tid, .cont, signal: inject) {
                 inject = 0
-                guard let status = waiter.reap(tid)?.status else { break }
+                guard let status = reapRestarted(tid)?.status else { break }
                 switch status {
                 case .exited, .killed:
                     exited(tid, status)
@@ -689,9 +742,9 @@ public final class Tracer {
     private func consumeOurStop(_ tid: pid_t, passing signal: Int32) -> Int32 {
         var pass = signal
         var later: Int32 = 0
-        while (try? Ptrace.resume(tid, .cont, signal: pass)) != nil {
+        while restart(tid, .cont, signal: pass) {
             pass = 0
-            guard let reaped = waiter.reap(tid) else { break }
+            guard let reaped = reapRestarted(tid) else { break }
             switch reaped.status {
             case .signalStop(SIGSTOP):
                 ourStopPending.remove(tid)

@@ -264,6 +264,7 @@ public enum PtraceRequest: Int32, Sendable, CaseIterable {
     case kill = 0x8
     case singleStep = 0x9
     case getRegs = 0xc
+    case setRegs = 0xd
     case getFPRegs = 0xe
     case attach = 0x10
     case detach = 0x11
@@ -290,6 +291,7 @@ public enum PtraceRequest: Int32, Sendable, CaseIterable {
         case .kill: "PTRACE_KILL"
         case .singleStep: "PTRACE_SINGLESTEP"
         case .getRegs: "PTRACE_GETREGS"
+        case .setRegs: "PTRACE_SETREGS"
         case .getFPRegs: "PTRACE_GETFPREGS"
         case .attach: "PTRACE_ATTACH"
         case .detach: "PTRACE_DETACH"
