@@ -28,7 +28,7 @@ cli() { timeout 30 redis-cli -h 127.0.0.1 -p "$port" "$@"; }
 now() { date +%s.%N; }
 
 redis-server --bind 127.0.0.1 --port "$port" --dir "$work" --dbfilename dump.rdb --save "" --appendonly no \
-  --logfile "$work/redis.log" --protected-mode yes >/dev/null 2>&1 &
+  --logfile "$work/redis.log" --protected-mode yes --enable-debug-command local >/dev/null 2>&1 &
 server=$!
 for _ in $(seq 100); do cli ping >/dev/null 2>&1 && break; sleep 0.1; done
 cli DEBUG POPULATE "$keys" >/dev/null

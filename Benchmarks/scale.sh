@@ -31,8 +31,8 @@ timed() {
   done
   echo "$best"
 }
-# Peak RSS of one run in KiB (GNU time), and its exit status.
-peak() { /usr/bin/time -f "%M %x" -o "$work/time" "$@" >/dev/null 2>&1 || true; cat "$work/time" | tail -1; }
+# Peak RSS of cowtrace itself in KiB (VmHWM; GNU time would fold in the tracees'), and its exit status.
+peak() { Benchmarks/peak_rss.py "$@"; }
 
 echo "1. 3000 children, one page written each"
 u=$(timed "$work/many_children" 3000)
@@ -52,7 +52,7 @@ for gib in 64 16384; do
   s=$(now); "$cowtrace" -q --json "$work/r.json" "$work/huge_reserve" $gib >/dev/null 2>"$work/r.log"; code=$?; e=$(now)
   read -r rss _ < <(peak "$cowtrace" -q -o /dev/null "$work/huge_reserve" $gib)
   store=$(nm "$work/huge_reserve" | awk '/ reserve_store$/ {print "0x" substr($1, match($1, /[1-9a-f]/))}')
-  found=$(grep -c "\"ip\":\"$store\"" "$work/r.json" || true)
+  found=$(grep "\"event\":\"split\"" "$work/r.json" | grep -c "\"ip\":\"$store\"" || true)
   python3 - "$gib" "$s" "$e" "$rss" "$code" "$found" <<'PY'
 import sys
 gib, s, e, rss, code, found = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]

@@ -3,7 +3,7 @@
 // the split the break stops at.
 //   cross:  an 8-byte store 4 bytes before the end of a shared page: it copies that page and
 //           the next one, two page faults in one instruction.
-//   signal: an interval timer keeps a SIGALRM pending while the child sits at the break; the
+//   signal: a 1 ms interval timer keeps a SIGALRM pending while the child sits at the break; the
 //           child's handler counts them and the child exits 0 only if one arrived.
 //   exit:   a second thread spins until the store lands, then calls exit_group: the writer
 //           ends around its step.
@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
             sigemptyset(&alrm);
             sigaddset(&alrm, SIGALRM);
             sigprocmask(SIG_UNBLOCK, &alrm, 0);
-            struct itimerval every = {{0, 100}, {0, 100}};
+            struct itimerval every = {{0, 1000}, {0, 1000}};
             setitimer(ITIMER_REAL, &every, 0);
             store();
             struct itimerval off = {{0, 0}, {0, 0}};

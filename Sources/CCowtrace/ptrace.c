@@ -82,3 +82,7 @@ uint32_t cow_siginfo_perf_type(const siginfo_t *info) {
     const unsigned char *fault = (const unsigned char *)info + offsetof(siginfo_t, si_addr);
     return *(const uint32_t *)(fault + sizeof(void *) + sizeof(unsigned long));
 }
+uint32_t cow_siginfo_perf_flags(const siginfo_t *info) {
+    const unsigned char *fault = (const unsigned char *)info + offsetof(siginfo_t, si_addr);
+    return *(const uint32_t *)(fault + sizeof(void *) + sizeof(unsigned long) + sizeof(uint32_t));
+}

@@ -13,6 +13,7 @@ public struct TraceCommand {
     public func run() throws -> Int32 {
         let o = options
         let outputs = try Outputs.open(log: o.output, json: o.json)
+        let reports = try ReportFiles(speedscope: o.speedscope, folded: o.folded, html: o.html)
         var session = TraceSession.Options(target: o.pid.map { .attach($0) } ?? .launch(o.command), textSink: outputs.log)
         session.jsonSink = outputs.json
         session.watch = try WatchFilter(parsing: o.watch)
@@ -20,10 +21,17 @@ public struct TraceCommand {
         session.quiet = o.quiet
         session.summaryOnly = o.summaryOnly
         session.maxSteps = o.maxSteps
+        session.record.bufferPages = o.bufferPages
+        session.record.stackBytes = o.stackBytes
+        session.record.whileShared = o.whileShared
+        session.record.syscallStops = o.syscallStops
         session.syntax = o.syntax == .intel ? .intel : .att
         session.breakOnSplit = o.breakOnSplit
         session.onBreak = o.onBreak.map { BreakOnSplit.Action(rawValue: $0.rawValue)! }
         session.interactive = o.breakOnSplit != nil && o.onBreak == nil && isatty(STDIN_FILENO) != 0
+        session.reportFiles = reports.isEmpty ? nil : reports
+        session.followOutputs = o.output != nil || o.json != nil
+        session.statusLine = o.output != nil || o.summaryOnly
         let status = try TraceSession(session).run()
         // Output lost to a write error is said once, and the exit status says so.
         if let failure = outputs.failure() {
@@ -48,6 +56,14 @@ public enum CowtraceMain {
                 exit(0)
             case "pages":
                 var command = try PagesCommand.parseAsRoot(Array(arguments.dropFirst()))
+                try command.run()
+                exit(0)
+            case "report":
+                var command = try ReportCommand.parseAsRoot(Array(arguments.dropFirst()))
+                try command.run()
+                exit(0)
+            case "diff":
+                var command = try DiffCommand.parseAsRoot(Array(arguments.dropFirst()))
                 try command.run()
                 exit(0)
             default:

@@ -3,7 +3,7 @@ import Glibc
 
 /// cowtrace's own options, read up to PROGRAM; everything after it is the program's.
 public struct TraceOptions {
-    public enum Engine: String, CaseIterable, Sendable { case auto, step, fault }
+    public enum Engine: String, CaseIterable, Sendable { case auto, step, fault, record }
     public enum OnBreak: String, CaseIterable, Sendable { case stop, kill, detach, `continue` }
     public enum Syntax: String, CaseIterable, Sendable { case att, intel }
 
@@ -15,9 +15,18 @@ public struct TraceOptions {
     public var breakOnSplit: Int?
     public var onBreak: OnBreak?
     public var maxSteps: Int?
+    /// Record engine: ring buffer pages per thread, stack bytes per sample, --while-shared.
+    public var bufferPages: Int?
+    public var stackBytes = 8192
+    public var whileShared = false
+    public var syscallStops = true
     public var syntax: Syntax = .att
     public var quiet = false
     public var summaryOnly = false
+    /// Report files written at the end: --speedscope, --folded, --html.
+    public var speedscope: String?
+    public var folded: String?
+    public var html: String?
     /// PROGRAM [ARGS...]
     public var command: [String] = []
 
@@ -55,9 +64,19 @@ enum TraceOptionTable {
         },
         OptionSpec(names: ["-o"], value: .required("FILE"), help: "Write the log to FILE instead of stderr.") { o, v in o.output = v },
         OptionSpec(names: ["--json"], value: .required("FILE"), help: "Write events as JSON lines to FILE ('-' for stdout).") { o, v in o.json = v },
-        OptionSpec(names: ["--engine"], value: .required("auto|step|fault"), help: "Detection engine (default auto: fault where the kernel allows).") { o, v throws(UsageError) in
+        OptionSpec(names: ["--engine"], value: .required("auto|step|fault|record"), help: "Detection engine (default auto: fault where the kernel allows; record: no stop per fault).") { o, v throws(UsageError) in
             o.engine = try choice(v, "--engine")
         },
+        OptionSpec(names: ["--buffer-pages"], value: .required("N"), help: "Record engine: ring buffer pages per thread, a power of two (default 2048 as root, 64 otherwise; halved until the mlock limit allows).") { o, v throws(UsageError) in
+            guard let n = Int(v), n > 0, n & (n - 1) == 0 else { throw UsageError("invalid value \(v) for --buffer-pages: expected a power of two") }
+            o.bufferPages = n
+        },
+        OptionSpec(names: ["--stack-bytes"], value: .required("N"), help: "Record engine: bytes of user stack copied with each sample (default 8192).") { o, v throws(UsageError) in
+            guard let n = Int(v), n >= 8, n <= 65_000 else { throw UsageError("invalid value \(v) for --stack-bytes: expected a number from 8 to 65000") }
+            o.stackBytes = n
+        },
+        OptionSpec(names: ["--no-syscall-stops"], value: .none, help: "Record engine, root, with -q: no syscall stops either; the kernel's stores are named from the call chain of their faults (syscall name and arguments, not its result).") { o, _ in o.syscallStops = false },
+        OptionSpec(names: ["--while-shared"], value: .none, help: "Record engine: once a child has shared pages and nothing is shared any more, detach and end (a server's fork, as Redis BGSAVE).") { o, _ in o.whileShared = true },
         OptionSpec(names: ["--watch"], value: .required("ADDR|REGION"), help: "Track only these pages: ADDR, 0xA-0xB, or a maps name such as [stack], [heap], /path (repeatable).") { o, v throws(UsageError) in
             do { _ = try WatchFilter(parsing: [v]) } catch { throw UsageError((error as? CowtraceError)?.message ?? "malformed --watch '\(v)'") }
             try namesAMapping(v)
@@ -77,6 +96,9 @@ enum TraceOptionTable {
         },
         OptionSpec(names: ["-q"], value: .none, help: "Log only clone-family calls, splits and clones.") { o, _ in o.quiet = true },
         OptionSpec(names: ["--summary-only"], value: .none, help: "Print only the end-of-run summary.") { o, _ in o.summaryOnly = true },
+        OptionSpec(names: ["--speedscope"], value: .required("FILE"), help: "At the end, write a speedscope profile of the pages copied to FILE.") { o, v in o.speedscope = v },
+        OptionSpec(names: ["--folded"], value: .required("FILE"), help: "At the end, write folded stacks (FlameGraph input) to FILE.") { o, v in o.folded = v },
+        OptionSpec(names: ["--html"], value: .required("FILE"), help: "At the end, write one self-contained HTML report to FILE.") { o, v in o.html = v },
     ]
 
     /// A maps name must be one the kernel uses or a file that exists: anything else would
@@ -110,6 +132,9 @@ enum TraceOptionTable {
                cowtrace [options] -p PID                trace a running process (and what it forks later)
                cowtrace paddr PID ADDR...               virtual -> physical for ADDR in PID, with page flags
                cowtrace pages PID [PID...] [--list]     which pages these processes share, per mapping
+               cowtrace report EVENTS.jsonl [--speedscope F] [--folded F] [--html F] [--summary-only]
+                                                        the summary and reports of a saved --json log
+               cowtrace diff A.jsonl B.jsonl [--html F] pages copied per function and call path, A against B
         """
 
     static var help: String {

@@ -1,10 +1,10 @@
 import Foundation
 import Testing
 
-/// Both engines' attributions, checked against nm/objdump and strace, never against
+/// The engines' attributions, checked against nm/objdump and strace, never against
 /// cowtrace's own output.
 @Suite(.serialized) struct AttributionTests {
-    static let engines = ["step", "fault"]
+    static let engines = ["step", "fault", "record"]
 
     @Test(arguments: engines)
     func childStoreIsOneSplitAtTheLabel(_ engine: String) throws {

@@ -11,15 +11,18 @@ import Testing
     ]
 
     /// What a split on the target page says, with pids replaced by their role (0 = the
-    /// program, 1 = its first child, …) so two runs compare.
-    static func signature(_ run: TraceRun, page: UInt64) -> [String] {
+    /// program, 1 = its first child, …) so two runs compare; `frames` adds the backtrace
+    /// (symbol, offset, source line of each frame).
+    static func signature(_ run: TraceRun, page: UInt64, frames: Bool = false) -> [String] {
         var roles: [Int: Int] = [:]
         if let first = run.clones.first?["pid"] as? Int { roles[first] = 0 }
         for clone in run.clones { if let c = clone["child"] as? Int { roles[c] = roles.count } }
         return run.splits(onPage: page).map { s in
             let writer = roles[s["writer"] as? Int ?? -1] ?? -1
             let others = (s["others"] as? [Int] ?? []).map { roles[$0] ?? -1 }.sorted()
+            let backtrace = frames ? (s["backtrace"] as? [[String: Any]] ?? []).map { "\($0["symbol"] ?? "")+\($0["offset"] ?? "") \($0["source"] ?? "")" } : []
             return "writer \(writer) others \(others) cause \(s["cause"] ?? "") ip \(s["ip"] ?? "") address \(s["address"] ?? "") syscall \(s["syscall"] ?? "")"
+                + (frames ? " frames \(backtrace)" : "")
         }
     }
 
@@ -35,6 +38,35 @@ import Testing
         #expect(fault.summary?["engine"] as? String == "fault")
         let a = Self.signature(step, page: page), b = Self.signature(fault, page: page)
         #expect(a == b, "step: \(a)\nfault: \(b)")
+        if fixture != "clone_spin" { #expect(!a.isEmpty) }
+    }
+
+    /// The record engine (no stop per fault) against the fault engine: the same splits on
+    /// every fixture's target page, with the same backtraces (unwound from the samples'
+    /// stack copies instead of the stopped threads).
+    @Test(arguments: fixtures.map { $0.0 } + ["many_pages", "two_callers"])
+    func recordEngineMatchesTheFaultEngine(_ fixture: String) throws {
+        try Self.compareRecordWithFault(fixture, [])
+    }
+
+    /// The same without syscall stops: the kernel's stores (read into a shared buffer, rseq)
+    /// are named from the kernel call chains of their faults.
+    @Test(arguments: fixtures.map { $0.0 } + ["many_pages", "two_callers"])
+    func recordEngineWithoutSyscallStopsMatchesTheFaultEngine(_ fixture: String) throws {
+        try Self.compareRecordWithFault(fixture, ["--no-syscall-stops"])
+    }
+
+    static func compareRecordWithFault(_ fixture: String, _ options: [String]) throws {
+        let binary = try Fixtures.path(fixture)
+        let symbol = Self.fixtures.first { $0.0 == fixture }?.1 ?? (fixture == "many_pages" ? "pages" : "second")
+        let page = pageOf(try Fixtures.symbol(symbol, in: binary))
+        let fault = try TraceRun.run(["--engine", "fault", "-q"], [binary], withoutRandomization: true)
+        let record = try TraceRun.run(["--engine", "record", "-q"] + options, [binary], withoutRandomization: true)
+        #expect(fault.result.status == 0 && record.result.status == 0, "\(record.result.stderr.suffix(2000))")
+        #expect(record.summary?["engine"] as? String == "record")
+        #expect(record.summary?["lost_samples"] as? Int == 0)
+        let a = Self.signature(fault, page: page, frames: true), b = Self.signature(record, page: page, frames: true)
+        #expect(a == b, "fault: \(a)\nrecord: \(b)")
         if fixture != "clone_spin" { #expect(!a.isEmpty) }
     }
 

@@ -16,7 +16,7 @@ import Testing
         return copy
     }
 
-    @Test(arguments: ["step", "fault"])
+    @Test(arguments: ["step", "fault", "record"])
     func childStoreAttributedWithFramesUnknown(_ engine: String) throws {
         let binary = try Self.unprivilegedCopy(try Fixtures.path("child_store"))
         let cowtrace = try Self.unprivilegedCopy(Paths.cowtrace)
@@ -44,7 +44,7 @@ import Testing
 
     /// Every attribution fixture, both engines: what a run without frames says about the
     /// target page is what a root run says, or honestly unknown, never another cause.
-    @Test(arguments: ["step", "fault"])
+    @Test(arguments: ["step", "fault", "record"])
     func sameAttributionsAsWithFrames(_ engine: String) throws {
         let cowtrace = try Self.unprivilegedCopy(Paths.cowtrace)
         for (fixture, symbol) in EngineTests.fixtures {
@@ -62,9 +62,7 @@ import Testing
     }
 
     static func parse(_ result: CommandResult) -> TraceRun {
-        TraceRun(result: result, events: result.stdout.split(separator: "\n").compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
-        })
+        TraceRun(result: result, events: TraceRun.parseEvents(result.stdout))
     }
 
     @Test func pagesAndPaddrSayWhatTheyCannotShow() throws {

@@ -51,6 +51,35 @@ long cow_siginfo_stime(const siginfo_t *info);
 uint64_t cow_siginfo_perf_data(const siginfo_t *info);
 uint32_t cow_siginfo_perf_type(const siginfo_t *info);
 
+// si_perf_flags: TRAP_PERF_FLAG_ASYNC (1) when SIGTRAP was blocked as the event fired, so
+// the signal was queued and is delivered late (once the thread unblocks it).
+uint32_t cow_siginfo_perf_flags(const siginfo_t *info);
+
+// ---- signal masks and vector state --------------------------------------------
+// PTRACE_GETSIGMASK / PTRACE_SETSIGMASK (bit N-1 for signal N).
+int cow_ptrace_getsigmask(pid_t pid, uint64_t *mask);
+int cow_ptrace_setsigmask(pid_t pid, uint64_t mask);
+
+// The opmask and vector registers of a stopped thread, from PTRACE_GETREGSET NT_X86_XSTATE.
+// zmm[i] holds the full register: xmm in bytes 0-15, the ymm upper half in 16-31, the zmm
+// upper half in 32-63 (zeros where the CPU or the state lacks them).
+typedef struct {
+    uint64_t xstate_bv;
+    uint64_t xcr0;
+    uint64_t k[8];
+    uint8_t zmm[32][64];
+    int has_ymm;
+    int has_avx512;
+} cow_vector_state;
+int cow_ptrace_vector_state(pid_t pid, cow_vector_state *out);
+// CPUID leaf 0xD: the standard-format offset and size of XSAVE state component `component`.
+int cow_xsave_component(int component, uint32_t *offset, uint32_t *size);
+// Whether component `component` starts on a 64-byte boundary in the compacted format.
+int cow_xsave_component_aligned(int component);
+// XCR0: the state components the OS enabled (the same for every process on this machine).
+uint64_t cow_xcr0(void);
+// PERF_EVENT_IOC_ENABLE / PERF_EVENT_IOC_DISABLE.
+int cow_perf_event_enable(int fd, int enable);
 // ---- si_code values ------------------------------------------------------
 // glibc declares TRAP_* only under feature macros this header cannot rely on when Swift
 // imports it, and TRAP_PERF (Linux 5.13) only in the kernel's uapi header: checked against
@@ -127,6 +156,63 @@ int cow_unwind(cow_unwinder *unwinder, pid_t tid, const struct user_regs_struct 
 // The thread is gone: drop its memory descriptor.
 void cow_unwinder_forget_thread(cow_unwinder *unwinder, pid_t tid);
 
+// ---- the record engine: perf ring buffers, drained while the program runs ------------
+// Write faults of traced threads come from perf ring buffers (one per thread, mmap'd):
+// as root the tracepoints exceptions:page_fault_user/page_fault_kernel filtered in the
+// kernel to writes on present pages, otherwise software page-fault samples with
+// exclude_kernel. Each sample carries the user registers and a copy of the top of the user
+// stack; it is unwound as soon as it is drained (libunwind over that copy and the mapped
+// ELF files), so only a compact record is kept. A reader thread drains the buffers while
+// the tracer waits; the tracer drains them too before it looks at the records.
+#define COW_SAMPLE_FRAMES 32
+typedef struct {
+    uint64_t time;          // CLOCK_MONOTONIC, nanoseconds
+    uint64_t address;       // the faulting address
+    uint64_t error_code;    // x86 page-fault error code; UINT64_MAX when unknown (software event)
+    int32_t pid, tid;
+    int32_t kernel;         // 0 a user-mode fault, 1 the kernel's own store (page_fault_kernel),
+                            // 2 a syscall entry (raw_syscalls:sys_enter: `address` is its number)
+    int32_t frame_count;    // 0: not unwound
+    struct user_regs_struct regs;  // fs_base/gs_base are not sampled (0)
+    uint64_t frames[COW_SAMPLE_FRAMES];
+    // Kernel samples: the kernel call chain (which syscall, rseq, signal delivery stored).
+    int32_t kernel_frame_count;
+    int32_t pad;
+    uint64_t kernel_frames[COW_SAMPLE_FRAMES];
+    uint64_t args[6];       // syscall entries: the arguments
+} cow_sample;
+
+typedef struct cow_recorder cow_recorder;
+// `tracepoint_user`/`tracepoint_kernel`: tracepoint ids, or 0 for software page-fault samples.
+// `tracepoint_syscalls`: raw_syscalls:sys_enter's id to record the entries of the mapping
+// calls (mmap, munmap, mremap, madvise) and the kernel call chain of kernel faults, or 0.
+cow_recorder *cow_recorder_create(int buffer_pages, int stack_bytes, uint64_t tracepoint_user, uint64_t tracepoint_kernel,
+                                  uint64_t tracepoint_syscalls);
+void cow_recorder_destroy(cow_recorder *recorder);
+// Starts the reader thread. Returns 0 or an errno value.
+int cow_recorder_start(cow_recorder *recorder);
+// Opens the thread's events and maps its ring buffer. Returns 0 or -1 with errno set.
+int cow_recorder_add_thread(cow_recorder *recorder, pid_t tid);
+int cow_recorder_has_thread(cow_recorder *recorder, pid_t tid);
+// Drains, counts its losses and closes the thread's events.
+void cow_recorder_remove_thread(cow_recorder *recorder, pid_t tid);
+// The process's mappings changed (mmap, exec): re-read them before unwinding its next sample.
+void cow_recorder_maps_changed(cow_recorder *recorder, pid_t pid);
+// Drains every buffer, then hands over the records collected so far (in drain order) in a
+// malloc'd array the caller frees; *count receives their number.
+cow_sample *cow_recorder_take(cow_recorder *recorder, size_t *count);
+// Samples the kernel could not write (full buffers), as counted so far: PERF_RECORD_LOST
+// records and the events' own counts (PERF_FORMAT_LOST), whichever is larger per buffer.
+uint64_t cow_recorder_lost(cow_recorder *recorder);
+// The tracer is about to block in waitpid: while it waits, the reader interrupts it (SIGURG,
+// no SA_RESTART: waitpid returns EINTR) once samples are waiting, so they are replayed while
+// the program runs rather than all at its next stop. Call from the tracer's thread.
+void cow_recorder_waiting(cow_recorder *recorder);
+// Samples drained so far.
+uint64_t cow_recorder_samples(cow_recorder *recorder);
+// Mounts tracefs at /sys/kernel/tracing if it is not there. Returns 0 or -1 with errno set.
+int cow_mount_tracefs(void);
+
 // ---- interruption (Ctrl-C and friends) -------------------------------------
 // Installs handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE that only record the
 // signal, without SA_RESTART, so a blocking waitpid returns EINTR.
@@ -146,5 +232,12 @@ int cow_interrupt_from_terminal(void);
 int cow_run_guarded(void);
 // In the tracing child: the guardian's pid (0 when unguarded).
 pid_t cow_guardian(void);
+
+// ---- periodic tick (log flushing, live status line) ---------------------------
+// Starts a SIGALRM every interval_ms (interrupting waitpid); 0 or -1 with errno.
+int cow_tick_start(long interval_ms);
+int cow_tick_stop(void);
+// 1 once per tick that happened since the last call, else 0.
+int cow_tick_take(void);
 
 #endif

@@ -8,31 +8,30 @@ import Glibc
 public class CowEngine: TraceObserver, StopArbiter {
     public let tracker: CowTracker
     /// The loop this engine observes (set by `connect`).
-    private weak var tracer: Tracer?
+    private(set) weak var tracer: Tracer?
     let kind: EngineKind
 
-    /// Processes with a thread inside a fork-like clone (tgid -> that thread): their other
-    /// threads are held stopped meanwhile.
-    private var forking: [pid_t: pid_t] = [:]
-
-    func isHeldForFork(_ tracee: Tracee) -> Bool {
-        guard let forker = forking[tracee.tgid] else { return false }
-        // A thread at its exit event only dies (holding it could hold the whole exit).
-        return forker != tracee.tid && !exitingThreads.contains(tracee.tid)
-    }
+    /// Fork-like clones under way, by the tid of the thread making each.
+    private var clones: [pid_t: CloneInFlight] = [:]
+    /// New processes (and threads) from their creation to their first instruction, by tid.
+    private var newborns: [pid_t: NewProcess] = [:]
+    /// Threads at their exit event: they only die (holding one could hold the whole exit).
     private var exitingThreads: Set<pid_t> = []
 
-    /// Snapshots taken at clone entry, by the parent's tid.
-    private var snapshots: [pid_t: CowTracker.Snapshot] = [:]
-    /// New processes not to run until their parent's clone exit has built the ledger.
-    private(set) var held: Set<pid_t> = []
-    private var awaitingLedger: Set<pid_t> = []
-    private var knownChildren: Set<pid_t> = []
-    /// What each child's clone asked for: its CLONE_CHILD_SETTID store may land any time
-    /// before the child's first instruction.
-    private var requests: [pid_t: CloneRequest] = [:]
+    /// Whether a new process is held stopped, waiting for its ledger or its announcement.
+    var holdsNewProcesses: Bool { newborns.values.contains { $0.isHeld } }
+
+    /// Whether this thread must stay stopped: a new process waiting for its ledger or its
+    /// announcement, or a sibling of a thread inside a fork-like clone.
+    func isHeld(_ tracee: Tracee) -> Bool {
+        if newborns[tracee.tid]?.isHeld == true { return true }
+        guard !exitingThreads.contains(tracee.tid) else { return false }
+        return clones.contains { $0.value.holdsSiblings && $0.key != tracee.tid && $0.value.snapshot.parent == tracee.tgid }
+    }
     /// Each thread's registered rseq area's page (nil inside: none).
     private var rseqPages: [pid_t: UInt64?] = [:]
+    /// Whether each thread blocks SIGTRAP.
+    let masks = SignalMasks()
 
     init(tracker: CowTracker, kind: EngineKind) {
         self.tracker = tracker
@@ -99,8 +98,13 @@ public class CowEngine: TraceObserver, StopArbiter {
     /// A signal is delivered with this resumption: the kernel writes its frame outside any
     /// syscall, found by a full sweep at the next syscall entry.
     func signalDelivered(_ tracee: Tracee, _ signal: Int32) {
-        if signal != 0 && tracker.shares(tracee.tgid) { sweepOwed.insert(tracee.tgid) }
+        if signal != 0 && !kernelFaultsTrapped && tracker.shares(tracee.tgid) { sweepOwed.insert(tracee.tgid) }
     }
+
+    /// Whether the kernel's own stores into shared pages stop the thread by themselves (the
+    /// fault engine's events count kernel-mode faults, as root): then a signal frame's copy
+    /// is reported by its fault, and no sweep is owed for it.
+    var kernelFaultsTrapped: Bool { false }
 
     /// At a syscall entry: what changed since the last stop. The rseq page (the kernel
     /// rewrites it on every return to user mode) is always read; every shared page only
@@ -138,26 +142,24 @@ public class CowEngine: TraceObserver, StopArbiter {
         if let clone, !clone.sharesMemory {
             // The other threads stay stopped until the ledger is built at clone exit: what
             // they would write right after the fork would go unwatched.
-            if tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid && $0.tid != tracee.tid }) {
-                forking[tracee.tgid] = tracee.tid
-                tracer.pauseThreads(of: tracee.tgid, except: tracee.tid)
-            }
-            snapshots[tracee.tid] = tracker.snapshot(parent: tracee.tgid)
-            if tracer.lateEntry { lateSnapshots.insert(tracee.tid) }
+            let siblings = tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid && $0.tid != tracee.tid })
+            clones[tracee.tid] = CloneInFlight(snapshot: tracker.snapshot(parent: tracee.tgid), takenLate: tracer.lateEntry,
+                                               holdsSiblings: siblings)
+            if siblings { tracer.pauseThreads(of: tracee.tgid, except: tracee.tid) }
         }
         fireBreak(tracee, tracer: tracer)
     }
 
     /// The clone of a forking thread is over (or the thread is gone): its siblings go on.
     private func forkDone(_ tracee: Tracee, tracer: Tracer) {
-        guard forking[tracee.tgid] == tracee.tid else { return }
-        forking[tracee.tgid] = nil
+        guard let done = clones.removeValue(forKey: tracee.tid), done.holdsSiblings else { return }
         tracer.resumeThreads(of: tracee.tgid)
     }
 
     public func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer) {
+        if SignalMasks.changingSyscalls.contains(call.name) { masks.invalidate(tracee.tid) }
         var child: pid_t?
-        if let clone, let snapshot = snapshots.removeValue(forKey: tracee.tid), case .value(let value) = outcome, value > 0 {
+        if let clone, let snapshot = clones[tracee.tid]?.snapshot, case .value(let value) = outcome, value > 0 {
             child = pid_t(value)
             tracker.cloneCompleted(snapshot, child: pid_t(value), request: clone)
         }
@@ -184,8 +186,7 @@ public class CowEngine: TraceObserver, StopArbiter {
         }
         if let child {
             if tracker.shares(tracee.tgid) { sharingStarted(tracee.tgid, tracer: tracer) }
-            awaitingLedger.remove(child)
-            release(child, tracer: tracer)
+            ledgerBuilt(for: child, tracer: tracer)
         }
         if clone != nil { forkDone(tracee, tracer: tracer) }
         switch call.name {
@@ -200,10 +201,6 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     // MARK: New processes
 
-    /// Parents whose snapshot was taken at the clone's event stop (-q, run with PTRACE_CONT),
-    /// after the kernel made the child.
-    private var lateSnapshots: Set<pid_t> = []
-
     /// A snapshot taken after the clone holds the parent's pages as they are by then: the
     /// page CLONE_PARENT_SETTID wrote is copied already, and so is any page another thread of
     /// the parent wrote meanwhile. Where the child (which has run no instruction) maps
@@ -211,7 +208,7 @@ public class CowEngine: TraceObserver, StopArbiter {
     /// (its cause is the tid store, or unknown) — but for the page of the child's own
     /// CLONE_CHILD_SETTID store, which the child may have made already.
     private func snapshotBeforeParentStores(_ parent: Tracee, child: pid_t, request: CloneRequest, tracer: Tracer) {
-        guard tracker.framesVisible, var snapshot = snapshots[parent.tid] else { return }
+        guard tracker.framesVisible, var snapshot = clones[parent.tid]?.snapshot else { return }
         let childTidPage = request.flags.contains(.childSettid) ? request.childTidPointer.map { $0 & ~4095 } : nil
         let parentTidPage = request.flags.contains(.parentSettid) ? request.parentTidPointer.map { $0 & ~4095 } : nil
         // A single thread wrote nothing between the clone and its event stop: only the kernel's
@@ -224,25 +221,36 @@ public class CowEngine: TraceObserver, StopArbiter {
             if page == childTidPage && page != parentTidPage { continue }
             if page == parentTidPage || siblings { snapshot.pages[i].frame = entry.frame }
         }
-        snapshots[parent.tid] = snapshot
+        clones[parent.tid]?.snapshot = snapshot
     }
 
+    /// The parent reported the clone (its PTRACE_EVENT_FORK/VFORK/CLONE stop).
     public func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {
-        if lateSnapshots.remove(parent.tid) != nil, let request { snapshotBeforeParentStores(parent, child: child.tid, request: request, tracer: tracer) }
-        knownChildren.insert(child.tid)
-        if let request { requests[child.tid] = request }
-        if let request, !request.sharesMemory, snapshots[parent.tid] != nil {
-            awaitingLedger.insert(child.tid)
-        } else {
-            release(child.tid, tracer: tracer)
+        if clones[parent.tid]?.takenLate == true, let request {
+            snapshotBeforeParentStores(parent, child: child.tid, request: request, tracer: tracer)
+            clones[parent.tid]?.takenLate = false
         }
+        let needsLedger = request.map { !$0.sharesMemory } == true && clones[parent.tid] != nil
+        let stoppedAlready = newborns[child.tid]?.phase == .heldUnannounced
+        newborns[child.tid] = NewProcess(phase: needsLedger ? (stoppedAlready ? .heldForLedger : .awaitingLedger)
+                                                            : (stoppedAlready ? .heldForLedger : .awaitingFirstStop),
+                                         request: request)
+        if stoppedAlready && !needsLedger { ledgerBuilt(for: child.tid, tracer: tracer) }
     }
 
     public func firstStop(_ tracee: Tracee, tracer: Tracer) {
         let isNewProcess = tracee.tid == tracee.tgid && !tracee.isInitial
-        if isNewProcess && (awaitingLedger.contains(tracee.tid) || !knownChildren.contains(tracee.tid)) && !isOrphan(tracee.tid, tracer: tracer) {
-            held.insert(tracee.tid)
-            return
+        if isNewProcess {
+            switch newborns[tracee.tid]?.phase {
+            case .awaitingLedger:
+                newborns[tracee.tid]?.phase = .heldForLedger
+                return
+            case nil where !isOrphan(tracee.tid, tracer: tracer):
+                newborns[tracee.tid] = NewProcess(phase: .heldUnannounced, request: nil)
+                return
+            default:
+                break
+            }
         }
         childReady(tracee, tracer: tracer)
         fireBreak(tracee, tracer: tracer)
@@ -251,7 +259,7 @@ public class CowEngine: TraceObserver, StopArbiter {
     /// Before the child's first instruction only the kernel has run in it: a copy of the
     /// page holding child_tidptr is its CLONE_CHILD_SETTID store; anything else is unknown.
     private func childReady(_ tracee: Tracee, tracer: Tracer) {
-        let request = requests.removeValue(forKey: tracee.tid)
+        let request = newborns.removeValue(forKey: tracee.tid)?.request
         guard tracker.shares(tracee.tgid) else { return }
         let tidPage = request.flatMap { $0.flags.contains(.childSettid) ? $0.childTidPointer : nil }
         tracker.sweep(tracee.tgid, dropReason: "exit") { page in
@@ -261,18 +269,23 @@ public class CowEngine: TraceObserver, StopArbiter {
         sharingStarted(tracee.tgid, tracer: tracer)
     }
 
-    private func release(_ tid: pid_t, tracer: Tracer) {
-        guard held.contains(tid), !awaitingLedger.contains(tid), knownChildren.contains(tid) else { return }
-        held.remove(tid)
-        if let tracee = tracer.tracees[tid] {
+    /// The ledger for `tid` is built: it runs once its first stop has come (now, if it is held there).
+    private func ledgerBuilt(for tid: pid_t, tracer: Tracer) {
+        switch newborns[tid]?.phase {
+        case .awaitingLedger:
+            newborns[tid]?.phase = .awaitingFirstStop
+        case .heldForLedger:
+            guard let tracee = tracer.tracees[tid] else { newborns[tid] = nil; return }
             childReady(tracee, tracer: tracer)
             fireBreak(tracee, tracer: tracer)
             tracer.resume(tracee)
+        default:
+            break
         }
     }
 
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
-        if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        if isHeld(tracee) { return .hold }
         signalDelivered(tracee, signal)
         // Sharing pages: every syscall exit is swept for the kernel's writes.
         return tracker.shares(tracee.tgid) ? .syscall : .run
@@ -284,7 +297,12 @@ public class CowEngine: TraceObserver, StopArbiter {
     /// Processes being let go: what they shared leaves the ledger as detached, not exited.
     private var detaching: Set<pid_t> = []
 
-    public func willDetach(_ tracee: Tracee, tracer: Tracer) { detaching.insert(tracee.tgid) }
+    public func willDetach(_ tracee: Tracee, tracer: Tracer) {
+        detaching.insert(tracee.tgid)
+        // A step trap forced on a thread that blocks SIGTRAP unblocked it: the program's mask
+        // back (the tracer keeps it blocked while it draws out a trap still queued).
+        masks.restoreAfterStep(tracee.tid)
+    }
 
     // MARK: Exec and exit
 
@@ -303,26 +321,26 @@ public class CowEngine: TraceObserver, StopArbiter {
     /// A child whose fork event will never come: its parent died (SIGKILL) between creating
     /// it and reporting the fork. Nothing traced shares its pages.
     private func isOrphan(_ tid: pid_t, tracer: Tracer) -> Bool {
-        guard !knownChildren.contains(tid), let parent = parentProcess(of: tid) else { return false }
+        guard newborns[tid]?.isAnnounced != true, let parent = parentProcess(of: tid) else { return false }
         return !tracer.tracees.values.contains { $0.tgid == parent }
     }
 
     public func gone(_ tracee: Tracee, tracer: Tracer) {
         forkDone(tracee, tracer: tracer)
         exitingThreads.remove(tracee.tid)
-        held.remove(tracee.tid)
+        // What is kept for a new process ends with it (a reused pid is a new process).
+        newborns[tracee.tid] = nil
         // Children held for a fork event their parent, now gone, will not report.
-        for tid in held where tid != tracee.tid && isOrphan(tid, tracer: tracer) {
-            held.remove(tid)
+        for (tid, child) in newborns where child.phase == .heldUnannounced && isOrphan(tid, tracer: tracer) {
+            newborns[tid] = nil
             if let orphan = tracer.tracees[tid] { tracer.resume(orphan) }
         }
-        requests[tracee.tid] = nil
         rseqPages[tracee.tid] = nil
+        masks.forget(tracee.tid)
         if tracee.isLeader {
             sweepOwed.remove(tracee.tgid)
             checkedSinceSweep.remove(tracee.tgid)
         }
-        knownChildren.remove(tracee.tid)  // a reused pid is a new process
         tracker.symbolizer?.forget(pid: tracee.tgid, tid: tracee.tid)
         threadGone(tracee)
         if !tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
@@ -342,6 +360,61 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     // MARK: Helpers
 
+    /// A full re-read of the process's shared pages every this many steps: a safety net for
+    /// kernel writes no instruction predicts.
+    static let sweepInterval = 64
+
+    /// One instruction of `tracee` ran (a single step) from `before` to `after`: the pages it
+    /// could have changed are re-read and each change attributed to it when its write set
+    /// touches the page, else to the kernel (`signal`: a signal frame was written first).
+    func attributeStep(_ tracee: Tracee, instruction: DecodedInstruction?, signal: Bool, before: Registers, after: Registers,
+                       vector: VectorState?, stepsSinceSweep: inout Int) {
+        let pid = tracee.tgid
+        let rseq = rseqPage(tracee)
+        stepsSinceSweep += 1
+        // The common case, without allocating: which shared pages could this step have
+        // changed? Usually none, and nothing is read.
+        if let instruction, !signal, !instruction.repeated, instruction.kind != .notComputable, instruction.irregular == nil,
+           stepsSinceSweep < Self.sweepInterval {
+            var shared: [UInt64] = []
+            let sharedPages = tracker.ledger.sharedPagesView(of: pid)
+            func consider(_ page: UInt64) {
+                if sharedPages?[page] != nil && !shared.contains(page) { shared.append(page) }
+            }
+            instruction.forEachAccessedPage(before: before, consider)
+            if let rseq { consider(rseq) }
+            if shared.isEmpty {
+                if instruction.writesMemory && tracker.watchesReuse(pid) {
+                    tracker.checkReuse(pid, pages: instruction.writeSet(before: before, after: after).pages, ip: instruction.address)
+                }
+                return
+            }
+        }
+        let writes = instruction?.writeSet(before: before, after: after, vector: vector) ?? .notComputable("undecodable instruction")
+        let touched = instruction?.touchedPages(before: before) ?? []
+        // The kernel wrote a signal frame below the interrupted stack pointer before the
+        // handler's first instruction ran.
+        let frameLow = (min(UInt64(after.rsp), UInt64(before.rsp)) &- 128) & ~4095
+        let frameHigh = UInt64(before.rsp)
+        let cause: (UInt64) -> SplitCause = { page in
+            if signal && page >= frameLow && page < frameHigh && page != rseq { return .kernel(.signalFrame) }
+            return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
+        }
+        var fullSweep = signal || stepsSinceSweep >= Self.sweepInterval
+        if case .notComputable = writes { fullSweep = true }
+        if fullSweep {
+            stepsSinceSweep = 0
+            tracker.sweep(pid, dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: before), cause: cause)
+        } else {
+            var candidates = writes.pages.union(touched)
+            if let rseq { candidates.insert(rseq) }
+            tracker.check(pid, pages: candidates, dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: before), cause: cause)
+        }
+        if instruction?.writesMemory == true {
+            tracker.checkReuse(pid, pages: writes.pages, ip: instruction?.address)
+        }
+    }
+
     /// The rule both engines apply to a changed page: the kernel's rseq update comes first
     /// (it runs on every return to user mode, before the instruction); an instruction is
     /// blamed only if its computed write set touches the page; an instruction that addresses
@@ -354,8 +427,9 @@ public class CowEngine: TraceObserver, StopArbiter {
             return .unknown(note: "\(what): write set not computable")
         case .ranges:
             if let range = writes.range(on: page), let instruction {
+                let runs = writes.ranges(on: page)
                 return .instruction(InstructionWrite(ip: instruction.address, bytes: instruction.bytes, text: instruction.text,
-                                                     address: range.address, size: range.size))
+                                                     address: range.address, size: range.size, ranges: runs.count > 1 ? runs : []))
             }
             if touched.contains(page), let instruction {
                 return .unknown(note: "'\(instruction.text)' addresses this page but does not store to it")

@@ -49,9 +49,13 @@ public final class CowTracker {
     public struct Origin {
         public let tid: pid_t
         public let regs: Registers?
-        public init(tid: pid_t, regs: Registers?) {
+        /// Frames unwound already (the record engine's, from a perf sample's stack copy):
+        /// used instead of unwinding the live thread, only if a split needs a backtrace.
+        public let frames: (() -> [BacktraceFrame])?
+        public init(tid: pid_t, regs: Registers?, frames: (() -> [BacktraceFrame])? = nil) {
             self.tid = tid
             self.regs = regs
+            self.frames = frames
         }
     }
 
@@ -201,9 +205,35 @@ public final class CowTracker {
         return split
     }
 
+    /// Entries read in bulk for a batch of checks (`withPrefetched`): `entries` answers from them.
+    private var prefetched: [pid_t: [UInt64: PagemapEntry]] = [:]
+
+    /// Reads the `wanted` pages of each process at once (one pread per contiguous run, not one
+    /// per page) and answers `entries` from what was read until `body` returns: for checks
+    /// made in a batch (the record engine's replay, the migration checks of many splits).
+    public func withPrefetched<T>(_ wanted: [pid_t: Set<UInt64>], _ body: () -> T) -> T {
+        for (pid, pages) in wanted where !pages.isEmpty {
+            let sorted = pages.sorted()
+            let read = entries(pid, sorted)
+            var known = prefetched[pid] ?? [:]
+            for (i, page) in sorted.enumerated() { if let entry = read[i] { known[page] = entry } }
+            prefetched[pid] = known
+        }
+        defer { prefetched = [:] }
+        return body()
+    }
+
     /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per contiguous run.
     func entries(_ pid: pid_t, _ pages: [UInt64]) -> [PagemapEntry?] {
         var result = [PagemapEntry?](repeating: nil, count: pages.count)
+        if let known = prefetched[pid] {
+            var all = true
+            for (i, page) in pages.enumerated() {
+                guard let entry = known[page] else { all = false; break }
+                result[i] = entry
+            }
+            if all { return result }
+        }
         guard let pagemap = pagemap(pid), !pages.isEmpty else { return result }
         var runStart = 0
         for i in 1...pages.count {
@@ -291,6 +321,21 @@ public final class CowTracker {
         check(pid, pages: Set(pages), dropReason: dropReason, origin: origin, stores: stores, cause: cause)
     }
 
+    /// The shared pages of `pid` in `range` leave its address space (a munmap, a madvise seen
+    /// without a syscall stop, by the record engine): dropped, not copies.
+    public func dropPages(_ pid: pid_t, in range: Range<UInt64>, reason: String) {
+        guard let shared = ledger.sharedPagesView(of: pid) else { return }
+        let pages = shared.keys.filter { range.contains($0) }.sorted()
+        guard !pages.isEmpty else { return }
+        var dropped: [Drop.Page] = []
+        for page in pages {
+            guard let record = ledger.record(pid, page) else { continue }
+            dropped.append(Drop.Page(page: page, region: record.region, frame: record.frame))
+            if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
+        }
+        stream.emit(.drop(Drop(pid: pid, pages: dropped, reason: reason)))
+    }
+
     /// Every shared page of `pid`.
     public func sweep(_ pid: pid_t, dropReason: String, origin: Origin? = nil, stores: ((UInt64) -> Bool)? = nil,
                       cause: (UInt64) -> SplitCause) {
@@ -338,6 +383,11 @@ public final class CowTracker {
         guard !unconfirmed.isEmpty else { return }
         let pending = unconfirmed
         unconfirmed.removeAll(keepingCapacity: true)
+        var wanted: [pid_t: Set<UInt64>] = [:]
+        if pending.count > 1 {
+            for item in pending { for other in item.others { wanted[other, default: []].insert(item.split.page) } }
+        }
+        withPrefetched(wanted) {
         for item in pending {
             let page = item.split.page, newFrame = item.newFrame, record = item.record
             let migrated = movedTogether(item.others, page: page, to: newFrame)
@@ -347,6 +397,7 @@ public final class CowTracker {
                 ledger.share(page: page, frame: newFrame, kind: record.kind, region: record.region, among: Array(item.others) + [item.split.writer])
             }
             stream.fill(item.slot, with: migrated ? nil : .split(item.split))
+        }
         }
     }
 
@@ -362,9 +413,9 @@ public final class CowTracker {
     }
 
     /// The end of the run: every split confirmed, then the summary.
-    public func finish(engine: EngineKind, steps: Int, faults: Int? = nil, sweeps: SweepCounts) {
+    public func finish(engine: EngineKind, steps: Int, faults: Int? = nil, sweeps: SweepCounts, lost: CowSummary.LostSamples? = nil) {
         confirmSplits()
-        var summary = stream.summary.final(engine: engine, steps: steps, faults: faults, stillShared: ledger.totalShared)
+        var summary = stream.summary.final(engine: engine, steps: steps, faults: faults, stillShared: ledger.totalShared, lost: lost)
         summary.boundedChecks = sweeps.bounded
         summary.fullSweeps = sweeps.full
         stream.emit(.summary(summary))
@@ -423,6 +474,11 @@ public final class CowTracker {
         guard let symbolizer, let origin else { return }
         switch split.cause {
         case .instruction, .syscall:
+            if let frames = origin.frames {
+                split.backtrace = frames()
+                split.sourceText = split.backtrace.first?.source.flatMap(symbolizer.sourceText)
+                return
+            }
             guard let regs = origin.regs ?? (try? Ptrace.registers(origin.tid)) else { return }
             split.backtrace = symbolizer.backtrace(pid: pid, tid: origin.tid, regs: regs, mappings: maps(pid))
             split.sourceText = split.backtrace.first?.source.flatMap(symbolizer.sourceText)

@@ -4,4 +4,6 @@ public enum EngineKind: String, Sendable, CaseIterable {
     case step
     /// A perf page-fault event with sigtrap per thread: stops only at faults.
     case fault
+    /// perf ring buffers of page-fault samples, replayed at the remaining stops: no stop per fault.
+    case record
 }

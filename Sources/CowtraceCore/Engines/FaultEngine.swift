@@ -7,9 +7,35 @@ import Glibc
 /// frame is the faulting instruction's doing only if that instruction writes the page,
 /// otherwise the kernel's (its rseq update, or a store on the way back to user mode).
 /// Syscall exits sweep the shared pages as in the step engine. Native speed in between.
+///
+/// A thread that blocks SIGTRAP would get its perf traps late (queued until it unblocks):
+/// while it does, its event is disabled and it is single-stepped, as the step engine does,
+/// until a syscall exit shows the mask without SIGTRAP again. A signal with a handler is
+/// delivered with a step, so the handler's first stop shows the mask it runs with.
 public final class FaultEngine: CowEngine {
     /// si_code of a perf sigtrap.
     static let trapPerf = Int32(cow_TRAP_PERF)
+    /// A step's trap: TRAP_BRKPT, TRAP_TRACE, or SIGTRAP itself for the stop at a signal
+    /// handler's entry (ptrace_notify).
+    static let stepCodes: [Int32] = [Int32(cow_TRAP_BRKPT), Int32(cow_TRAP_TRACE), SIGTRAP]
+    /// si_perf_flags: the trap was raised while SIGTRAP was blocked.
+    static let trapPerfFlagAsync: UInt32 = 1
+
+    private final class ThreadState {
+        /// The step under way (SIGTRAP blocked, or a handler being entered).
+        var step: (instruction: DecodedInstruction?, before: Registers, vector: VectorState?, signal: Bool)?
+        var stepsSinceSweep = 0
+        /// Its perf event is disabled (it is being stepped).
+        var eventDisabled = false
+    }
+
+    private func state(_ tracee: Tracee) -> ThreadState {
+        if let s = tracee.observerState as? ThreadState { return s }
+        let s = ThreadState()
+        tracee.observerState = s
+        return s
+    }
+    public private(set) var steps = 0
 
     private let instructions: InstructionCache
     private let cookie: UInt64
@@ -49,7 +75,8 @@ public final class FaultEngine: CowEngine {
         return true
     }
 
-    override var stepCount: Int { 0 }
+    override var stepCount: Int { steps }
+    override var kernelFaultsTrapped: Bool { !excludeKernel }
 
     /// A thread without its perf event (perf_event_open refused): its copies are found at
     /// syscall stops only, by full sweeps.
@@ -75,31 +102,94 @@ public final class FaultEngine: CowEngine {
         if let fd = events.removeValue(forKey: tid) { close(fd) }
     }
 
+    private func setEvent(_ tracee: Tracee, _ thread: ThreadState, enabled: Bool) {
+        guard thread.eventDisabled == enabled, let fd = events[tracee.tid] else { return }
+        if cow_perf_event_enable(fd, enabled ? 1 : 0) == 0 { thread.eventDisabled = !enabled }
+    }
+
     public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
-        if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        if isHeld(tracee) { return .hold }
         signalDelivered(tracee, signal)
-        if tracker.shares(tracee.tgid) {
-            openEvent(tracee.tid)  // a thread created since sharing began
+        guard tracker.shares(tracee.tgid) else {
+            if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed
+            tracee.observerState = nil
+            return .run
+        }
+        openEvent(tracee.tid)  // a thread created since sharing began
+        let thread = state(tracee)
+        // Between a syscall's entry and exit stops: PTRACE_SYSCALL, or the exit stop is lost.
+        if tracee.inFlight != nil { return .syscall }
+        if signal != 0 {
+            // The handler may run with SIGTRAP blocked (its sa_mask): stop at its first
+            // instruction to read the mask it runs with.
+            guard CowEngine.hasHandler(tracee.tgid, signal), let regs = thread.step?.before ?? (try? Ptrace.registers(tracee.tid)) else {
+                return .syscall
+            }
+            setEvent(tracee, thread, enabled: true)
+            thread.step = (nil, regs, nil, true)
+            return .singleStep
+        }
+        guard masks.blocksTrap(tracee.tid) else {
+            thread.step = nil
+            setEvent(tracee, thread, enabled: true)
             return .syscall
         }
-        if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed
-        return .run
+        // SIGTRAP blocked: a perf trap would come late. Step, with the event off.
+        setEvent(tracee, thread, enabled: false)
+        guard let regs = try? Ptrace.registers(tracee.tid) else { return .syscall }
+        let instruction = instructions.instruction(at: UInt64(regs.rip), in: tracee.tgid, memory: tracer.memory(of: tracee.tgid))
+        if instruction?.isSyscall == true {
+            thread.step = nil
+            return .syscall  // its exit stop is swept, and shows the mask it leaves
+        }
+        let vector = instruction?.needsVectorState == true ? try? VectorState.read(tracee.tid) : nil
+        thread.step = (instruction, regs, vector, false)
+        return .singleStep
+    }
+
+    /// A single step of ours ended: TRAP_BRKPT or TRAP_TRACE, or the stop at a handler's
+    /// entry (ptrace_notify: si_code SIGTRAP).
+    private func stepped(_ tracee: Tracee, _ thread: ThreadState, tracer: Tracer) {
+        guard let step = thread.step else { return }
+        thread.step = nil
+        steps += 1
+        masks.restoreAfterStep(tracee.tid)
+        if step.signal { masks.invalidate(tracee.tid) }
+        guard let after = try? Ptrace.registers(tracee.tid), tracker.shares(tracee.tgid) else { return }
+        attributeStep(tracee, instruction: step.instruction, signal: step.signal, before: step.before, after: after,
+                      vector: step.vector, stepsSinceSweep: &thread.stepsSinceSweep)
+        fireBreak(tracee, tracer: tracer)
     }
 
     // MARK: Faults
 
     public override func trapped(_ tracee: Tracee, info: SignalDetails, tracer: Tracer) -> Bool {
+        if let thread = tracee.observerState as? ThreadState, thread.step != nil, Self.stepCodes.contains(info.code) {
+            stepped(tracee, thread, tracer: tracer)
+            return true
+        }
         guard info.code == Self.trapPerf, info.perfData == cookie else { return false }  // the program's own SIGTRAP
         faults += 1
         let pid = tracee.tgid
         let page = info.address & ~4095
-        guard tracker.ledger.record(pid, page) != nil, let regs = try? Ptrace.registers(tracee.tid) else { return true }
+        guard tracker.ledger.record(pid, page) != nil else { return true }
+        if info.perfFlags & Self.trapPerfFlagAsync != 0 {
+            // Raised while SIGTRAP was blocked and delivered only now: RIP is wherever the
+            // thread unblocked it, not the store. Never attribute from it.
+            tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: nil),
+                          siblingsMayHaveWritten: false) { _ in
+                .unknown(note: "copied while the thread blocked SIGTRAP; its page-fault trap came late, at \(hex(info.address))")
+            }
+            return true
+        }
+        guard let regs = try? Ptrace.registers(tracee.tid) else { return true }
         let rseq = rseqPage(tracee)
         // The faulting instruction has not completed: the registers are its "before" state.
         let instruction = instructions.instruction(at: UInt64(regs.rip), in: pid, memory: tracer.memory(of: pid))
         var once = regs
         if instruction?.repeated == true && once.rcx > 0 { once.rcx -= 1 }  // the iteration that faulted
-        let writes = instruction?.writeSet(before: regs, after: once) ?? .notComputable("undecodable instruction")
+        let vector = instruction?.needsVectorState == true ? try? VectorState.read(tracee.tid) : nil
+        let writes = instruction?.writeSet(before: regs, after: once, vector: vector) ?? .notComputable("undecodable instruction")
         // A page the instruction does not write was written by the kernel (a kernel-mode
         // fault is reported on the way back to user mode, where RIP is only where it resumes).
         tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: regs),
@@ -116,7 +206,9 @@ public final class FaultEngine: CowEngine {
     }
 
     public override func ownsSignal(_ tracee: Tracee, info: SignalDetails) -> Bool {
-        info.signal == SIGTRAP && info.code == Self.trapPerf && info.perfData == cookie
+        guard info.signal == SIGTRAP else { return false }
+        if (tracee.observerState as? ThreadState)?.step != nil && Self.stepCodes.contains(info.code) { return true }
+        return info.code == Self.trapPerf && info.perfData == cookie
     }
 
     /// Closed before the thread is let go: an event left open would trap it with nobody
@@ -128,9 +220,14 @@ public final class FaultEngine: CowEngine {
 
     override func codeChanged(_ pid: pid_t) { instructions.invalidate(pid) }
 
-    override func threadGone(_ tracee: Tracee) { closeEvent(tracee.tid) }
+    override func threadGone(_ tracee: Tracee) {
+        closeEvent(tracee.tid)
+        tracee.observerState = nil
+    }
+
+    override func steppedByHand(_ tracee: Tracee) { (tracee.observerState as? ThreadState)?.step = nil }
 
     public override func finished(tracer: Tracer) {
-        tracker.finish(engine: kind, steps: 0, faults: faults, sweeps: sweepCounts)
+        tracker.finish(engine: kind, steps: steps, faults: faults, sweeps: sweepCounts)
     }
 }

@@ -13,16 +13,14 @@ public final class StepEngine: CowEngine {
     private var stepsIssued = 0
     private var warnedMaxSteps = false
 
-    /// A full re-read of the process's shared pages every this many steps: a safety net for
-    /// kernel writes no instruction predicts.
-    static let sweepInterval = 64
-
     private final class ThreadState {
         /// Registers before the next step (valid while the thread has not run since).
         var before: Registers?
         /// The step under way: its instruction and whether a signal is delivered with it.
         var pending: (instruction: DecodedInstruction?, signal: Bool)?
         var stepsSinceSweep = 0
+        /// Opmask and vector registers before the step, for instructions whose masks need them.
+        var vector: VectorState?
     }
 
     public init(tracker: CowTracker, disassembler: Disassembler, maxSteps: Int?) {
@@ -69,7 +67,7 @@ public final class StepEngine: CowEngine {
     // MARK: Stepping
 
     public override func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode {
-        if held.contains(tracee.tid) || isHeldForFork(tracee) { return .hold }
+        if isHeld(tracee) { return .hold }
         // Between a syscall's entry and exit stops: PTRACE_SYSCALL, or the exit stop is lost.
         if tracee.inFlight != nil { return .syscall }
         guard tracker.shares(tracee.tgid) else { return .run }
@@ -94,8 +92,10 @@ public final class StepEngine: CowEngine {
             thread.pending = nil
             return .syscall
         }
+        _ = masks.mask(tracee.tid)  // known before the step, to restore after its forced trap
         if thread.pending == nil { stepsIssued += 1 }
         thread.pending = (instruction, signal != 0)
+        thread.vector = instruction?.needsVectorState == true ? try? VectorState.read(tracee.tid) : nil
         return .singleStep
     }
 
@@ -129,56 +129,12 @@ public final class StepEngine: CowEngine {
         steps += 1
         let after = try? Ptrace.registers(tracee.tid)
         defer { thread.before = after }
+        // The step's trap was forced: a SIGTRAP the program blocks was unblocked to deliver it.
+        masks.restoreAfterStep(tracee.tid)
+        if pending.signal { masks.invalidate(tracee.tid) }  // a handler's entry: its sa_mask
         guard let before = thread.before, let after, tracker.shares(tracee.tgid) else { return }
-        stepDone(tracee, thread, instruction: pending.instruction, signal: pending.signal, before: before, after: after)
-    }
-
-    private func stepDone(_ tracee: Tracee, _ thread: ThreadState, instruction: DecodedInstruction?, signal: Bool,
-                          before: Registers, after: Registers) {
-        let pid = tracee.tgid
-        let rseq = rseqPage(tracee)
-        thread.stepsSinceSweep += 1
-        // The common case, without allocating: which shared pages could this step have
-        // changed? Usually none, and nothing is read.
-        if let instruction, !signal, !instruction.repeated, instruction.kind != .notComputable,
-           thread.stepsSinceSweep < Self.sweepInterval {
-            var shared: [UInt64] = []
-            let sharedPages = tracker.ledger.sharedPagesView(of: pid)
-            func consider(_ page: UInt64) {
-                if sharedPages?[page] != nil && !shared.contains(page) { shared.append(page) }
-            }
-            instruction.forEachAccessedPage(before: before, consider)
-            if let rseq { consider(rseq) }
-            if shared.isEmpty {
-                if instruction.writesMemory && tracker.watchesReuse(pid) {
-                    tracker.checkReuse(pid, pages: instruction.writeSet(before: before, after: after).pages, ip: instruction.address)
-                }
-                return
-            }
-        }
-        let writes = instruction?.writeSet(before: before, after: after) ?? .notComputable("undecodable instruction")
-        let touched = instruction?.touchedPages(before: before) ?? []
-        // The kernel wrote a signal frame below the interrupted stack pointer before the
-        // handler's first instruction ran.
-        let frameLow = (min(UInt64(after.rsp), UInt64(before.rsp)) &- 128) & ~4095
-        let frameHigh = UInt64(before.rsp)
-        let cause: (UInt64) -> SplitCause = { page in
-            if signal && page >= frameLow && page < frameHigh && page != rseq { return .kernel(.signalFrame) }
-            return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
-        }
-        var fullSweep = signal || thread.stepsSinceSweep >= Self.sweepInterval
-        if case .notComputable = writes { fullSweep = true }
-        if fullSweep {
-            thread.stepsSinceSweep = 0
-            tracker.sweep(pid, dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: before), cause: cause)
-        } else {
-            var candidates = writes.pages.union(touched)
-            if let rseq { candidates.insert(rseq) }
-            tracker.check(pid, pages: candidates, dropReason: "exit", origin: CowTracker.Origin(tid: tracee.tid, regs: before), cause: cause)
-        }
-        if instruction?.writesMemory == true {
-            tracker.checkReuse(pid, pages: writes.pages, ip: instruction?.address)
-        }
+        attributeStep(tracee, instruction: pending.instruction, signal: pending.signal, before: before, after: after,
+                      vector: thread.vector, stepsSinceSweep: &thread.stepsSinceSweep)
     }
 
     override func threadGone(_ tracee: Tracee) { tracee.observerState = nil }

@@ -57,9 +57,13 @@ public final class DecodedInstruction: Sendable {
     public let memoryOperands: [MemoryOperand]
     /// A rep prefix (string instructions repeat rcx times).
     public let repeated: Bool
+    /// A store whose bytes follow rules of their own (masks, scatters, xsave, enter…).
+    public let irregular: IrregularStore?
+    /// The 0x67 prefix: addresses are 32 bits wide.
+    public let addressSize32: Bool
 
     public init(address: UInt64, bytes: [UInt8], mnemonic: String, operands: String, kind: Kind,
-                memoryOperands: [MemoryOperand], repeated: Bool) {
+                memoryOperands: [MemoryOperand], repeated: Bool, irregular: IrregularStore? = nil, addressSize32: Bool = false) {
         self.address = address
         self.bytes = bytes
         self.mnemonic = mnemonic
@@ -67,16 +71,25 @@ public final class DecodedInstruction: Sendable {
         self.kind = kind
         self.memoryOperands = memoryOperands
         self.repeated = repeated
+        self.irregular = irregular
+        self.addressSize32 = addressSize32
     }
+
+    /// The write set needs the opmask or vector registers (read them before the instruction runs).
+    public var needsVectorState: Bool { irregular?.needsVectorState ?? false }
 
     public var length: Int { bytes.count }
     public var text: String { operands.isEmpty ? mnemonic : mnemonic + " " + operands }
     public var isSyscall: Bool { kind == .syscall }
-    public var writesMemory: Bool { kind == .push || kind == .notComputable || memoryOperands.contains { $0.written } }
+    public var writesMemory: Bool {
+        kind == .push || kind == .notComputable || irregular != nil || memoryOperands.contains { $0.written }
+    }
 
     /// Everything this instruction stored while stepping from `before` to `after`.
-    public func writeSet(before: Registers, after: Registers) -> WriteSet {
+    /// `vector`: the opmask and vector registers before it ran (needed where `needsVectorState`).
+    public func writeSet(before: Registers, after: Registers, vector: VectorState? = nil) -> WriteSet {
         if kind == .notComputable { return .notComputable(mnemonic) }
+        if let irregular { return irregular.writeSet(self, before: before, vector: vector) }
         var ranges: [WriteRange] = []
         let end = address &+ UInt64(length)
         let fs = UInt64(before.fs_base), gs = UInt64(before.gs_base)
@@ -85,13 +98,16 @@ public final class DecodedInstruction: Sendable {
                 return .notComputable(mnemonic)
             }
             var count: UInt64 = 1
-            if repeated && operand.base == "rdi" {
+            let isString = operand.base == "rdi" || operand.base == "edi"
+            if repeated && isString {
                 // A single step runs one iteration (or more, on some CPUs): use how far rcx moved.
-                count = UInt64(before.rcx) &- UInt64(after.rcx)
+                count = (UInt64(before.rcx) &- UInt64(after.rcx)) & (addressSize32 ? 0xffff_ffff : UInt64.max)
                 if count == 0 { continue }
             }
-            let size = UInt64(operand.size) * count
-            if before.directionFlag && operand.base == "rdi" && count > 1 {
+            // Tracee values: never trap on them.
+            let (size, overflow) = UInt64(operand.size).multipliedReportingOverflow(by: count)
+            guard !overflow, size <= UInt64(Int32.max) else { return .notComputable("\(mnemonic): repeat count not computable") }
+            if before.directionFlag && isString && count > 1 {
                 ranges.append(WriteRange(address: start &- (size - UInt64(operand.size)), size: Int(size)))
             } else {
                 ranges.append(WriteRange(address: start, size: Int(size)))
@@ -112,7 +128,7 @@ public final class DecodedInstruction: Sendable {
     /// the step), without allocating; pages may repeat.
     public func forEachAccessedPage(before regs: Registers, _ body: (UInt64) -> Void) {
         let end = address &+ UInt64(length)
-        for operand in memoryOperands where operand.accessesMemory {
+        for operand in memoryOperands where operand.accessesMemory && irregular?.operandAddressesValid != false {
             if let a = operand.address(before: regs, instructionEnd: end, fsBase: UInt64(regs.fs_base), gsBase: UInt64(regs.gs_base)) {
                 body(a & ~4095)
                 body((a &+ UInt64(max(operand.size, 1)) &- 1) & ~4095)
@@ -130,7 +146,7 @@ public final class DecodedInstruction: Sendable {
     public func touchedPages(before: Registers) -> Set<UInt64> {
         let end = address &+ UInt64(length)
         var pages: Set<UInt64> = []
-        for operand in memoryOperands where operand.accessesMemory {
+        for operand in memoryOperands where operand.accessesMemory && irregular?.operandAddressesValid != false {
             if let a = operand.address(before: before, instructionEnd: end, fsBase: UInt64(before.fs_base), gsBase: UInt64(before.gs_base)) {
                 for p in WriteRange(address: a, size: max(operand.size, 1)).pages { pages.insert(p) }
             }
@@ -166,9 +182,18 @@ public enum WriteSet: Sendable, Equatable {
         return Set(ranges.flatMap(\.pages))
     }
 
-    /// The first range on `page`.
+    /// What the instruction wrote on `page`: from the first range touching it, as many bytes
+    /// as all ranges touching it hold (a masked store's lanes need not be adjacent).
     public func range(on page: UInt64) -> WriteRange? {
         guard case .ranges(let ranges) = self else { return nil }
-        return ranges.first { $0.pages.contains(page) }
+        let touching = ranges.filter { $0.pages.contains(page) }
+        guard let first = touching.first else { return nil }
+        return WriteRange(address: first.address, size: touching.reduce(0) { $0 + $1.size })
+    }
+
+    /// The ranges touching `page`.
+    public func ranges(on page: UInt64) -> [WriteRange] {
+        guard case .ranges(let ranges) = self else { return [] }
+        return ranges.filter { $0.pages.contains(page) }
     }
 }

@@ -75,7 +75,7 @@ public enum Ptrace {
     static func signalDetails(_ tid: pid_t) throws(SystemCallError) -> SignalDetails {
         var info = try signalInfo(tid)
         return SignalDetails(signal: info.si_signo, code: cow_siginfo_code(&info), address: UInt64(cow_siginfo_addr(&info)),
-                             perfData: cow_siginfo_perf_data(&info))
+                             perfData: cow_siginfo_perf_data(&info), perfFlags: cow_siginfo_perf_flags(&info))
     }
 
     static func syscallInfo(_ tid: pid_t) throws(SystemCallError) -> cow_syscall_info {

@@ -66,4 +66,7 @@ public struct SignalDetails: Sendable {
     public let address: UInt64
     /// perf_event sigtrap: the event's sig_data cookie.
     public let perfData: UInt64
+    /// perf_event sigtrap: si_perf_flags (TRAP_PERF_FLAG_ASYNC: raised while SIGTRAP was
+    /// blocked, delivered late).
+    public var perfFlags: UInt32 = 0
 }

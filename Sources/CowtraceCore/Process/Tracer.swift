@@ -19,6 +19,8 @@ public final class Tracer {
     public let stream: EventStream
     /// Strong: the engine holds no reference back, and a weak load on every stop costs.
     public var observer: (any TraceObserver)?
+    /// Called at each periodic tick (`LiveProgress`: flush the logs, redraw the status line).
+    public var onTick: (() -> Void)?
 
     public private(set) var tracees: [pid_t: Tracee] = [:]
     private var memories: [pid_t: TraceeMemory] = [:]
@@ -119,6 +121,7 @@ public final class Tracer {
                 continue
             }
             observer?.beforeWait()
+            if cow_tick_take() != 0 { onTick?() }
             // Right before blocking, so that the work above cannot delay a Ctrl-C.
             if cow_interrupt_count() != interruptsSeen {
                 interruptsSeen = cow_interrupt_count()
@@ -376,7 +379,7 @@ public final class Tracer {
         if signal == SIGTRAP, let observer {
             var copy = info
             let details = SignalDetails(signal: signal, code: cow_siginfo_code(&copy), address: UInt64(cow_siginfo_addr(&copy)),
-                                        perfData: cow_siginfo_perf_data(&copy))
+                                        perfData: cow_siginfo_perf_data(&copy), perfFlags: cow_siginfo_perf_flags(&copy))
             if observer.trapped(tracee, info: details, tracer: self) {
                 resume(tracee)
                 return

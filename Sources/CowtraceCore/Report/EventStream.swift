@@ -32,6 +32,10 @@ public final class EventStream {
 
     public func add(_ renderer: any EventRenderer) { renderers.append(renderer) }
 
+    /// A consumer that must see each event before the logs print it (the live status line
+    /// clears itself before the summary).
+    public func addFirst(_ renderer: any EventRenderer) { renderers.insert(renderer, at: 0) }
+
     public func emit(_ event: TraceEvent) {
         if head == held.count {
             deliver(event, tracees: traceeCount)

@@ -67,7 +67,10 @@ public struct InstructionWrite: Sendable, Equatable {
     public let bytes: [UInt8]
     public let text: String
     public let address: UInt64
+    /// Bytes written on the page (a masked store's lanes need not be adjacent: see `ranges`).
     public let size: Int
+    /// Each run of bytes written on the page, where there is more than one.
+    public var ranges: [WriteRange] = []
 }
 
 /// One frame of a backtrace (filled by the symbol layer).

@@ -11,6 +11,8 @@ public final class TextRenderer: EventRenderer {
     private let detail: Detail
     /// A loop copying page after page repeats the same frames: format each once.
     private let formats = FrameFormats()
+    /// Backtraces printed in full once; the next time they are one line.
+    private var printedStacks: Set<[BacktraceFrame]> = []
 
     public init(sink: OutputSink, detail: Detail) {
         self.log = SyscallLog(sink: sink)
@@ -37,7 +39,8 @@ public final class TextRenderer: EventRenderer {
         case .shared(let s):
             log.annotation(tid: s.parent, "cow: \(s.total) page\(s.total == 1 ? "" : "s") now shared with \(s.child) (anon \(s.anon), file \(s.file), zero \(s.zero))")
         case .split(let split):
-            log.line(tid: split.writer, Self.describe(split, formats: formats))
+            let repeated = split.backtrace.count > 1 && !printedStacks.insert(split.backtrace).inserted
+            log.line(tid: split.writer, Self.describe(split, formats: formats, repeated: repeated))
         case .reuse(let r):
             log.line(tid: r.pid, "cow: reuse \(hex(r.page)) \(r.region): last holder wrote its own frame \(Self.frameText(r.frame)), no copy")
         case .drop(let d):
@@ -60,7 +63,9 @@ public final class TextRenderer: EventRenderer {
 
     public func flush() { log.flush() }
 
-    static func describe(_ s: Split, formats: FrameFormats? = nil) -> String {
+    /// With `repeated`, a backtrace already printed in full is one line of names: a loop copying
+    /// page after page would otherwise repeat the same frames for every page.
+    static func describe(_ s: Split, formats: FrameFormats? = nil, repeated: Bool = false) -> String {
         var out = "cow: split \(hex(s.page)) \(s.region) (\(s.kind.rawValue)\(s.hugePage == true ? ", 4 KiB of a huge page" : ""))"
         switch s.cause {
         case .instruction(let w):
@@ -73,7 +78,9 @@ public final class TextRenderer: EventRenderer {
                 }
             }
             if let source = s.backtrace.first?.source { out += " \(source)" }
-            out += "  \(w.text)  (\(w.size) byte\(w.size == 1 ? "" : "s") at \(hex(w.address)))"
+            out += "  \(w.text)  (\(w.size) byte\(w.size == 1 ? "" : "s") at \(hex(w.address))"
+            if !w.ranges.isEmpty { out += " in \(w.ranges.count) runs: " + w.ranges.map { "\(hex($0.address))+\($0.size)" }.joined(separator: " ") }
+            out += ")"
         case .syscall(let call):
             out += " in \(call.name): the kernel wrote it during the syscall"
         case .clone(let store, let pointer):
@@ -92,8 +99,17 @@ public final class TextRenderer: EventRenderer {
         } else {
             out += "; frame \(frameText(s.frameBefore)) -> \(frameText(s.frameAfter))"
         }
-        out += formats?.backtraceText(s.backtrace, sourceText: s.sourceText) ?? backtraceText(s.backtrace, sourceText: s.sourceText)
+        if repeated {
+            out += "\n             #0-#\(s.backtrace.count - 1) as above: " + s.backtrace.map(shortFrameName).joined(separator: " <- ")
+        } else {
+            out += formats?.backtraceText(s.backtrace, sourceText: s.sourceText) ?? backtraceText(s.backtrace, sourceText: s.sourceText)
+        }
         return out
+    }
+
+    /// "main+0x24", or "module+0xoffset" without a symbol.
+    static func shortFrameName(_ frame: BacktraceFrame) -> String {
+        frame.symbol.map { symbolWithOffset($0, frame.offset) } ?? RunLog.functionName(frame)
     }
 
     /// The backtrace lines under a split, each starting with a newline.

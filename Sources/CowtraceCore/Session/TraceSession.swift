@@ -5,7 +5,7 @@ import Glibc
 /// only fills `Options`; nothing here is wired with closures reaching back into the CLI.
 public final class TraceSession {
     public struct Options {
-        public enum EngineChoice: String, Sendable { case auto, step, fault }
+        public enum EngineChoice: String, Sendable { case auto, step, fault, record }
         public enum Target { case launch([String]), attach(pid_t) }
 
         public var target: Target
@@ -14,6 +14,8 @@ public final class TraceSession {
         public var summaryOnly = false
         public var watch = WatchFilter()
         public var maxSteps: Int?
+        /// --buffer-pages, --stack-bytes (record engine).
+        public var record = RecordEngine.Settings()
         public var syntax: Disassembler.Syntax = .att
         /// --break-on-split=N, what to do then, and whether a prompt on the terminal decides.
         public var breakOnSplit: Int?
@@ -24,6 +26,12 @@ public final class TraceSession {
         public var jsonSink: OutputSink?
         /// More consumers of the events (reports).
         public var renderers: [any EventRenderer] = []
+        /// --speedscope, --folded, --html: written from the run model at the end.
+        public var reportFiles: ReportFiles?
+        /// Flush the logs a few times a second (they go to files someone may follow).
+        public var followOutputs = false
+        /// A live status line on stderr (when it is a terminal and the log is elsewhere).
+        public var statusLine = false
 
         public init(target: Target, textSink: OutputSink) {
             self.target = target
@@ -42,6 +50,7 @@ public final class TraceSession {
         stream.add(TextRenderer(sink: options.textSink, detail: detail))
         if let json = options.jsonSink { stream.add(JSONRenderer(sink: json)) }
         options.renderers.forEach(stream.add)
+        if options.reportFiles?.isEmpty == false { stream.summary.keepEvents() }
 
         var configuration = Tracer.Configuration()
         configuration.quiet = options.quiet || options.summaryOnly
@@ -56,6 +65,7 @@ public final class TraceSession {
         switch kind {
         case .fault: engine = FaultEngine(tracker: tracker, disassembler: disassembler)
         case .step: engine = StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: options.maxSteps)
+        case .record: engine = try RecordEngine(tracker: tracker, disassembler: disassembler, settings: options.record)
         }
         engine.connect(to: tracer)
         if let n = options.breakOnSplit {
@@ -70,6 +80,7 @@ public final class TraceSession {
     static func engineKind(_ options: Options) throws -> EngineKind {
         switch options.engine {
         case .step: return .step
+        case .record: return .record
         case .fault:
             guard FaultEngine.isAvailable() else {
                 throw CowtraceError("--engine fault: this kernel does not allow perf page-fault events with sigtrap (needs Linux 5.13+ and perf permissions)")
@@ -87,8 +98,28 @@ public final class TraceSession {
         case .launch(let command): try tracer.launch(command)
         }
         if !options.summaryOnly {
-            stream.note(engine.kind == .fault ? "engine fault (perf page-fault events with sigtrap)" : "engine step (single-stepping)")
+            switch engine.kind {
+            case .fault: stream.note("engine fault (perf page-fault events with sigtrap)")
+            case .step: stream.note("engine step (single-stepping)")
+            case .record:
+                let source = (engine as? RecordEngine)?.usesTracepoints == true ? "page-fault tracepoints" : "software page-fault samples"
+                stream.note("engine record (perf ring buffers of \(source), no stop per fault)")
+            }
         }
-        return try tracer.run()
+        // Not with a prompt at a break: the ticks would interrupt its reads.
+        let progress = !options.followOutputs && !options.statusLine || options.interactive ? nil
+            : try LiveProgress.start(tracer: tracer, stream: stream, sharedPages: { [unowned engine] in engine.tracker.ledger.totalShared },
+                                     showStatus: options.statusLine)
+        let status = try tracer.run()
+        progress?.stop()
+        if let files = options.reportFiles {
+            let title: String
+            switch options.target {
+            case .attach(let pid): title = "cowtrace -p \(pid)"
+            case .launch(let command): title = "cowtrace " + command.joined(separator: " ")
+            }
+            try files.write(stream.summary.runLog, title: title)
+        }
+        return status
     }
 }

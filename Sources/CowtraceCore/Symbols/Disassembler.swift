@@ -57,10 +57,24 @@ public final class Disassembler {
         let name = cs_insn_name(handle, id).map { String(cString: $0) } ?? attMnemonic
         if intelHandle != 0, let (m, o) = intelText(bytes, at: address) { (mnemonic, operands) = (m, o) }
         var memory: [MemoryOperand] = []
+        var operandList: [InstructionOperand] = []
         withUnsafeBytes(of: x86.operands) { raw in
             let ops = raw.bindMemory(to: cs_x86_op.self)
-            let count = Int(x86.op_count)
-            for k in 0..<count where ops[k].type == X86_OP_MEM {
+            var count = Int(x86.op_count)
+            // An AVX-512 write mask ({%k1}) comes last in capstone's list: the destination is
+            // the operand before it.
+            if count > 1, ops[count - 1].type == X86_OP_REG, let last = registerName(ops[count - 1].reg),
+               last.count == 2, last.hasPrefix("k") {
+                count -= 1
+            }
+            for k in 0..<count {
+                switch ops[k].type {
+                case X86_OP_REG: operandList.append(.register(registerName(ops[k].reg) ?? "?", size: Int(ops[k].size)))
+                case X86_OP_IMM: operandList.append(.immediate(ops[k].imm))
+                case X86_OP_MEM: operandList.append(.memory(memory.count))
+                default: operandList.append(.other)
+                }
+                guard ops[k].type == X86_OP_MEM else { continue }
                 let m = ops[k].mem
                 let written = DestinationRules.writes(instruction: name, operandIndex: k, operandCount: count)
                 memory.append(MemoryOperand(
@@ -69,15 +83,19 @@ public final class Disassembler {
                     index: registerName(m.index),
                     scale: Int(m.scale),
                     displacement: m.disp,
-                    size: name.hasPrefix("fxsave") ? 512 : Int(ops[k].size),
+                    size: Int(ops[k].size),
                     written: written,
                     accessesMemory: !DestinationRules.addressOnly.contains(name),
                     addressSize32: x86.addr_size == 4))
             }
         }
+        let prefixes = [x86.prefix.0, x86.prefix.1, x86.prefix.2, x86.prefix.3]
+        let irregular = IrregularStore(name: name, attOperands: Self.string(i.op_str), operands: operandList, memory: memory,
+                                       bytes: Array(bytes.prefix(length)), operandSize16: prefixes.contains(0x66))
         return DecodedInstruction(
             address: address, bytes: Array(bytes.prefix(length)), mnemonic: mnemonic, operands: operands,
-            kind: Self.kind(id), memoryOperands: memory, repeated: x86.prefix.0 == UInt8(X86_PREFIX_REP.rawValue))
+            kind: irregular != nil ? .plain : Self.kind(id), memoryOperands: memory,
+            repeated: x86.prefix.0 == UInt8(X86_PREFIX_REP.rawValue), irregular: irregular, addressSize32: x86.addr_size == 4)
     }
 
     private func registerName(_ reg: UInt32) -> String? {

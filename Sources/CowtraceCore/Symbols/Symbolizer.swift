@@ -124,6 +124,13 @@ public final class Symbolizer {
         return result
     }
 
+    /// Frames already unwound elsewhere (the record engine unwinds perf samples): frame #0
+    /// is the instruction, the others return addresses, named as `backtrace` names them.
+    public func frames(pid: pid_t, ips: [UInt64], mappings: [Mapping]) -> [BacktraceFrame] {
+        let layout = layout(pid, mappings)
+        return ips.enumerated().map { i, ip in frame(layout, ip: ip, returnAddress: i > 0, fallbackName: nil, fallbackOffset: nil) }
+    }
+
     private func frame(_ layout: LayoutSymbols, ip: UInt64, returnAddress: Bool, fallbackName: String?, fallbackOffset: UInt64?) -> BacktraceFrame {
         // Bit 63 is never set in a user address: it tells return addresses apart in the key.
         let key = returnAddress ? ip | (1 << 63) : ip

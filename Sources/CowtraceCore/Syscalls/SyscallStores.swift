@@ -36,7 +36,10 @@ public enum SyscallStores: Sendable, Equatable {
         "listen", "bind", "connect", "sendto", "sendmsg", "set_tid_address", "alarm", "pause", "umask",
         "execve", "execveat", "fork", "vfork", "setuid", "setgid", "setreuid", "setregid", "fcntl", "flock",
         "ftruncate", "truncate", "sync", "syncfs", "pkey_mprotect", "membarrier", "close_range", "set_robust_list",
-        "sched_setaffinity",
+        "sched_setaffinity", "setsockopt", "epoll_ctl", "sync_file_range", "fadvise64", "fallocate", "socket",
+        "sendfile", "splice", "tee", "setitimer", "timerfd_settime", "eventfd2", "epoll_create1", "inotify_add_watch",
+        "setrlimit", "sched_setscheduler", "sched_setparam", "ioprio_set", "link", "linkat", "symlink",
+        "symlinkat", "mknod", "mknodat", "kcmp", "rt_sigreturn",
     ]
 
     /// The address ranges a finished call may have taken pages out of (munmap, madvise's
@@ -105,6 +108,11 @@ public enum SyscallStores: Sendable, Equatable {
         case "sched_getaffinity": return .ranges(at(2, result))
         case "epoll_wait", "epoll_pwait": return .ranges(at(1, result * 12))
         case "poll", "ppoll": return .ranges(at(0, (a.count > 1 ? a[1] : 0) * 8))
+        case "accept", "accept4", "getsockname", "getpeername":
+            // A socket address of at most *addrlen bytes (128: sockaddr_storage), and the length.
+            return .ranges(at(1, 128) + at(2, 4))
+        case "recvfrom": return .ranges(at(1, result) + at(4, 128) + at(5, 4))
+        case "fstatfs", "statfs": return .ranges(at(1, 120))
         case "rseq": return .ranges(at(0, a.count > 1 ? a[1] : 32))  // registration fills in the area
         case "futex":
             // FUTEX_WAIT / FUTEX_WAKE (and their PRIVATE and BITSET forms) store nothing.

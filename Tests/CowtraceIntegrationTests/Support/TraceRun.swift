@@ -29,10 +29,7 @@ struct TraceRun {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         let read = { (suffix: String) in (try? String(contentsOfFile: base + suffix, encoding: .utf8)) ?? "" }
-        let events = read(".json").split(separator: "\n").compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
-        }
-        return TraceRun(result: CommandResult(stdout: read(".out"), stderr: read(".err"), status: code), events: events)
+        return TraceRun(result: CommandResult(stdout: read(".out"), stderr: read(".err"), status: code), events: parseEvents(read(".json")))
     }
 
     /// Runs cowtrace with `--json FILE` and the given options on `program`.
@@ -44,10 +41,21 @@ struct TraceRun {
             : try Command.run(command, seconds: seconds)
         let text = (try? String(contentsOfFile: json, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(atPath: json)
-        let events = text.split(separator: "\n").compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        return TraceRun(result: result, events: parseEvents(text))
+    }
+
+    /// The JSON lines as objects; a split's `stack` id is resolved into its `backtrace`
+    /// (the log writes each distinct backtrace once, as a `stack` event).
+    static func parseEvents(_ text: String) -> [[String: Any]] {
+        var stacks: [Int: Any] = [0: [[String: Any]]()]
+        return text.split(separator: "\n").compactMap { line in
+            guard var event = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else { return nil }
+            if event["event"] as? String == "stack", let id = event["id"] as? Int { stacks[id] = event["frames"] }
+            if event["event"] as? String == "split", event["backtrace"] == nil, let id = event["stack"] as? Int {
+                event["backtrace"] = stacks[id]
+            }
+            return event
         }
-        return TraceRun(result: result, events: events)
     }
 
     func events(_ kind: String) -> [[String: Any]] { events.filter { $0["event"] as? String == kind } }

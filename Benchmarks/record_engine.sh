@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The record engine's cost per copied page, from one run of each side (as the issue asks), on
+# many_pages built with 20000 pages: each side runs the fixture writing all its pages and
+# writing none, and the difference over 20000 is the cost per copied page:
+#   untraced      the kernel's own copy (fault + copy), per page;
+#   fault engine  a ptrace stop per copy (cowtrace --engine fault -q --json);
+#   record engine no stop: perf ring buffers, replayed (cowtrace --engine record -q --json).
+# Targets: record <= 0.2x the fault engine, and its cost over untraced <= 2x the kernel's copy.
+# RUNS=N takes the best of N runs per side instead (this 2-vCPU VM is shared and noisy).
+# Run as root from the package root: Benchmarks/record_engine.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+swift build -c release --product cowtrace >/dev/null
+cowtrace=$(swift build -c release --show-bin-path)/cowtrace
+pages=20000
+gcc -O0 -no-pie -DPAGES=$pages -o "$work/many_pages" Fixtures/many_pages.c
+runs=${RUNS:-1}
+
+now() { date +%s.%N; }
+timed() {
+  local best=1000 s e
+  for _ in $(seq "$runs"); do
+    s=$(now); "$@" >/dev/null 2>&1; e=$(now)
+    best=$(python3 -c "print(min($best, $e - $s))")
+  done
+  echo "$best"
+}
+summary() { python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"summary\"" in l][-1][sys.argv[2]])' "$@"; }
+
+u_all=$(timed "$work/many_pages" $pages)
+u_none=$(timed "$work/many_pages" 0)
+f_all=$(timed "$cowtrace" -q --engine fault --json "$work/f.json" "$work/many_pages" $pages)
+f_none=$(timed "$cowtrace" -q --engine fault --json "$work/f0.json" "$work/many_pages" 0)
+r_all=$(timed "$cowtrace" -q --engine record --json "$work/r.json" "$work/many_pages" $pages)
+r_none=$(timed "$cowtrace" -q --engine record --json "$work/r0.json" "$work/many_pages" 0)
+python3 - "$pages" "$u_all" "$u_none" "$f_all" "$f_none" "$r_all" "$r_none" \
+  "$(summary "$work/f.json" splits)" "$(summary "$work/r.json" splits)" "$(summary "$work/r.json" lost_samples)" <<'PY'
+import sys
+n = int(sys.argv[1])
+ua, un, fa, fn, ra, rn = map(float, sys.argv[2:8])
+fsplits, rsplits, lost = sys.argv[8:11]
+u, f, r = (ua - un) / n, (fa - fn) / n, (ra - rn) / n
+print(f"cost per copied page on many_pages ({n} pages written - 0 written) / {n}:")
+print(f"  untraced (the kernel's copy): {ua:.3f} s - {un:.3f} s: {u * 1e6:6.1f} us per page")
+print(f"  fault engine ({fsplits} splits):  {fa:.3f} s - {fn:.3f} s: {f * 1e6:6.1f} us per page")
+print(f"  record engine ({rsplits} splits, {lost} samples lost): {ra:.3f} s - {rn:.3f} s: {r * 1e6:6.1f} us per page")
+print(f"  record / fault:                        {r / f:5.2f}x (target <= 0.2x)")
+print(f"  record over untraced / kernel's copy:  {(r - u) / u:5.2f}x (target <= 2x)")
+PY

@@ -1,0 +1,435 @@
+// The record engine's collection: per-thread perf events writing page-fault samples into
+// mmap'd ring buffers, drained by a reader thread (and by the tracer before it looks) into
+// compact records, each unwound at once over its stack copy. Losses are counted, never hidden.
+#include "CCowtrace.h"
+#include "sample_unwind.h"
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+// x86-64 perf register numbers sampled: ax bx cx dx si di bp sp ip flags, then r8..r15
+// (the segment registers ds/es/fs/gs are refused on 64-bit).
+#define REGS_MASK 0xff03ffULL
+#define REG_COUNT 18
+
+struct ring {
+    pid_t tid;
+    int fd, fd_kernel, fd_syscalls;
+    void *base;
+    size_t length;
+    uint64_t lost_records;
+};
+
+struct cow_recorder {
+    pthread_mutex_t lock;
+    pthread_t thread;
+    int running, stop;
+    struct ring *rings;
+    int ring_count;
+    int pages, stack_bytes;
+    uint64_t tracepoint_user, tracepoint_kernel, tracepoint_syscalls;
+    cow_sample *out;
+    size_t out_count, out_capacity;
+    uint64_t lost_closed;  // losses of buffers already closed
+    pthread_t tracer;      // the thread blocked in waitpid, when `waiting`
+    int waiting;
+    uint64_t last_kick, last_take;
+    uint64_t samples;
+    cow_sample_unwinder *unwinder;
+    unsigned char scratch[65536];  // a record that wraps around the end of its buffer
+};
+
+static long perf_event_open(struct perf_event_attr *attr, pid_t tid) {
+    return syscall(SYS_perf_event_open, attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+cow_recorder *cow_recorder_create(int buffer_pages, int stack_bytes, uint64_t tracepoint_user, uint64_t tracepoint_kernel,
+                                  uint64_t tracepoint_syscalls) {
+    cow_recorder *r = calloc(1, sizeof(*r));
+    if (!r) return NULL;
+    pthread_mutex_init(&r->lock, NULL);
+    r->pages = buffer_pages;
+    r->stack_bytes = stack_bytes & ~7;
+    r->tracepoint_user = tracepoint_user;
+    r->tracepoint_kernel = tracepoint_kernel;
+    r->tracepoint_syscalls = tracepoint_syscalls;
+    r->unwinder = cow_sample_unwinder_create();
+    return r;
+}
+
+static uint64_t read_lost(int fd) {
+    uint64_t values[2] = {0, 0};  // PERF_FORMAT_LOST: { value, lost }
+    if (fd < 0 || read(fd, values, sizeof values) != (ssize_t)sizeof values) return 0;
+    return values[1];
+}
+
+static uint64_t ring_lost(struct ring *ring) {
+    uint64_t counted = read_lost(ring->fd) + read_lost(ring->fd_kernel) + read_lost(ring->fd_syscalls);
+    return counted > ring->lost_records ? counted : ring->lost_records;
+}
+
+static void close_ring(struct ring *ring) {
+    if (ring->base) munmap(ring->base, ring->length);
+    if (ring->fd_kernel >= 0) close(ring->fd_kernel);
+    if (ring->fd_syscalls >= 0) close(ring->fd_syscalls);
+    if (ring->fd >= 0) close(ring->fd);
+    ring->base = NULL;
+    ring->fd = ring->fd_kernel = ring->fd_syscalls = -1;
+}
+
+void cow_recorder_destroy(cow_recorder *r) {
+    if (!r) return;
+    if (r->running) {
+        pthread_mutex_lock(&r->lock);
+        r->stop = 1;
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->thread, NULL);
+    }
+    for (int i = 0; i < r->ring_count; i++) close_ring(&r->rings[i]);
+    free(r->rings);
+    free(r->out);
+    cow_sample_unwinder_destroy(r->unwinder);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+// ---- parsing --------------------------------------------------------------------
+
+static void take_u64(const unsigned char **p, uint64_t *out) {
+    memcpy(out, *p, sizeof(*out));
+    *p += sizeof(*out);
+}
+
+static void keep(cow_recorder *r, const cow_sample *s) {
+    if (r->out_count == r->out_capacity) {
+        size_t capacity = r->out_capacity ? r->out_capacity * 2 : 1024;
+        cow_sample *grown = realloc(r->out, sizeof(*grown) * capacity);
+        if (!grown) return;
+        r->out = grown;
+        r->out_capacity = capacity;
+    }
+    r->out[r->out_count++] = *s;
+}
+
+static void handle_sample(cow_recorder *r, const unsigned char *p, const unsigned char *end) {
+    cow_sample s;
+    memset(&s, 0, sizeof s);
+    uint32_t ids[2];
+    memcpy(ids, p, sizeof ids);
+    p += sizeof ids;
+    s.pid = (int32_t)ids[0];
+    s.tid = (int32_t)ids[1];
+    take_u64(&p, &s.time);
+    take_u64(&p, &s.address);
+    s.error_code = UINT64_MAX;
+    if (r->tracepoint_syscalls) {
+        uint64_t n;
+        take_u64(&p, &n);
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t ip;
+            take_u64(&p, &ip);
+            // PERF_CONTEXT_* markers are the top 4095 values.
+            if (ip >= (uint64_t)-4095 || s.kernel_frame_count >= COW_SAMPLE_FRAMES) continue;
+            s.kernel_frames[s.kernel_frame_count++] = ip;
+        }
+    }
+    if (r->tracepoint_user) {
+        uint32_t size;
+        memcpy(&size, p, sizeof size);
+        const unsigned char *raw = p + sizeof size;
+        // The common header (8 bytes: type, flags, preempt count, pid), then address, ip, error_code.
+        if (size >= 32) {
+            uint16_t type;
+            memcpy(&type, raw, sizeof type);
+            if (r->tracepoint_syscalls && type == r->tracepoint_syscalls && size >= 64) {
+                s.kernel = 2;
+                memcpy(&s.address, raw + 8, 8);
+                memcpy(s.args, raw + 16, sizeof s.args);
+            } else {
+                s.kernel = type == r->tracepoint_kernel;
+                memcpy(&s.address, raw + 8, 8);
+                memcpy(&s.error_code, raw + 24, 8);
+            }
+        }
+        p = raw + size;
+    }
+    uint64_t abi;
+    take_u64(&p, &abi);
+    uint64_t regs[REG_COUNT];
+    if (abi == 0) return;  // no user registers: not a user thread's fault
+    memcpy(regs, p, sizeof regs);
+    p += sizeof regs;
+    struct user_regs_struct *u = &s.regs;
+    u->rax = regs[0]; u->rbx = regs[1]; u->rcx = regs[2]; u->rdx = regs[3];
+    u->rsi = regs[4]; u->rdi = regs[5]; u->rbp = regs[6]; u->rsp = regs[7];
+    u->rip = regs[8]; u->eflags = regs[9];
+    u->r8 = regs[10]; u->r9 = regs[11]; u->r10 = regs[12]; u->r11 = regs[13];
+    u->r12 = regs[14]; u->r13 = regs[15]; u->r14 = regs[16]; u->r15 = regs[17];
+    uint64_t stack_size = 0, dynamic_size = 0;
+    const unsigned char *stack = NULL;
+    take_u64(&p, &stack_size);
+    if (stack_size > 0 && p + stack_size + 8 <= end) {
+        stack = p;
+        memcpy(&dynamic_size, p + stack_size, sizeof dynamic_size);
+        if (dynamic_size > stack_size) dynamic_size = stack_size;
+    }
+    r->samples++;
+    // The kernel's stores are attributed at the tracees' syscall stops, from their registers.
+    if (s.kernel != 2 && stack && (!s.kernel || r->tracepoint_syscalls)) {
+        s.frame_count = cow_sample_unwind(r->unwinder, s.pid, &s.regs, stack, dynamic_size, s.frames, COW_SAMPLE_FRAMES);
+    }
+    keep(r, &s);
+}
+
+static void drain_ring(cow_recorder *r, struct ring *ring) {
+    if (!ring->base) return;
+    struct perf_event_mmap_page *meta = ring->base;
+    unsigned char *data = (unsigned char *)ring->base + (meta->data_offset ? meta->data_offset : 4096);
+    uint64_t size = meta->data_size ? meta->data_size : (uint64_t)r->pages * 4096;
+    uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
+    uint64_t tail = meta->data_tail;
+    while (tail + sizeof(struct perf_event_header) <= head) {
+        struct perf_event_header h;
+        memcpy(&h, data + (tail % size), sizeof h);  // records are 8-aligned: a header never wraps
+        if (h.size < sizeof h || tail + h.size > head) break;
+        const unsigned char *record = data + (tail % size);
+        if ((tail % size) + h.size > size) {
+            uint64_t first = size - (tail % size);
+            memcpy(r->scratch, data + (tail % size), first);
+            memcpy(r->scratch + first, data, h.size - first);
+            record = r->scratch;
+        }
+        if (h.type == PERF_RECORD_SAMPLE) {
+            handle_sample(r, record + sizeof h, record + h.size);
+        } else if (h.type == PERF_RECORD_LOST) {
+            uint64_t lost;
+            memcpy(&lost, record + sizeof h + 8, sizeof lost);  // { id, lost }
+            ring->lost_records += lost;
+        }
+        tail += h.size;
+    }
+    __atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
+}
+
+static void drain_all(cow_recorder *r) {
+    for (int i = 0; i < r->ring_count; i++) drain_ring(r, &r->rings[i]);
+}
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+// Samples are waiting and the tracer is blocked in waitpid: interrupt it, at most every
+// millisecond, as soon as a batch is worth replaying (or has waited 5 ms).
+static void kick(cow_recorder *r) {
+    if (!r->waiting || r->out_count == 0) return;
+    uint64_t now = now_ns();
+    if ((r->out_count >= 256 || now - r->last_take >= 5000000u) && now - r->last_kick >= 1000000u) {
+        r->last_kick = now;
+        pthread_kill(r->tracer, SIGURG);
+    }
+}
+
+static void *reader(void *arg) {
+    cow_recorder *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->lock);
+        int stop = r->stop;
+        if (!stop) {
+            drain_all(r);
+            kick(r);
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (stop) break;
+        // A sample is about 8.4 KB: a fast writer fills 4 MB in a few ms.
+        struct timespec pause = {0, 500 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+static void interrupted(int sig) { (void)sig; }
+
+void cow_recorder_waiting(cow_recorder *r) {
+    pthread_mutex_lock(&r->lock);
+    r->tracer = pthread_self();
+    r->waiting = 1;
+    pthread_mutex_unlock(&r->lock);
+}
+
+int cow_recorder_start(cow_recorder *r) {
+    if (r->running) return 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = interrupted;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: the tracer's waitpid returns EINTR
+    sigaction(SIGURG, &sa, NULL);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGURG);
+    pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
+    int rc = pthread_create(&r->thread, NULL, reader, r);
+    if (rc == 0) r->running = 1;
+    return rc;
+}
+
+// ---- events --------------------------------------------------------------------
+
+static void attributes(cow_recorder *r, struct perf_event_attr *a, uint64_t tracepoint) {
+    memset(a, 0, sizeof(*a));
+    a->size = sizeof(*a);
+    if (tracepoint) {
+        a->type = PERF_TYPE_TRACEPOINT;
+        a->config = tracepoint;
+    } else {
+        a->type = PERF_TYPE_SOFTWARE;
+        a->config = PERF_COUNT_SW_PAGE_FAULTS;
+        a->exclude_kernel = 1;
+    }
+    a->sample_period = 1;
+    a->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR | (tracepoint ? PERF_SAMPLE_RAW : 0) |
+                     PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER | (r->tracepoint_syscalls ? PERF_SAMPLE_CALLCHAIN : 0);
+    a->exclude_callchain_user = 1;
+    a->sample_max_stack = COW_SAMPLE_FRAMES;
+    a->sample_regs_user = REGS_MASK;
+    a->sample_stack_user = (uint32_t)r->stack_bytes;
+    a->read_format = PERF_FORMAT_LOST;
+    a->exclude_hv = 1;
+    a->use_clockid = 1;
+    a->clockid = CLOCK_MONOTONIC;
+    a->watermark = 1;
+    a->wakeup_watermark = (uint32_t)((uint64_t)r->pages * 4096 / 4);
+}
+
+static const char filter[] = "(error_code & 1) && (error_code & 2)";
+// The calls that take pages out of an address space: mmap (over a mapping), munmap, mremap, madvise.
+static const char mapping_calls[] = "id == 9 || id == 11 || id == 25 || id == 28";
+
+int cow_recorder_add_thread(cow_recorder *r, pid_t tid) {
+    struct ring ring = {tid, -1, -1, -1, NULL, 0, 0};
+    struct perf_event_attr a;
+    attributes(r, &a, r->tracepoint_user);
+    long fd = perf_event_open(&a, tid);
+    if (fd < 0) return -1;
+    ring.fd = (int)fd;
+    int saved = 0;
+    if (r->tracepoint_user && ioctl(ring.fd, PERF_EVENT_IOC_SET_FILTER, filter) != 0) goto fail;
+    // Without privileges the buffers count against perf_event_mlock_kb and RLIMIT_MEMLOCK
+    // (EPERM past them): a smaller buffer is better than none (its losses are counted).
+    for (int pages = r->pages;; pages /= 2) {
+        ring.length = (size_t)(pages + 1) * 4096;
+        ring.base = mmap(NULL, ring.length, PROT_READ | PROT_WRITE, MAP_SHARED, ring.fd, 0);
+        if (ring.base != MAP_FAILED) break;
+        ring.base = NULL;
+        if (errno != EPERM || pages == 1) goto fail;
+    }
+    if (r->tracepoint_kernel) {
+        attributes(r, &a, r->tracepoint_kernel);
+        fd = perf_event_open(&a, tid);
+        if (fd < 0) goto fail;
+        ring.fd_kernel = (int)fd;
+        if (ioctl(ring.fd_kernel, PERF_EVENT_IOC_SET_FILTER, filter) != 0) goto fail;
+        if (ioctl(ring.fd_kernel, PERF_EVENT_IOC_SET_OUTPUT, ring.fd) != 0) goto fail;
+    }
+    if (r->tracepoint_syscalls) {
+        attributes(r, &a, r->tracepoint_syscalls);
+        fd = perf_event_open(&a, tid);
+        if (fd < 0) goto fail;
+        ring.fd_syscalls = (int)fd;
+        if (ioctl(ring.fd_syscalls, PERF_EVENT_IOC_SET_FILTER, mapping_calls) != 0) goto fail;
+        if (ioctl(ring.fd_syscalls, PERF_EVENT_IOC_SET_OUTPUT, ring.fd) != 0) goto fail;
+    }
+    pthread_mutex_lock(&r->lock);
+    struct ring *grown = realloc(r->rings, sizeof(*grown) * (size_t)(r->ring_count + 1));
+    if (grown) {
+        r->rings = grown;
+        r->rings[r->ring_count++] = ring;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (!grown) {
+        errno = ENOMEM;
+        goto fail;
+    }
+    return 0;
+fail:
+    saved = errno;
+    close_ring(&ring);
+    errno = saved;
+    return -1;
+}
+
+int cow_recorder_has_thread(cow_recorder *r, pid_t tid) {
+    pthread_mutex_lock(&r->lock);
+    int found = 0;
+    for (int i = 0; i < r->ring_count && !found; i++) found = r->rings[i].tid == tid;
+    pthread_mutex_unlock(&r->lock);
+    return found;
+}
+
+void cow_recorder_remove_thread(cow_recorder *r, pid_t tid) {
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; i < r->ring_count; i++) {
+        if (r->rings[i].tid != tid) continue;
+        drain_ring(r, &r->rings[i]);
+        r->lost_closed += ring_lost(&r->rings[i]);
+        close_ring(&r->rings[i]);
+        r->rings[i] = r->rings[--r->ring_count];
+        break;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+void cow_recorder_maps_changed(cow_recorder *r, pid_t pid) {
+    pthread_mutex_lock(&r->lock);
+    // Samples taken before the change are unwound against the old mappings first.
+    drain_all(r);
+    cow_sample_unwinder_stale(r->unwinder, pid);
+    pthread_mutex_unlock(&r->lock);
+}
+
+cow_sample *cow_recorder_take(cow_recorder *r, size_t *count) {
+    pthread_mutex_lock(&r->lock);
+    drain_all(r);
+    r->waiting = 0;
+    r->last_take = now_ns();
+    cow_sample *taken = r->out;
+    *count = r->out_count;
+    r->out = NULL;
+    r->out_count = r->out_capacity = 0;
+    pthread_mutex_unlock(&r->lock);
+    return taken;
+}
+
+uint64_t cow_recorder_lost(cow_recorder *r) {
+    pthread_mutex_lock(&r->lock);
+    uint64_t lost = r->lost_closed;
+    for (int i = 0; i < r->ring_count; i++) lost += ring_lost(&r->rings[i]);
+    pthread_mutex_unlock(&r->lock);
+    return lost;
+}
+
+uint64_t cow_recorder_samples(cow_recorder *r) {
+    pthread_mutex_lock(&r->lock);
+    uint64_t n = r->samples;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+int cow_mount_tracefs(void) {
+    struct stat st;
+    if (stat("/sys/kernel/tracing/events", &st) == 0) return 0;
+    return mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL);
+}

@@ -1,0 +1,141 @@
+import Glibc
+
+/// Trace events as the JSON log's objects (SPEC "JSON events"), in order. Besides one object
+/// per event it writes each distinct backtrace once, as a `stack` event before its first use
+/// (a split names it with `"stack":N`; 0 is no backtrace), and a `process` event naming a
+/// pid's program the first time the pid appears. The --json log and the live run model
+/// (`SummaryCollector`) both take their objects from here.
+public struct JSONEventEncoder {
+    /// Backtraces already given an id; keyed by addresses, checked for equality.
+    private var stackIDs: [[UInt64]: [(frames: [BacktraceFrame], id: Int)]] = [:]
+    private var nextStackID = 1
+    private var programsSeen: Set<pid_t> = []
+    private let start = Self.monotonicMicroseconds()
+    private let formats = FrameFormats()
+
+    public init() {}
+
+    public mutating func encode(_ event: TraceEvent, _ emit: (String, [(String, JSONValue)]) -> Void) {
+        switch event {
+        case .syscall(let r):
+            var fields: [(String, JSONValue)] = [("pid", .int32(r.tid)), ("name", .string(r.name)), ("ret", r.ret.map { .int($0) } ?? .null)]
+            if let errno = r.errno { fields.append(("errno", .string(errno))) }
+            fields.append(("text", .string(r.line)))
+            emit("syscall", fields)
+        case .clone(let c):
+            emit("clone", [
+                ("pid", .int32(c.pid)), ("child", .int32(c.child)), ("syscall", .string(c.syscall)),
+                ("flags", .array(c.flags.map { .string($0) })), ("exit_signal", .string(c.exitSignal)),
+                ("child_tidptr", .hex(c.childTidPointer)), ("parent_tid", .hex(c.parentTid)),
+                ("shares_memory", .bool(c.sharesMemory)), ("shared_pages", .int(c.sharedPages)),
+            ])
+        case .shared(let s):
+            nameProgram(s.parent, emit)
+            nameProgram(s.child, emit)
+            emit("shared", [("pid", .int32(s.parent)), ("child", .int32(s.child)), ("syscall", .string(s.call)),
+                            ("anon", .int(s.anon)), ("file", .int(s.file)), ("zero", .int(s.zero)), ("time_us", .int(elapsed()))])
+        case .split(let split):
+            nameProgram(split.writer, emit)
+            let stack = stackID(split.backtrace, emit)
+            var fields = Self.json(split, formats: formats, stack: stack)
+            fields.append(("time_us", .int(elapsed())))
+            emit("split", fields)
+        case .reuse(let r):
+            emit("reuse", [("pid", .int32(r.pid)), ("page", .hex(r.page)), ("region", .string(r.region)),
+                           ("frame", .hex(FrameNumber.known(r.frame))), ("ip", .hex(r.ip)), ("time_us", .int(elapsed()))])
+        case .drop(let d):
+            let time = elapsed()
+            for p in d.pages {
+                emit("drop", [("pid", .int32(d.pid)), ("page", .hex(p.page)), ("region", .string(p.region)),
+                              ("frame", .hex(FrameNumber.known(p.frame))), ("reason", .string(d.reason)), ("time_us", .int(time))])
+            }
+        case .exit(let e):
+            guard e.isLeader else { return }
+            switch e.how {
+            case .exited(let code): emit("exit", [("pid", .int32(e.tid)), ("status", .int32(code)), ("signal", .null)])
+            case .killed(let signal, _): emit("exit", [("pid", .int32(e.tid)), ("status", .null), ("signal", .string(SignalNames.name(signal)))])
+            }
+        case .note(let text):
+            emit("note", [("text", .string(text))])
+        case .summary(let summary):
+            emit("summary", summary.json())
+        case .syscallEntry, .signal, .text:
+            break
+        }
+    }
+
+    /// The id of a backtrace; a new one is first written as a `stack` event.
+    private mutating func stackID(_ frames: [BacktraceFrame], _ emit: (String, [(String, JSONValue)]) -> Void) -> Int {
+        guard !frames.isEmpty else { return 0 }
+        let key = frames.map(\.ip)
+        if let hit = stackIDs[key]?.first(where: { $0.frames == frames }) { return hit.id }
+        let id = nextStackID
+        nextStackID += 1
+        stackIDs[key, default: []].append((frames, id))
+        emit("stack", [("id", .int(id)), ("frames", .array(frames.map(Self.frameJSON)))])
+        return id
+    }
+
+    /// A `process` event the first time a pid is named: its executable, for "prog pid N".
+    private mutating func nameProgram(_ pid: pid_t, _ emit: (String, [(String, JSONValue)]) -> Void) {
+        guard programsSeen.insert(pid).inserted else { return }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard let n = try? systemCall("readlink", pid: pid, { readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1) }) else { return }
+        emit("process", [("pid", .int32(pid)), ("program", .string(String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)))])
+    }
+
+    private func elapsed() -> Int { Int(Self.monotonicMicroseconds() - start) }
+
+    static func monotonicMicroseconds() -> Int64 {
+        var now = timespec()
+        _ = try? systemCall("clock_gettime") { clock_gettime(CLOCK_MONOTONIC, &now) }
+        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+    }
+
+    /// A split's fields; with `stack`, the backtrace is that `stack` event's id instead of inline.
+    static func json(_ s: Split, formats: FrameFormats? = nil, stack: Int? = nil) -> [(String, JSONValue)] {
+        var ip: JSONValue = .null, instruction: JSONValue = .null, address: JSONValue = .null, size: JSONValue = .null
+        var bytes: JSONValue = .null, syscall: JSONValue = .null, cloneFlag: JSONValue = .null, detail: JSONValue = .null
+        var note: JSONValue = .null, syscallLine: JSONValue = .null, ranges: JSONValue = .null
+        switch s.cause {
+        case .instruction(let w):
+            // Each run of bytes written on the page (one, unless lanes were masked off).
+            ranges = .array((w.ranges.isEmpty ? [WriteRange(address: w.address, size: w.size)] : w.ranges).map {
+                .object([("address", .hex($0.address)), ("size", .int($0.size))])
+            })
+            ip = .hex(w.ip)
+            instruction = .string(w.text)
+            address = .hex(w.address)
+            size = .int(w.size)
+            bytes = .string(formats?.bytesText(w.ip, w.bytes) ?? CowtraceCore.bytesText(w.bytes))
+        case .syscall(let call):
+            syscall = .string(call.name)
+            syscallLine = .string(call.line)
+        case .clone(let store, let pointer):
+            cloneFlag = .string(store.rawValue)
+            address = .hex(pointer)
+            size = .int(4)
+        case .kernel(let store): detail = .string(store?.rawValue)
+        case .unknown(let n): note = .string(n)
+        }
+        let top = s.backtrace.first
+        let symbol: JSONValue = top?.symbol.map { .string(symbolWithOffset($0, top?.offset)) } ?? .null
+        return [
+            ("page", .hex(s.page)), ("region", .string(s.region)), ("kind", .string(s.kind.rawValue)),
+            ("writer", .int32(s.writer)), ("others", .array(s.others.map { .int32($0) })),
+            ("frame_before", .hex(FrameNumber.known(s.frameBefore))), ("frame_after", .hex(FrameNumber.known(s.frameAfter))),
+            ("huge_page", s.hugePage.map { .bool($0) } ?? .null),
+            ("cause", .string(s.cause.name)), ("detail", detail), ("ip", ip), ("instruction", instruction),
+            ("bytes", bytes), ("address", address), ("size", size), ("ranges", ranges), ("syscall", syscall),
+            ("syscall_line", syscallLine), ("clone_flag", cloneFlag),
+            ("symbol", symbol), ("source", .string(top?.source)),
+            stack.map { ("stack", .int($0)) } ?? ("backtrace", formats?.backtraceJSON(s.backtrace) ?? .array(s.backtrace.map(frameJSON))),
+            ("note", note), ("engine", .string(s.engine.rawValue)),
+        ]
+    }
+
+    static func frameJSON(_ f: BacktraceFrame) -> JSONValue {
+        .object([("ip", .hex(f.ip)), ("symbol", .string(f.symbol)), ("offset", f.offset.map { .int(Int64($0)) } ?? .null),
+                 ("module", .string(f.module)), ("module_offset", .hex(f.moduleOffset)), ("source", .string(f.source))])
+    }
+}
