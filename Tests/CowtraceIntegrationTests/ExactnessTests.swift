@@ -138,6 +138,24 @@ import Testing
         }
     }
 
+    /// Every split line is prefixed with the process whose page changed (the JSON writer),
+    /// the child's copies made before its first instruction (its TID store, rseq) included.
+    @Test(arguments: engines)
+    func splitLinesNameTheWriter(_ engine: String) throws {
+        let binary = try Fixtures.path("fork_demo")
+        let run = try TraceRun.run(["--engine", engine, "-q"], [binary])
+        #expect(run.result.status == 0, "\(run.result.stderr.suffix(2000))")
+        let child = try #require(run.clones.first?["child"] as? Int)
+        let lines = run.result.stderr.split(separator: "\n").filter { $0.contains("cow: split 0x") }
+        #expect(lines.count == run.splits.count)
+        #expect(run.splits.contains { $0["writer"] as? Int == child && $0["cause"] as? String == "clone" })
+        for (line, split) in zip(lines, run.splits) {
+            let writer = try #require(split["writer"] as? Int)
+            #expect(line.hasPrefix("[pid \(String(repeating: " ", count: max(0, 5 - String(writer).count)))\(writer)] "), "\(line)")
+            #expect(line.contains(split["page"] as? String ?? "?"), "\(line)")
+        }
+    }
+
     /// "0xA+N,0xB+M" -> [(A, N), (B, M)]; "none" -> [].
     static func ranges(_ text: String) -> [(UInt64, Int)] {
         text.split(separator: ",").compactMap { part in

@@ -70,7 +70,10 @@ public final class StepEngine: CowEngine {
         if isHeld(tracee) { return .hold }
         // Between a syscall's entry and exit stops: PTRACE_SYSCALL, or the exit stop is lost.
         if tracee.inFlight != nil { return .syscall }
-        guard tracker.shares(tracee.tgid) else { return .run }
+        guard tracker.shares(tracee.tgid) else {
+            masks.invalidate(tracee.tid)  // its syscalls may no longer stop it (seccomp filter)
+            return .run
+        }
         let thread = state(tracee)
         // A step interrupted by a signal stop is issued again, not counted again.
         guard stepBudgetLeft || thread.pending != nil else {
