@@ -99,8 +99,6 @@ import Testing
         #expect(run.result.status == 0, "\(run.result.stderr.suffix(2000))")
         let lines = run.result.stdout.split(separator: "\n").filter { $0.hasPrefix("form ") }
         #expect(lines.count >= 30, "\(run.result.stdout)")
-        // capstone 4.0.2 cannot decode these (AVX512-VBMI2): the cause must then say unknown.
-        let undecodable: Set<String> = ["vpcompressb"]
         for line in lines {
             let words = line.split(separator: " ")
             let name = String(words[1])
@@ -120,10 +118,6 @@ import Testing
             }
             #expect(splits.count == 1, "\(name): \(splits)")
             guard let split = splits.first else { continue }
-            if undecodable.contains(name) {
-                #expect(split["cause"] as? String == "unknown", "\(name): \(split)")
-                continue
-            }
             #expect(split["cause"] as? String == "instruction", "\(name): \(split)")
             #expect(hexValue(split["ip"]) == (try Fixtures.symbol("form_" + name, in: binary)), "\(name): \(split)")
             let reported = (split["ranges"] as? [[String: Any]] ?? []).compactMap { r -> (UInt64, Int)? in
