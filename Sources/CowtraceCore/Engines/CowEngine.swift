@@ -297,7 +297,12 @@ public class CowEngine: TraceObserver, StopArbiter {
     /// Processes being let go: what they shared leaves the ledger as detached, not exited.
     private var detaching: Set<pid_t> = []
 
-    public func willDetach(_ tracee: Tracee, tracer: Tracer) { detaching.insert(tracee.tgid) }
+    public func willDetach(_ tracee: Tracee, tracer: Tracer) {
+        detaching.insert(tracee.tgid)
+        // A step trap forced on a thread that blocks SIGTRAP unblocked it: the program's mask
+        // back (the tracer keeps it blocked while it draws out a trap still queued).
+        masks.restoreAfterStep(tracee.tid)
+    }
 
     // MARK: Exec and exit
 

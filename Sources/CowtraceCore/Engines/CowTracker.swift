@@ -513,7 +513,7 @@ public final class CowTracker {
             stream.emit(.drop(Drop(pid: pid, pages: removed.map { Drop.Page(page: $0.page, region: $0.record.region, frame: $0.record.frame) }, reason: reason)))
         }
         for item in removed {
-            if let last = item.remaining.onlyElement { watchReuse(last, page: item.page, frame: item.record.frame, kind: item.record.kind) }
+            if let last = item.lastHolder { watchReuse(last, page: item.page, frame: item.record.frame, kind: item.record.kind) }
         }
         self.pages.forget(pid)
         mapsCache[pid] = nil
