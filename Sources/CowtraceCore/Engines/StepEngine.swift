@@ -97,7 +97,9 @@ public final class StepEngine: CowEngine {
         }
         _ = masks.mask(tracee.tid)  // known before the step, to restore after its forced trap
         if thread.pending == nil { stepsIssued += 1 }
-        thread.pending = (instruction, signal != 0)
+        // A signal with a handler: the step stops at the handler's entry, the frame written
+        // and the instruction at RIP not run (it runs after sigreturn).
+        thread.pending = (instruction, signal != 0 && CowEngine.hasHandler(tracee.tgid, signal))
         thread.vector = instruction?.needsVectorState == true ? try? VectorState.read(tracee.tid) : nil
         return .singleStep
     }
@@ -136,7 +138,7 @@ public final class StepEngine: CowEngine {
         masks.restoreAfterStep(tracee.tid)
         if pending.signal { masks.invalidate(tracee.tid) }  // a handler's entry: its sa_mask
         guard let before = thread.before, let after, tracker.shares(tracee.tgid) else { return }
-        attributeStep(tracee, instruction: pending.instruction, signal: pending.signal, before: before, after: after,
+        attributeStep(tracee, instruction: pending.signal ? nil : pending.instruction, signal: pending.signal, before: before, after: after,
                       vector: thread.vector, stepsSinceSweep: &thread.stepsSinceSweep)
     }
 
