@@ -5,10 +5,14 @@
 # Prints BGSAVE time and SET throughput traced against untraced (targets: BGSAVE within 3x
 # under the fault engine), and cowtrace's pages copied x 4 KiB against Redis's own
 # "Fork CoW for RDB: current N MB" log line (target: within 25%).
-# Usage (root, package root): Benchmarks/redis_bgsave.sh [ENGINE]   (default: fault)
+# Usage (root, package root): Benchmarks/redis_bgsave.sh [ENGINE [cowtrace options...]]
+# (default: fault). With --while-shared cowtrace lets go of the server by itself once the
+# BGSAVE child is gone (Benchmarks/redis_record.sh); otherwise it is interrupted (SIGINT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engine=${1:-fault}
+shift || true
+extra=("$@")
 keys=${KEYS:-500000}
 requests=${REQUESTS:-300000}
 work=$(mktemp -d)
@@ -61,7 +65,7 @@ bgsave_round() {
 read -r u_time u_rps u_cow < <(bgsave_round)
 echo "untraced: BGSAVE $u_time s, SET $u_rps req/s, Redis CoW $u_cow MB"
 
-"$cowtrace" -q -p "$server" --engine "$engine" --json "$work/events.json" -o "$work/cow.log" &
+"$cowtrace" -q -p "$server" --engine "$engine" "${extra[@]}" --json "$work/events.json" -o "$work/cow.log" &
 tracer=$!
 for _ in $(seq 100); do
   grep -q "^TracerPid:[[:space:]]*$tracer" /proc/"$server"/status 2>/dev/null && break
@@ -69,23 +73,37 @@ for _ in $(seq 100); do
 done
 sleep 0.5
 read -r t_time t_rps t_cow < <(bgsave_round)
-sleep 1
-kill -INT "$tracer"
+if [[ " ${extra[*]} " == *" --while-shared "* ]]; then
+  for _ in $(seq 600); do kill -0 "$tracer" 2>/dev/null || break; sleep 0.05; done
+  kill -0 "$tracer" 2>/dev/null && echo "cowtrace did not let go by itself"
+else
+  sleep 1
+fi
+kill -INT "$tracer" 2>/dev/null || true
 for _ in $(seq 200); do kill -0 "$tracer" 2>/dev/null || break; sleep 0.05; done
 tracer=""
+echo "server still traced: $(awk '/^TracerPid/ {print $2}' /proc/$server/status) (0: let go)"
 splits=$(python3 -c 'import json,sys
 s=[json.loads(l) for l in open(sys.argv[1]) if "\"summary\"" in l]
 print(s[-1]["splits"] if s else -1)' "$work/events.json")
 sweeps=$(grep "full sweeps" "$work/cow.log" | tail -1 | sed 's/^ *//')
 echo "cowtrace --engine $engine: BGSAVE $t_time s, SET $t_rps req/s, Redis CoW $t_cow MB, cowtrace $splits pages copied"
 echo "  $sweeps"
-python3 - "$u_time" "$t_time" "$u_rps" "$t_rps" "$t_cow" "$splits" "$engine" <<'PY'
-import sys
+python3 - "$u_time" "$t_time" "$u_rps" "$t_rps" "$t_cow" "$splits" "$engine" "$work/events.json" "$server" <<'PY'
+import sys, json, collections
 ut, tt, ur, tr, cow, splits, engine = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+events = [json.loads(l) for l in open(sys.argv[8])]
+server = int(sys.argv[9])
 ratio = tt / ut if ut > 0 else float("inf")
 print(f"BGSAVE: {ratio:.2f}x untraced (target <= 3x) -> {'within' if ratio <= 3 else 'OVER'}")
 print(f"SET throughput: {tr / ur if ur else 0:.2f}x untraced ({tr:.0f} vs {ur:.0f} req/s)")
 mb = splits * 4096 / 1048576
 off = abs(mb - cow) / cow if cow > 0 else float("inf")
 print(f"pages copied: {splits} x 4 KiB = {mb:.1f} MB against Redis's {cow:.0f} MB: {off * 100:.0f}% off (target <= 25%) -> {'within' if off <= 0.25 else 'OVER'}")
+summary = [e for e in events if e["event"] == "summary"]
+if summary and summary[-1].get("lost_samples") is not None:
+    print(f"samples lost: {summary[-1]['lost_samples']}")
+for who, pick in (("parent", lambda s: s["writer"] == server), ("child", lambda s: s["writer"] != server)):
+    functions = collections.Counter((s.get("symbol") or s["cause"]).split("+")[0] for s in events if s["event"] == "split" and pick(s))
+    print(f"  top functions copying pages in the {who}: " + ", ".join(f"{n} {c}" for n, c in functions.most_common(5)))
 PY

@@ -6,6 +6,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <libunwind.h>
+#include "unwind_registers.h"
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,29 +187,6 @@ static struct process *process_for(cow_sample_unwinder *u, pid_t pid) {
 
 // ---- accessors -------------------------------------------------------------------
 
-static int register_value(const struct user_regs_struct *r, unw_regnum_t reg, unw_word_t *val) {
-    switch (reg) {
-    case UNW_X86_64_RAX: *val = r->rax; break;
-    case UNW_X86_64_RDX: *val = r->rdx; break;
-    case UNW_X86_64_RCX: *val = r->rcx; break;
-    case UNW_X86_64_RBX: *val = r->rbx; break;
-    case UNW_X86_64_RSI: *val = r->rsi; break;
-    case UNW_X86_64_RDI: *val = r->rdi; break;
-    case UNW_X86_64_RBP: *val = r->rbp; break;
-    case UNW_X86_64_RSP: *val = r->rsp; break;
-    case UNW_X86_64_R8: *val = r->r8; break;
-    case UNW_X86_64_R9: *val = r->r9; break;
-    case UNW_X86_64_R10: *val = r->r10; break;
-    case UNW_X86_64_R11: *val = r->r11; break;
-    case UNW_X86_64_R12: *val = r->r12; break;
-    case UNW_X86_64_R13: *val = r->r13; break;
-    case UNW_X86_64_R14: *val = r->r14; break;
-    case UNW_X86_64_R15: *val = r->r15; break;
-    case UNW_X86_64_RIP: *val = r->rip; break;
-    default: return -UNW_EBADREG;
-    }
-    return 0;
-}
 
 static int in_stack(const struct context *c, uint64_t addr) {
     return addr >= c->stack_start && addr - c->stack_start + sizeof(unw_word_t) <= c->stack_size;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include "CCowtrace.h"
 #include <libunwind-ptrace.h>
+#include "unwind_registers.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +101,6 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 // duration of one cow_unwind call.
 static _Thread_local const struct user_regs_struct *saved_regs;
 
-static int register_value(const struct user_regs_struct *r, unw_regnum_t reg, unw_word_t *val);
 
 static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, int write, void *arg) {
     const struct user_regs_struct *r = saved_regs;
@@ -119,29 +119,6 @@ static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, in
     return rc;
 }
 
-static int register_value(const struct user_regs_struct *r, unw_regnum_t reg, unw_word_t *val) {
-    switch (reg) {
-    case UNW_X86_64_RAX: *val = r->rax; break;
-    case UNW_X86_64_RDX: *val = r->rdx; break;
-    case UNW_X86_64_RCX: *val = r->rcx; break;
-    case UNW_X86_64_RBX: *val = r->rbx; break;
-    case UNW_X86_64_RSI: *val = r->rsi; break;
-    case UNW_X86_64_RDI: *val = r->rdi; break;
-    case UNW_X86_64_RBP: *val = r->rbp; break;
-    case UNW_X86_64_RSP: *val = r->rsp; break;
-    case UNW_X86_64_R8: *val = r->r8; break;
-    case UNW_X86_64_R9: *val = r->r9; break;
-    case UNW_X86_64_R10: *val = r->r10; break;
-    case UNW_X86_64_R11: *val = r->r11; break;
-    case UNW_X86_64_R12: *val = r->r12; break;
-    case UNW_X86_64_R13: *val = r->r13; break;
-    case UNW_X86_64_R14: *val = r->r14; break;
-    case UNW_X86_64_R15: *val = r->r15; break;
-    case UNW_X86_64_RIP: *val = r->rip; break;
-    default: return -UNW_EBADREG;
-    }
-    return 0;
-}
 
 // One word of the tracee's memory through /proc/TID/mem, a page at a time.
 static int read_word(cow_unwinder *u, uint64_t addr, unw_word_t *val) {

@@ -30,16 +30,9 @@ import Testing
 
     /// A process another tracer already holds cannot be traced (EPERM); it is left alone.
     @Test func pidThatCannotBeTraced() throws {
-        let sleeper = try Fixtures.path("sleeper")
-        let strace = Process()
-        strace.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
-        strace.arguments = ["-o", "/dev/null", sleeper, "20"]
-        let out = Pipe()
-        strace.standardOutput = out
-        try strace.run()
-        defer { strace.terminate() }
-        let pidLine = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        let pid = try #require(Int32(pidLine.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let traced = try Sleeper(seconds: 20, under: ["/usr/bin/strace", "-o", "/dev/null"])
+        defer { traced.process.terminate() }
+        let pid = traced.pid
         Self.expectOneLine(try Command.run([Paths.cowtrace, "-p", "\(pid)"]), containing: "Operation not permitted")
         #expect(kill(pid, 0) == 0)
         kill(pid, SIGKILL)

@@ -82,16 +82,9 @@ import Testing
     /// -p PID: attach to a running process, follow what it forks, and on SIGINT detach and
     /// leave it running.
     @Test func attachFollowsForksAndDetachesOnInterrupt() throws {
-        let sleeper = try Fixtures.path("sleeper")
-        let target = Process()
-        target.executableURL = URL(fileURLWithPath: sleeper)
-        target.arguments = ["20"]
-        let out = Pipe()
-        target.standardOutput = out
-        try target.run()
-        defer { target.terminate() }
-        let pidLine = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        let pid = try #require(Int32(pidLine.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let target = try Sleeper(seconds: 20)
+        defer { target.process.terminate() }
+        let pid = target.pid
 
         let tracer = Process()
         tracer.executableURL = URL(fileURLWithPath: Paths.cowtrace)
@@ -118,16 +111,8 @@ import Testing
     /// program, which ends as it would untraced (killed by SIGINT, or on with it ignored when
     /// it inherited SIGINT ignored), and cowtrace exits with its status; nothing is left behind.
     @Test func interruptGoesToLaunchedProgram() throws {
-        let sleeper = try Fixtures.path("sleeper")
-        let tracer = Process()
-        tracer.executableURL = URL(fileURLWithPath: Paths.cowtrace)
-        tracer.arguments = ["-q", sleeper, "2"]
-        let out = Pipe(), err = Pipe()
-        tracer.standardOutput = out
-        tracer.standardError = err
-        try tracer.run()
-        let pidLine = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        let pid = try #require(Int32(pidLine.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let traced = try Sleeper(seconds: 2, under: [Paths.cowtrace, "-q"])
+        let tracer = traced.process, pid = traced.pid
         // What the runner hands down (it may ignore or block SIGINT) is what the program has:
         // then it runs on to its end, as it would untraced.
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)

@@ -55,16 +55,9 @@ import Testing
     /// once the child is gone cowtrace detaches by itself and ends with the summary; the
     /// process runs on, untraced, and forks again normally.
     @Test func attachRecordsOneForkAndLetsGo() throws {
-        let sleeper = try Fixtures.path("sleeper")
-        let target = Process()
-        target.executableURL = URL(fileURLWithPath: sleeper)
-        target.arguments = ["20"]
-        let out = Pipe()
-        target.standardOutput = out
-        try target.run()
-        defer { target.terminate() }
-        let pidLine = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        let pid = try #require(Int32(pidLine.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let target = try Sleeper(seconds: 20)
+        defer { target.process.terminate() }
+        let pid = target.pid
 
         let tracer = Process()
         tracer.executableURL = URL(fileURLWithPath: Paths.cowtrace)
@@ -94,7 +87,7 @@ import Testing
         // It forks again, untraced, and lives on.
         kill(pid, SIGUSR1)
         usleep(400_000)
-        #expect(target.isRunning)
+        #expect(target.process.isRunning)
     }
 
     /// Without syscall stops the mapping calls are recorded as samples: a shared page the
