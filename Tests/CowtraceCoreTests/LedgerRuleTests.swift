@@ -16,6 +16,8 @@ final class FakePageTable: PageTable {
     }
 
     func maps(_ pid: pid_t) -> [Mapping] { mappings[pid] ?? [] }
+    func mappingsChanged(_ pid: pid_t) {}
+    func inheritMappings(child: pid_t, from parent: pid_t) {}
 
     func entries(_ pid: pid_t, from page: UInt64, count: Int) -> [PagemapEntry]? {
         guard let known = table[pid] else { return nil }

@@ -16,7 +16,8 @@ public final class CowTracker {
     /// Per process (tgid): pagemap, maps cache.
     /// Where mappings and pagemap entries are read (/proc, or a test's table).
     let pages: any PageTable
-    private var mapsCache: [pid_t: [Mapping]] = [:]
+    /// The traced processes' descriptors and caches (shared with the tracer).
+    public let processes: ProcessTable
     /// Pages left to exactly one process after a split: its next write reuses the frame.
     private var reuseWatch: [pid_t: [UInt64: (frame: UInt64, kind: PageKind)]] = [:]
 
@@ -61,8 +62,10 @@ public final class CowTracker {
     }
 
     public init(stream: EventStream, watch: WatchFilter, engine: EngineKind, symbolizer: (any SymbolSource)? = Symbolizer(),
-                framesVisible: Bool = FrameNumber.visible, pages: any PageTable = ProcPageTable(), zeroFrame: UInt64? = ZeroPage.frame) {
-        self.pages = pages
+                framesVisible: Bool = FrameNumber.visible, processes: ProcessTable = ProcessTable(), pages: (any PageTable)? = nil,
+                zeroFrame: UInt64? = ZeroPage.frame) {
+        self.processes = processes
+        self.pages = pages ?? ProcPageTable(processes: processes)
         self.stream = stream
         self.framesVisible = framesVisible
         self.symbolizer = symbolizer
@@ -73,16 +76,11 @@ public final class CowTracker {
 
     public func shares(_ pid: pid_t) -> Bool { ledger.sharedCount(of: pid) > 0 }
 
-    public func maps(_ pid: pid_t) -> [Mapping] {
-        if let m = mapsCache[pid] { return m }
-        let m = pages.maps(pid)
-        mapsCache[pid] = m
-        return m
-    }
+    public func maps(_ pid: pid_t) -> [Mapping] { pages.maps(pid) }
 
     /// The address space changed shape (mmap, munmap, mprotect, brk, mremap).
     public func mappingsChanged(_ pid: pid_t) {
-        mapsCache[pid] = nil
+        pages.mappingsChanged(pid)
         symbolizer?.invalidate(pid)
     }
 
@@ -90,7 +88,6 @@ public final class CowTracker {
     public func addressSpaceReplaced(_ pid: pid_t) {
         symbolizer?.invalidate(pid)
         pages.forget(pid)
-        mapsCache[pid] = nil
         reuseWatch[pid] = nil
     }
 
@@ -98,7 +95,7 @@ public final class CowTracker {
 
     /// At clone entry: the parent's frames for its private writable mappings.
     public func snapshot(parent pid: pid_t) -> Snapshot {
-        mapsCache[pid] = nil
+        pages.mappingsChanged(pid)
         var result = Snapshot(parent: pid, pages: [])
         // Only present pages are read: a terabyte reserved and never touched costs nothing.
         for mapping in maps(pid) where mapping.isCopyOnWrite && mapping.path != "[vvar]" && mapping.path != "[vsyscall]" {
@@ -135,7 +132,7 @@ public final class CowTracker {
     public func cloneCompleted(_ snapshot: Snapshot, child: pid_t, request: CloneRequest) {
         let parent = snapshot.parent
         // Right after fork the child maps exactly what its parent maps.
-        if let parentMaps = mapsCache[parent] { mapsCache[child] = parentMaps }
+        pages.inheritMappings(child: child, from: parent)
         symbolizer?.inherit(child: child, from: parent)
         var counts: [PageKind: Int] = [:]
         let childTidPage = request.flags.contains(.childSettid) ? request.childTidPointer.map { $0 & ~4095 } : nil
@@ -516,13 +513,12 @@ public final class CowTracker {
             if let last = item.lastHolder { watchReuse(last, page: item.page, frame: item.record.frame, kind: item.record.kind) }
         }
         self.pages.forget(pid)
-        mapsCache[pid] = nil
         reuseWatch[pid] = nil
         symbolizer?.processGone(pid)
     }
 
     /// What is kept per process, for the debug report: it must follow the live processes.
-    public var liveState: (pagemaps: Int, maps: Int, reuseWatch: Int) { (pages.openCount, mapsCache.count, reuseWatch.count) }
+    public var liveState: (pagemaps: Int, reuseWatch: Int) { (pages.openCount, reuseWatch.count) }
 }
 
 /// What the tracker asks of the wait loop before it blames a copy it cannot see the cause of.

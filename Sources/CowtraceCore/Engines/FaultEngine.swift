@@ -50,7 +50,7 @@ public final class FaultEngine: CowEngine {
 
 
     public init(tracker: CowTracker, disassembler: Disassembler) {
-        instructions = InstructionCache(disassembler: disassembler)
+        instructions = InstructionCache(disassembler: disassembler, processes: tracker.processes)
         cookie = UInt64.random(in: 1...UInt64.max)
         // Kernel-mode faults (the kernel's own stores) are visible to root only.
         excludeKernel = geteuid() != 0

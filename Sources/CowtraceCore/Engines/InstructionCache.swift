@@ -1,21 +1,25 @@
 import Glibc
 
-/// Decoded instructions by address, per process: a loop's instructions are read from the
-/// tracee and decoded once. Dropped when the process's code may have changed (exec, mmap,
-/// munmap, mprotect, mremap).
+/// Decoded instructions by address, kept in each process's `TracedProcess`: a loop's
+/// instructions are read from the tracee and decoded once. Dropped when the process's code
+/// may have changed (exec, mmap, munmap, mprotect, mremap) and when it exits.
 final class InstructionCache {
     private let disassembler: Disassembler
-    private var byProcess: [pid_t: [UInt64: DecodedInstruction]] = [:]
+    private let processes: ProcessTable
 
-    init(disassembler: Disassembler) { self.disassembler = disassembler }
+    init(disassembler: Disassembler, processes: ProcessTable) {
+        self.disassembler = disassembler
+        self.processes = processes
+    }
 
     func instruction(at address: UInt64, in pid: pid_t, memory: TraceeMemory) -> DecodedInstruction? {
-        if let hit = byProcess[pid]?[address] { return hit }
+        let process = processes[pid]
+        if let hit = process.instructions[address] { return hit }
         guard let bytes = memory.read(address, count: 15), !bytes.isEmpty,
               let decoded = disassembler.decode(bytes, at: address) else { return nil }
-        byProcess[pid, default: [:]][address] = decoded
+        process.instructions[address] = decoded
         return decoded
     }
 
-    func invalidate(_ pid: pid_t) { byProcess[pid] = nil }
+    func invalidate(_ pid: pid_t) { processes[pid].instructions.removeAll() }
 }

@@ -60,7 +60,7 @@ public final class RecordEngine: CowEngine {
     public init(tracker: CowTracker, disassembler: Disassembler, settings: Settings) throws {
         self.settings = settings
         bufferPages = settings.bufferPages ?? (geteuid() == 0 ? 4096 : 64)
-        instructions = InstructionCache(disassembler: disassembler)
+        instructions = InstructionCache(disassembler: disassembler, processes: tracker.processes)
         var ids: (UInt64, UInt64, UInt64)?
         if geteuid() == 0 {
             _ = cow_mount_tracefs()

@@ -24,7 +24,7 @@ public final class StepEngine: CowEngine {
     }
 
     public init(tracker: CowTracker, disassembler: Disassembler, maxSteps: Int?) {
-        self.instructions = InstructionCache(disassembler: disassembler)
+        self.instructions = InstructionCache(disassembler: disassembler, processes: tracker.processes)
         self.maxSteps = maxSteps
         super.init(tracker: tracker, kind: .step)
     }

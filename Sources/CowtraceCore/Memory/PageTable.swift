@@ -4,8 +4,12 @@ import Glibc
 /// entries. The real one reads /proc; a test gives a table of its own, so the ledger's rules
 /// (clone completion, migration, reuse, hidden frames) are tested without a process.
 public protocol PageTable: AnyObject {
-    /// /proc/PID/maps, read anew.
+    /// /proc/PID/maps (cached until `mappingsChanged`).
     func maps(_ pid: pid_t) -> [Mapping]
+    /// The process's mappings may have changed: read them anew next time.
+    func mappingsChanged(_ pid: pid_t)
+    /// A child right after fork maps what its parent maps.
+    func inheritMappings(child: pid_t, from parent: pid_t)
     /// `count` entries from `page`; nil where the process cannot be read.
     func entries(_ pid: pid_t, from page: UInt64, count: Int) -> [PagemapEntry]?
     /// The present pages in [start, end), in order, with their entries.
@@ -16,21 +20,26 @@ public protocol PageTable: AnyObject {
     var openCount: Int { get }
 }
 
-/// The page table of live processes: /proc/PID/maps and /proc/PID/pagemap, one open
-/// pagemap per process until it is forgotten.
+/// The page table of live processes: /proc/PID/maps and /proc/PID/pagemap, held by each
+/// process's `TracedProcess` until it is closed.
 public final class ProcPageTable: PageTable {
-    private var pagemaps: [pid_t: Pagemap] = [:]
+    private let processes: ProcessTable
 
-    public init() {}
+    public init(processes: ProcessTable = ProcessTable()) { self.processes = processes }
 
-    private func pagemap(_ pid: pid_t) -> Pagemap? {
-        if let p = pagemaps[pid] { return p }
-        guard let p = try? Pagemap(pid: pid) else { return nil }
-        pagemaps[pid] = p
-        return p
+    private func pagemap(_ pid: pid_t) -> Pagemap? { processes[pid].pagemap }
+
+    public func maps(_ pid: pid_t) -> [Mapping] {
+        let process = processes[pid]
+        if let known = process.mappings { return known }
+        let read = (try? ProcMaps.read(pid: pid)) ?? []
+        process.mappings = read
+        return read
     }
 
-    public func maps(_ pid: pid_t) -> [Mapping] { (try? ProcMaps.read(pid: pid)) ?? [] }
+    public func mappingsChanged(_ pid: pid_t) { processes[pid].mappingsChanged() }
+
+    public func inheritMappings(child: pid_t, from parent: pid_t) { processes.inheritMappings(child: child, from: parent) }
 
     public func entries(_ pid: pid_t, from page: UInt64, count: Int) -> [PagemapEntry]? {
         try? pagemap(pid)?.entries(from: page, count: count)
@@ -40,7 +49,7 @@ public final class ProcPageTable: PageTable {
         try? pagemap(pid)?.forEachPresent(from: start, to: end, body)
     }
 
-    public func forget(_ pid: pid_t) { pagemaps[pid] = nil }
+    public func forget(_ pid: pid_t) { processes.close(pid) }
 
-    public var openCount: Int { pagemaps.count }
+    public var openCount: Int { processes.openDescriptors }
 }

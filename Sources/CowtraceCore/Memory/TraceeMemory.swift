@@ -14,6 +14,8 @@ public final class TraceeMemory {
     /// After exec the old file refers to the old address space.
     public func invalidate() { descriptor = nil }
 
+    var isOpen: Bool { descriptor != nil }
+
     private func fd() -> OwnedFileDescriptor? {
         if descriptor == nil {
             descriptor = try? OwnedFileDescriptor.open("/proc/\(pid)/mem", flags: O_RDONLY, pid: pid)

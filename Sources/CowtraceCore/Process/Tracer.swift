@@ -23,7 +23,8 @@ public final class Tracer {
     public var onTick: (() -> Void)?
 
     public private(set) var tracees: [pid_t: Tracee] = [:]
-    private var memories: [pid_t: TraceeMemory] = [:]
+    /// What is held open and cached per traced process, closed when it exits or execs.
+    public let processes: ProcessTable
     /// The first process: its exit status becomes cowtrace's.
     private var mainPid: pid_t = 0
     private var mainTermination: WaitStatus?
@@ -31,9 +32,10 @@ public final class Tracer {
     private var spawnErrorFD: Int32 = -1
     private var mainExeced = false
 
-    public init(configuration: Configuration, stream: EventStream) {
+    public init(configuration: Configuration, stream: EventStream, processes: ProcessTable = ProcessTable()) {
         self.configuration = configuration
         self.stream = stream
+        self.processes = processes
     }
 
     // MARK: Starting
@@ -189,6 +191,7 @@ public final class Tracer {
 
     private func add(_ tracee: Tracee) {
         tracees[tracee.tid] = tracee
+        processes.open(tracee.tgid)
         stream.traceeCount = tracees.count
     }
 
@@ -323,7 +326,8 @@ public final class Tracer {
             }
             let current = tracees[tracee.tid] ?? tracee
             current.execCount += 1
-            memories[current.tgid]?.invalidate()
+            processes.close(current.tgid)
+            processes.open(current.tgid)
             if current.tgid == mainPid { mainExeced = true }
             observer?.execed(current, tracer: self)
             resume(current)
@@ -408,7 +412,7 @@ public final class Tracer {
         stream.traceeCount = max(1, tracees.count)
         if pid == mainPid { mainTermination = status }
         if tracee.isLeader && !tracees.values.contains(where: { $0.tgid == tracee.tgid }) {
-            memories.removeValue(forKey: tracee.tgid)
+            processes.close(tracee.tgid)
         }
         observer?.gone(tracee, tracer: self)
     }
@@ -459,12 +463,7 @@ public final class Tracer {
         return true
     }
 
-    public func memory(of tgid: pid_t) -> TraceeMemory {
-        if let m = memories[tgid] { return m }
-        let m = TraceeMemory(pid: tgid)
-        memories[tgid] = m
-        return m
-    }
+    public func memory(of tgid: pid_t) -> TraceeMemory { processes[tgid].memory }
 
     /// Ctrl-C, SIGTERM…: with a launched program, as strace does, the signal goes to the
     /// program (its handlers run; it had it already when it came from the terminal to the

@@ -57,11 +57,12 @@ public final class TraceSession {
         // At a break the processes may be left stopped (--on-break stop, or the prompt's
         // stop and gdb): in a session of their own they survive cowtrace's exit.
         configuration.newSession = options.breakOnSplit != nil && (options.interactive || (options.onBreak ?? .stop) == .stop)
-        tracer = Tracer(configuration: configuration, stream: stream)
+        let processes = ProcessTable()
+        tracer = Tracer(configuration: configuration, stream: stream, processes: processes)
 
         let kind = try Self.engineKind(options)
         let disassembler = try Disassembler(syntax: options.syntax)
-        let tracker = CowTracker(stream: stream, watch: options.watch, engine: kind)
+        let tracker = CowTracker(stream: stream, watch: options.watch, engine: kind, processes: processes)
         switch kind {
         case .fault: engine = FaultEngine(tracker: tracker, disassembler: disassembler)
         case .step: engine = StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: options.maxSteps)

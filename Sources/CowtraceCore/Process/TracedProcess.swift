@@ -1,0 +1,76 @@
+import Glibc
+
+/// What cowtrace holds open and caches for one traced process (a thread group): its memory
+/// (/proc/PID/mem), its pagemap, its mappings and the instructions decoded from its code.
+/// One object, closed when the process exits or execs, so what is kept follows the live
+/// processes and a reused pid starts from nothing. (Symbols are kept per address-space
+/// layout, shared by a parent and the children forked from it: see Symbolizer.)
+public final class TracedProcess {
+    public let pid: pid_t
+    /// Read through /proc/PID/mem, never process_vm_readv (it pins, and pinning copies).
+    public let memory: TraceeMemory
+    private var pagemapFile: Pagemap?
+    private var pagemapFailed = false
+    /// /proc/PID/maps as last read; nil once it may have changed.
+    var mappings: [Mapping]?
+    /// Decoded instructions by address.
+    var instructions: [UInt64: DecodedInstruction] = [:]
+
+    init(pid: pid_t) {
+        self.pid = pid
+        memory = TraceeMemory(pid: pid)
+    }
+
+    var pagemap: Pagemap? {
+        if pagemapFile == nil && !pagemapFailed {
+            pagemapFile = try? Pagemap(pid: pid)
+            pagemapFailed = pagemapFile == nil
+        }
+        return pagemapFile
+    }
+
+    /// Its mappings may have changed (mmap, munmap, mprotect, brk, madvise, mremap, a clone).
+    func mappingsChanged() { mappings = nil }
+
+    /// Everything dropped and every descriptor closed.
+    func close() {
+        memory.invalidate()
+        pagemapFile = nil
+        mappings = nil
+        instructions.removeAll()
+    }
+
+    var openDescriptors: Int { (pagemapFile == nil ? 0 : 1) + (memory.isOpen ? 1 : 0) }
+}
+
+/// The traced processes' resources, by pid: kept from when the tracer first sees a process
+/// (`open`) until it exits or execs (`close`). A pid not open (gone, or asked about after
+/// the fact) gets a passing object whose descriptors close when it is dropped: nothing is
+/// kept for a process that is not traced.
+public final class ProcessTable {
+    private var processes: [pid_t: TracedProcess] = [:]
+
+    public init() {}
+
+    public subscript(pid: pid_t) -> TracedProcess { processes[pid] ?? TracedProcess(pid: pid) }
+
+    /// A traced process (again, after exec: its address space is new).
+    public func open(_ pid: pid_t) {
+        if processes[pid] == nil { processes[pid] = TracedProcess(pid: pid) }
+    }
+
+    /// The process exited or exec'd (after exec the files refer to the old address space).
+    public func close(_ pid: pid_t) {
+        processes.removeValue(forKey: pid)?.close()
+    }
+
+    /// A child right after fork maps what its parent maps.
+    func inheritMappings(child: pid_t, from parent: pid_t) {
+        open(child)
+        if let mappings = processes[parent]?.mappings { processes[child]?.mappings = mappings }
+    }
+
+    /// For the debug report: what is kept must follow the live processes.
+    public var count: Int { processes.count }
+    public var openDescriptors: Int { processes.values.reduce(0) { $0 + $1.openDescriptors } }
+}
