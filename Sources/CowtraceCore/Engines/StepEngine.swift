@@ -93,6 +93,7 @@ public final class StepEngine: CowEngine {
             return .syscall
         }
         _ = masks.mask(tracee.tid)  // known before the step, to restore after its forced trap
+        if signal == 0 { masks.unblockTrapForStep(tracee.tid) }
         if thread.pending == nil { stepsIssued += 1 }
         thread.pending = (instruction, signal != 0)
         thread.vector = instruction?.needsVectorState == true ? try? VectorState.read(tracee.tid) : nil
