@@ -1,7 +1,8 @@
 # CPython's textbook copy-on-write case, measured from the inside: the parent builds
 # 2 million small objects (lists), forks a worker that only reads them (a full gc.collect(),
 # which walks every tracked object and writes its GC header), and the worker reports how much
-# its Private_Dirty grew meanwhile (/proc/self/smaps_rollup): the pages copied on either side.
+# its Private_Dirty grew meanwhile (/proc/self/smaps_rollup): the pages copied on either side,
+# and its Private_Dirty at the end (everything made private since fork).
 # With --freeze the parent calls gc.freeze() first: the objects move to the permanent
 # generation and the collector leaves them alone.
 #   usage: python3 cpython_fork.py [--freeze] [COUNT]
@@ -28,7 +29,9 @@ if pid == 0:
     before = private_dirty_kb()
     gc.collect()
     after = private_dirty_kb()
-    print(f"worker {os.getpid()} private_dirty_growth_kb {after - before}", flush=True)
+    # `after` counts every page made private since fork (copies by either side, and pages
+    # the worker allocated); `after - before` only those of gc.collect().
+    print(f"worker {os.getpid()} private_dirty_kb {after} growth_kb {after - before}", flush=True)
     os._exit(0)
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))

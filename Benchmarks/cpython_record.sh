@@ -2,7 +2,8 @@
 # CPython under the record engine: Benchmarks/cpython_fork.py builds 2 million lists, forks a
 # worker that runs gc.collect() over them, with and without gc.freeze(). For each: wall time
 # untraced and under `cowtrace --engine record` (one run each), the pages cowtrace saw the
-# worker copy (x 4 KiB) against the worker's own Private_Dirty growth, and the functions
+# worker copy (x 4 KiB) against the worker's own Private_Dirty (its growth during gc.collect()
+# and its value at the end, which counts every page made private since fork), and the functions
 # that copied them (the GC's header stores, reference counts).
 # Run as root from the package root: Benchmarks/cpython_record.sh [COUNT]
 set -euo pipefail
@@ -31,18 +32,19 @@ summary = [e for e in events if e["event"] == "summary"][-1]
 worker = int(traced.split()[1])
 grown_untraced = int(untraced.split()[-1])
 grown = int(traced.split()[-1])
+total = int(traced.split()[3])
 splits = [e for e in events if e["event"] == "split"]
 by_worker = [s for s in splits if s["writer"] == worker]
 # Pages copied while the worker ran, by either side (what its Private_Dirty counts).
 print(f"{'gc.freeze()' if mode == '--freeze' else 'no freeze'}: wall {ut:.2f} s untraced, {tt:.2f} s under the record engine ({tt / ut:.2f}x)")
-print(f"  worker's Private_Dirty growth: {grown} KiB traced ({grown_untraced} KiB untraced)")
+print(f"  worker's Private_Dirty: grew {grown} KiB in gc.collect() ({grown_untraced} KiB untraced), {total} KiB at its end")
 print(f"  cowtrace: {len(by_worker)} pages copied by the worker = {len(by_worker) * 4} KiB"
       f" ({len(splits)} splits in all, {summary.get('lost_samples')} samples lost);"
-      f" {abs(len(by_worker) * 4 - grown) / max(grown, 1) * 100:.0f}% off the worker's own figure")
+      f" {abs(len(by_worker) * 4 - total) / max(total, 1) * 100:.0f}% off the worker's Private_Dirty at its end"
+      f" (which also counts pages it allocated)")
 functions = collections.Counter()
 for s in by_worker:
-    frames = s.get("backtrace") or []
-    functions[(frames[0].get("symbol") if frames else None) or s["cause"]] += 1
+    functions[(s.get("symbol") or s["cause"]).split("+")[0]] += 1
 for name, pages in functions.most_common(6):
     print(f"    {pages:7d}  {name}")
 PY

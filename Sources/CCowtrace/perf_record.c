@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -191,13 +192,15 @@ static void handle_sample(cow_recorder *r, const unsigned char *p, const unsigne
     keep(r, &s);
 }
 
-static void drain_ring(cow_recorder *r, struct ring *ring) {
-    if (!ring->base) return;
+// Returns the bytes that were waiting in the buffer.
+static uint64_t drain_ring(cow_recorder *r, struct ring *ring) {
+    if (!ring->base) return 0;
     struct perf_event_mmap_page *meta = ring->base;
     unsigned char *data = (unsigned char *)ring->base + (meta->data_offset ? meta->data_offset : 4096);
     uint64_t size = meta->data_size ? meta->data_size : (uint64_t)r->pages * 4096;
     uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
     uint64_t tail = meta->data_tail;
+    uint64_t waiting = head - tail;
     while (tail + sizeof(struct perf_event_header) <= head) {
         struct perf_event_header h;
         memcpy(&h, data + (tail % size), sizeof h);  // records are 8-aligned: a header never wraps
@@ -217,12 +220,18 @@ static void drain_ring(cow_recorder *r, struct ring *ring) {
             ring->lost_records += lost;
         }
         tail += h.size;
+        // Space is given back record by record: unwinding a long backlog must not keep the
+        // kernel from writing (it drops samples into a buffer it sees full).
+        __atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
     }
-    __atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
+    return waiting * 4 >= size ? waiting : 0;
 }
 
-static void drain_all(cow_recorder *r) {
-    for (int i = 0; i < r->ring_count; i++) drain_ring(r, &r->rings[i]);
+// Whether some buffer was a quarter full or more: then the reader goes on at once.
+static int drain_all(cow_recorder *r) {
+    int busy = 0;
+    for (int i = 0; i < r->ring_count; i++) busy |= drain_ring(r, &r->rings[i]) != 0;
+    return busy;
 }
 
 static uint64_t now_ns(void) {
@@ -244,15 +253,18 @@ static void kick(cow_recorder *r) {
 
 static void *reader(void *arg) {
     cow_recorder *r = arg;
+    // A reader starved of CPU loses samples: as root it runs ahead of ordinary processes.
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -10);
     for (;;) {
         pthread_mutex_lock(&r->lock);
-        int stop = r->stop;
+        int stop = r->stop, busy = 0;
         if (!stop) {
-            drain_all(r);
+            busy = drain_all(r);
             kick(r);
         }
         pthread_mutex_unlock(&r->lock);
         if (stop) break;
+        if (busy) continue;
         // A sample is about 8.4 KB: a fast writer fills 4 MB in a few ms.
         struct timespec pause = {0, 500 * 1000};
         nanosleep(&pause, NULL);

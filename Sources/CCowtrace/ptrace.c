@@ -82,7 +82,18 @@ uint32_t cow_siginfo_perf_type(const siginfo_t *info) {
     const unsigned char *fault = (const unsigned char *)info + offsetof(siginfo_t, si_addr);
     return *(const uint32_t *)(fault + sizeof(void *) + sizeof(unsigned long));
 }
+// The kernel's _sigfault with its _perf member, from si_addr on (include/uapi/asm-generic/siginfo.h).
+struct cow_sigfault_perf {
+    void *addr;
+    unsigned long data;
+    uint32_t type;
+    uint32_t flags;
+};
+_Static_assert(offsetof(struct cow_sigfault_perf, data) == 8 && offsetof(struct cow_sigfault_perf, flags) == 20,
+               "_sigfault._perf layout");
+_Static_assert(offsetof(siginfo_t, si_addr) + sizeof(struct cow_sigfault_perf) <= sizeof(siginfo_t), "siginfo_t room");
+
 uint32_t cow_siginfo_perf_flags(const siginfo_t *info) {
     const unsigned char *fault = (const unsigned char *)info + offsetof(siginfo_t, si_addr);
-    return *(const uint32_t *)(fault + sizeof(void *) + sizeof(unsigned long) + sizeof(uint32_t));
+    return ((const struct cow_sigfault_perf *)fault)->flags;
 }

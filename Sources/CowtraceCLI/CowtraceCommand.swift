@@ -58,14 +58,8 @@ public enum CowtraceMain {
                 var command = try PagesCommand.parseAsRoot(Array(arguments.dropFirst()))
                 try command.run()
                 exit(0)
-            case "report":
-                var command = try ReportCommand.parseAsRoot(Array(arguments.dropFirst()))
-                try command.run()
-                exit(0)
-            case "diff":
-                var command = try DiffCommand.parseAsRoot(Array(arguments.dropFirst()))
-                try command.run()
-                exit(0)
+            case "report": try runSubcommand(ReportCommand.self, Array(arguments.dropFirst()))
+            case "diff": try runSubcommand(DiffCommand.self, Array(arguments.dropFirst()))
             default:
                 switch try TraceCommandLine.parse(arguments) {
                 case .help:

@@ -57,3 +57,18 @@ enum FileHandleLine {
     }
 }
 
+
+extension CowtraceMain {
+    /// Parses and runs `report` or `diff`; a bad command line points to its own --help.
+    static func runSubcommand<Command: ParsableCommand>(_ type: Command.Type, _ arguments: [String]) throws -> Never {
+        var command: Command
+        do {
+            command = try type.parse(arguments)
+        } catch {
+            if type.exitCode(for: error) == .success { type.exit(withError: error) }  // --help
+            fail(type.message(for: error) + " (see 'cowtrace \(type.configuration.commandName ?? "") --help')", code: 2)
+        }
+        try command.run()
+        exit(0)
+    }
+}

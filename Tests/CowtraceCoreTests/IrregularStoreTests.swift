@@ -105,6 +105,24 @@ import Testing
         ]))
     }
 
+    /// capstone 4.0.2 cannot decode AVX512-VBMI2's vpcompressb/w: decoded from the EVEX bytes.
+    @Test func vbmi2CompressDecodedByHand() throws {
+        let b = try #require(disassembler.decode([0x62, 0xe2, 0x7d, 0x49, 0x63, 0x00], at: 0x1000))
+        #expect(b.text == "vpcompressb %zmm16, (%rax) {%k1}")
+        let r = regs { $0.rax = 0x5000; $0.rdx = 0x6000; $0.r9 = 3; $0.r12 = 0x7000 }
+        #expect(b.writeSet(before: r, after: r, vector: vector(k1: 0x8000_0000_0000_0f0f)) == .ranges([WriteRange(address: 0x5000, size: 9)]))
+        // disp8 is scaled by the element size: 0x20 * 2 = 0x40.
+        let w = try #require(disassembler.decode([0x62, 0xb2, 0xfd, 0x4a, 0x63, 0x4c, 0x4a, 0x20], at: 0x1000))
+        #expect(w.text == "vpcompressw %zmm1, 0x40(%rdx,%r9,2) {%k2}")
+        #expect(w.length == 8)
+        var v = vector()
+        v.k[2] = 0b111
+        #expect(w.writeSet(before: r, after: r, vector: v) == .ranges([WriteRange(address: 0x6000 + 0x40 + 6, size: 6)]))
+        let y = try #require(disassembler.decode([0x62, 0xc2, 0x7d, 0x29, 0x63, 0x4c, 0x24, 0xfd], at: 0x1000))
+        #expect(y.text == "vpcompressb %ymm17, -0x3(%r12) {%k1}")
+        #expect(y.writeSet(before: r, after: r, vector: vector(k1: UInt64.max)) == .ranges([WriteRange(address: 0x7000 - 3, size: 32)]))
+    }
+
     @Test func repeatCountsNeverTrap() throws {
         let stos = try #require(disassembler.decode([0xf3, 0x48, 0xab], at: 0x1000))  // rep stos %rax,%es:(%rdi)
         let before = regs { $0.rdi = 0x5000; $0.rcx = UInt64.max }

@@ -81,6 +81,26 @@ import Testing
         ledger.share(page: 0x2000, frame: 2, kind: .zero, region: "a", among: [5, 6])
         let removed = ledger.removeProcess(6)
         #expect(removed.map(\.page) == [0x1000, 0x2000])
+        #expect(removed.map(\.lastHolder) == [5, 5])
+        #expect(ledger.totalShared == 0)
+        #expect(ledger.holderSets == 0)
+    }
+
+    /// The ledger is keyed by what is shared: every page a fork shares has the same holders,
+    /// stored once, whatever the number of pages; a grandchild joining some makes a second set.
+    @Test func holderSetsAreStoredOnce() {
+        let ledger = PageLedger()
+        for i in 0..<1000 { ledger.share(page: UInt64(i) * 4096, frame: UInt64(i + 1), kind: .anon, region: "a", among: [1, 2]) }
+        #expect(ledger.holderSets == 1)
+        for i in 0..<10 { ledger.share(page: UInt64(i) * 4096, frame: UInt64(i + 1), kind: .anon, region: "a", among: [2, 3]) }
+        #expect(ledger.holderSets == 2)
+        #expect(ledger.holders(frame: 1, page: 0) == [1, 2, 3])
+        #expect(ledger.leave(3, page: 0) == [1, 2])
+        #expect(ledger.leave(1, page: 4096) == [2, 3])
+        #expect(ledger.holderSets == 3)
+        _ = ledger.removeProcess(3)
+        _ = ledger.removeProcess(2)
+        #expect(ledger.holderSets == 0)
         #expect(ledger.totalShared == 0)
     }
 }

@@ -166,6 +166,65 @@ import Testing
         #expect(diff.functions.dropFirst().allSatisfy { $0.change == 0 })
     }
 
+    /// A live run's events through the encoder: a backtrace is written once, as a `stack`
+    /// event, and the objects read back give every split its frames.
+    @Test func encoderWritesEachBacktraceOnceAndTheModelReadsItBack() throws {
+        let inner = BacktraceFrame(ip: 0x401136, symbol: "store_page", offset: 16, module: "/tmp/demo", moduleOffset: 0x1136, source: "demo.c:7")
+        let outer = BacktraceFrame(ip: 0x401190, symbol: "main", offset: 32, module: "/tmp/demo", moduleOffset: 0x1190, source: "demo.c:20")
+        let write = InstructionWrite(ip: 0x401136, bytes: [0xc6, 0x00, 0x02], text: "movb $2, (%rax)", address: 0x405000, size: 1)
+        func split(_ page: UInt64, _ frames: [BacktraceFrame]) -> Split {
+            Split(page: page, region: "[heap]", kind: .anon, writer: 101, others: [100], frameBefore: 1, frameAfter: 2,
+                  cause: .instruction(write), engine: .fault, backtrace: frames)
+        }
+        var encoder = JSONEventEncoder()
+        var lines: [String] = []
+        let kernel = Split(page: 0x409000, region: "anon", kind: .anon, writer: 100, others: [101], frameBefore: 3, frameAfter: 4,
+                           cause: .kernel(.rseq), engine: .fault)
+        let splits = [split(0x405000, [inner, outer]), split(0x406000, [inner, outer]), split(0x407000, [outer]), split(0x408000, []), kernel]
+        for event in splits {
+            encoder.encode(.split(event)) { kind, fields in lines.append(JSONValue.object([("event", .string(kind))] + fields).encoded()) }
+        }
+        // (A process event may name pid 101, if such a process exists here.)
+        let kinds = lines.map { (try? JSONParser.parse($0))?["event"]?.stringValue ?? "?" }.filter { $0 != "process" }
+        #expect(kinds == ["stack", "split", "split", "stack", "split", "split", "split"])
+        #expect(!lines.contains { $0.contains("\"backtrace\"") })
+        let log = try RunLogReader.read(text: lines.joined(separator: "\n"))
+        #expect(log.splits.map { log.stacks[$0.stack] } == [[inner, outer], [inner, outer], [outer], [], []])
+        #expect(log.splits.map(\.page) == [0x405000, 0x406000, 0x407000, 0x408000, 0x409000])
+        #expect(FoldedStacks.render(log).contains(";main;store_page 2\n"))
+
+        // A live run's model takes the splits typed: the same values as read back from JSON.
+        var live = RunLogBuilder()
+        for s in splits { live.add(s, time: nil) }
+        let typed = live.finish()
+        #expect(typed.splits.count == log.splits.count)
+        for (a, b) in zip(typed.splits, log.splits) {
+            #expect(typed.stacks[a.stack] == log.stacks[b.stack])
+            #expect(a.page == b.page && a.region == b.region && a.kind == b.kind && a.writer == b.writer && a.others == b.others)
+            #expect(a.frameBefore == b.frameBefore && a.frameAfter == b.frameAfter && a.cause == b.cause && a.detail == b.detail)
+            #expect(a.ip == b.ip && a.instruction == b.instruction && a.address == b.address && a.size == b.size)
+            #expect(a.syscall == b.syscall && a.cloneFlag == b.cloneFlag && a.symbol == b.symbol && a.source == b.source)
+            #expect(a.note == b.note && a.engine == b.engine)
+        }
+        #expect(CowSummary(typed).textLines() == CowSummary(log).textLines())
+    }
+
+    /// The page map's cells: copied by the parent (1) or by a child (2), reused (3), dropped (4).
+    @Test func pageMapNamesWhoCopiedEachPage() throws {
+        let log = try RunLogReader.read(text: Self.inlineLog)
+        let maps = PageMapData.build(log)
+        let list = try #require(maps["list"]?.arrayValue)
+        let heap = try #require(list.first { $0["region"]?.stringValue == "[heap]" })
+        let pageValues = try #require(heap["pages"]?.arrayValue)
+        #expect(pageValues.map { $0.stringValue } == ["0x405000", "0x406000", "0x407000", "0x408000"])
+        let eventValues = try #require(heap["events"]?.arrayValue)
+        let events = eventValues.map { event in (event.arrayValue ?? []).map { $0.intValue ?? -1 } }
+        // [page row, time, state]: the child (101) copies 0x405000 and 0x406000, the parent
+        // 0x407000; the parent's last frame of 0x406000 is reused; 0x408000 leaves the child.
+        #expect(Set(events.map { [$0[0], $0[2]] }) == [[0, 2], [1, 2], [2, 1], [1, 3], [3, 4]])
+        #expect(maps["unit"]?.stringValue == "event", "no time_us in this log: the event order is the time axis")
+    }
+
     @Test func byteCounts() {
         #expect(ByteCount.text(pages: 1) == "4 KiB")
         #expect(ByteCount.text(pages: 2000) == "7.8 MiB")

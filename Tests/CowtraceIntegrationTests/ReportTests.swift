@@ -104,6 +104,10 @@ import Testing
         #expect(run.stderr.split(separator: "\n").count == 1 && run.stdout.isEmpty)
         let missing = try Command.run([Paths.cowtrace, "report", bad + ".none"])
         #expect(missing.status == 1 && missing.stderr.contains("No such file"), "\(missing.stderr)")
+        let usage = try Command.run([Paths.cowtrace, "report"])
+        #expect(usage.status == 2 && usage.stderr == "cowtrace: Missing expected argument '<EVENTS.jsonl>' (see 'cowtrace report --help')\n", "\(usage.stderr)")
+        let help = try Command.run([Paths.cowtrace, "diff", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("--html <FILE>"), "\(help.stdout)")
         let unwritable = try Command.run([Paths.cowtrace, "report", bad, "--html", "/nonexistent/dir/x.html"])
         #expect(unwritable.status == 1 && unwritable.stderr.hasPrefix("cowtrace: \(bad): line 2"), "\(unwritable.stderr)")
     }
@@ -164,6 +168,7 @@ import Testing
         #expect(!browser.stderr.contains("Uncaught"), "\(browser.stderr)")
         let dom = browser.stdout
         #expect(dom.contains("<b id=\"split-count\">\(run.splits.count)</b>"))
+        #expect(dom.contains("cow summary (engine ") && !dom.contains("did not finish"), "the live summary, with the run's totals")
         #expect(dom.components(separatedBy: "class=\"split-row\"").count - 1 == run.splits.count, "one table row per split")
         let beta = try Self.function(containing: "beta_store", in: binary)
         let line = try Fixtures.sourceLine(of: try Fixtures.symbol("beta_store", in: binary), in: binary)

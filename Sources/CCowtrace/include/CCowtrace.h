@@ -225,6 +225,13 @@ int cow_interrupt_count(void);
 // sent it to the whole foreground process group.
 int cow_interrupt_from_terminal(void);
 
+// ---- periodic tick (log flushing, live status line) ---------------------------
+// Starts a SIGALRM every interval_ms (interrupting waitpid); 0 or -1 with errno.
+int cow_tick_start(long interval_ms);
+int cow_tick_stop(void);
+// 1 once per tick that happened since the last call, else 0.
+int cow_tick_take(void);
+
 // ---- the guardian -----------------------------------------------------------
 // Forks: the parent (the process the user sees) forwards interrupting signals to the child
 // and exits as the child does, never returning; the child returns 0 and traces, and gets
@@ -232,12 +239,5 @@ int cow_interrupt_from_terminal(void);
 int cow_run_guarded(void);
 // In the tracing child: the guardian's pid (0 when unguarded).
 pid_t cow_guardian(void);
-
-// ---- periodic tick (log flushing, live status line) ---------------------------
-// Starts a SIGALRM every interval_ms (interrupting waitpid); 0 or -1 with errno.
-int cow_tick_start(long interval_ms);
-int cow_tick_stop(void);
-// 1 once per tick that happened since the last call, else 0.
-int cow_tick_take(void);
 
 #endif

@@ -186,13 +186,16 @@ final class BreakPrompt {
             return say("cannot decode the instruction at \(hex(UInt64(before.rip)))")
         }
         if instruction.isSyscall { return say("the next instruction is a syscall: 'continue' runs it with its log line") }
+        let vector = instruction.needsVectorState ? try? VectorState.read(thread.tid) : nil
+        _ = engine.masks.mask(thread.tid)  // known before the step, to restore after its forced trap
         let after: Registers
         switch tracer.stepOnce(thread, ownTrap: { engine.trapped(thread, info: $0, tracer: tracer) }) {
         case .stepped(let registers): after = registers
         case .gone: return say("the writer is gone")
         case .stoppedBy(let status): return say("\(BreakOnSplit.describe(status)) before the step; 'continue' handles it")
         }
-        let writes = instruction.writeSet(before: before, after: after)
+        engine.masks.restoreAfterStep(thread.tid)
+        let writes = instruction.writeSet(before: before, after: after, vector: vector)
         let touched = instruction.touchedPages(before: before)
         let rseq = engine.rseqPage(thread)
         engine.tracker.sweep(pid, dropReason: "exit", origin: CowTracker.Origin(tid: thread.tid, regs: before)) { page in

@@ -398,6 +398,9 @@ public class CowEngine: TraceObserver, StopArbiter {
         let frameHigh = UInt64(before.rsp)
         let cause: (UInt64) -> SplitCause = { page in
             if signal && page >= frameLow && page < frameHigh && page != rseq { return .kernel(.signalFrame) }
+            if signal && instruction == nil && page != rseq {
+                return .unknown(note: "changed while a signal handler was entered, outside its frame")
+            }
             return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
         }
         var fullSweep = signal || stepsSinceSweep >= Self.sweepInterval

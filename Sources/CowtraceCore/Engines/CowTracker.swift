@@ -14,7 +14,8 @@ public final class CowTracker {
     /// /proc/kpageflags, for the huge-page flag of a split.
     let pageFlags = KernelPageFlags()
     /// Per process (tgid): pagemap, maps cache.
-    private var pagemaps: [pid_t: Pagemap] = [:]
+    /// Where mappings and pagemap entries are read (/proc, or a test's table).
+    let pages: any PageTable
     private var mapsCache: [pid_t: [Mapping]] = [:]
     /// Pages left to exactly one process after a split: its next write reuses the frame.
     private var reuseWatch: [pid_t: [UInt64: (frame: UInt64, kind: PageKind)]] = [:]
@@ -39,7 +40,7 @@ public final class CowTracker {
     }
 
     /// Names the code behind instruction and syscall causes; nil leaves backtraces empty.
-    public let symbolizer: Symbolizer?
+    public let symbolizer: (any SymbolSource)?
     /// --break-on-split: told of every split.
     public var breaker: BreakOnSplit?
 
@@ -59,28 +60,22 @@ public final class CowTracker {
         }
     }
 
-    public init(stream: EventStream, watch: WatchFilter, engine: EngineKind, symbolizer: Symbolizer? = Symbolizer(),
-                framesVisible: Bool = FrameNumber.visible) {
+    public init(stream: EventStream, watch: WatchFilter, engine: EngineKind, symbolizer: (any SymbolSource)? = Symbolizer(),
+                framesVisible: Bool = FrameNumber.visible, pages: any PageTable = ProcPageTable(), zeroFrame: UInt64? = ZeroPage.frame) {
+        self.pages = pages
         self.stream = stream
         self.framesVisible = framesVisible
         self.symbolizer = symbolizer
         self.watch = watch
         self.engine = engine
-        self.zeroFrame = ZeroPage.frame
+        self.zeroFrame = zeroFrame
     }
 
     public func shares(_ pid: pid_t) -> Bool { ledger.sharedCount(of: pid) > 0 }
 
-    func pagemap(_ pid: pid_t) -> Pagemap? {
-        if let p = pagemaps[pid] { return p }
-        guard let p = try? Pagemap(pid: pid) else { return nil }
-        pagemaps[pid] = p
-        return p
-    }
-
     public func maps(_ pid: pid_t) -> [Mapping] {
         if let m = mapsCache[pid] { return m }
-        let m = (try? ProcMaps.read(pid: pid)) ?? []
+        let m = pages.maps(pid)
         mapsCache[pid] = m
         return m
     }
@@ -94,7 +89,7 @@ public final class CowTracker {
     /// After exec the pagemap file still shows the old address space: reopen it.
     public func addressSpaceReplaced(_ pid: pid_t) {
         symbolizer?.invalidate(pid)
-        pagemaps[pid] = nil
+        pages.forget(pid)
         mapsCache[pid] = nil
         reuseWatch[pid] = nil
     }
@@ -105,11 +100,10 @@ public final class CowTracker {
     public func snapshot(parent pid: pid_t) -> Snapshot {
         mapsCache[pid] = nil
         var result = Snapshot(parent: pid, pages: [])
-        guard let pagemap = pagemap(pid) else { return result }
         // Only present pages are read: a terabyte reserved and never touched costs nothing.
         for mapping in maps(pid) where mapping.isCopyOnWrite && mapping.path != "[vvar]" && mapping.path != "[vsyscall]" {
             let region = mapping.region
-            try? pagemap.forEachPresent(from: mapping.start, to: mapping.end) { page, entry in
+            pages.forEachPresent(pid, from: mapping.start, to: mapping.end) { page, entry in
                 guard entry.frame != 0 || !framesVisible, watch.includes(page: page, in: mapping) else { return }
                 result.pages.append((page, framesVisible ? entry.frame : token(pid, page), kind(entry), region))
             }
@@ -224,7 +218,8 @@ public final class CowTracker {
     }
 
     /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per contiguous run.
-    func entries(_ pid: pid_t, _ pages: [UInt64]) -> [PagemapEntry?] {
+    func entries(_ pid: pid_t, _ wanted: [UInt64]) -> [PagemapEntry?] {
+        let pages = wanted
         var result = [PagemapEntry?](repeating: nil, count: pages.count)
         if let known = prefetched[pid] {
             var all = true
@@ -234,11 +229,11 @@ public final class CowTracker {
             }
             if all { return result }
         }
-        guard let pagemap = pagemap(pid), !pages.isEmpty else { return result }
+        guard !pages.isEmpty else { return result }
         var runStart = 0
         for i in 1...pages.count {
             if i < pages.count && pages[i] == pages[i - 1] + Pagemap.pageSize { continue }
-            if let run = try? pagemap.entries(from: pages[runStart], count: i - runStart) {
+            if let run = self.pages.entries(pid, from: pages[runStart], count: i - runStart) {
                 for (k, e) in run.enumerated() { result[runStart + k] = e }
             }
             runStart = i
@@ -518,16 +513,16 @@ public final class CowTracker {
             stream.emit(.drop(Drop(pid: pid, pages: removed.map { Drop.Page(page: $0.page, region: $0.record.region, frame: $0.record.frame) }, reason: reason)))
         }
         for item in removed {
-            if let last = item.remaining.onlyElement { watchReuse(last, page: item.page, frame: item.record.frame, kind: item.record.kind) }
+            if let last = item.lastHolder { watchReuse(last, page: item.page, frame: item.record.frame, kind: item.record.kind) }
         }
-        pagemaps[pid] = nil
+        self.pages.forget(pid)
         mapsCache[pid] = nil
         reuseWatch[pid] = nil
         symbolizer?.processGone(pid)
     }
 
     /// What is kept per process, for the debug report: it must follow the live processes.
-    public var liveState: (pagemaps: Int, maps: Int, reuseWatch: Int) { (pagemaps.count, mapsCache.count, reuseWatch.count) }
+    public var liveState: (pagemaps: Int, maps: Int, reuseWatch: Int) { (pages.openCount, mapsCache.count, reuseWatch.count) }
 }
 
 /// What the tracker asks of the wait loop before it blames a copy it cannot see the cause of.

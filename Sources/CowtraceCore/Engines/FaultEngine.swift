@@ -113,6 +113,7 @@ public final class FaultEngine: CowEngine {
         guard tracker.shares(tracee.tgid) else {
             if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed
             tracee.observerState = nil
+            masks.invalidate(tracee.tid)  // its syscalls may no longer stop it (seccomp filter)
             return .run
         }
         openEvent(tracee.tid)  // a thread created since sharing began
@@ -125,7 +126,9 @@ public final class FaultEngine: CowEngine {
             guard CowEngine.hasHandler(tracee.tgid, signal), let regs = thread.step?.before ?? (try? Ptrace.registers(tracee.tid)) else {
                 return .syscall
             }
-            setEvent(tracee, thread, enabled: true)
+            // Off while the kernel writes the frame: a fault there would queue a trap that,
+            // with SIGTRAP in the handler's mask, comes late; the step's sweep finds it.
+            setEvent(tracee, thread, enabled: false)
             thread.step = (nil, regs, nil, true)
             return .singleStep
         }

@@ -260,7 +260,7 @@ extension WriteSet {
         for r in ranges {
             if let last = out.last, r.address >= last.address, r.address <= last.address &+ UInt64(last.size) {
                 let end = max(last.address &+ UInt64(last.size), r.address &+ UInt64(r.size))
-                out[out.count - 1] = WriteRange(address: last.address, size: Int(end - last.address))
+                out[out.count - 1] = WriteRange(address: last.address, size: Int(truncatingIfNeeded: end &- last.address))
             } else {
                 out.append(r)
             }

@@ -14,7 +14,7 @@ import Glibc
 /// to explain them are the kernel's (a kernel-mode fault was seen) or unknown.
 public final class RecordEngine: CowEngine {
     public struct Settings: Sendable {
-        /// Ring buffer data pages per thread (a power of two). By default 2048 (8 MiB) as
+        /// Ring buffer data pages per thread (a power of two). By default 4096 (16 MiB) as
         /// root, 64 without: an unprivileged user's buffers count against a small mlock limit.
         public var bufferPages: Int?
         /// Bytes of user stack copied with each sample.
@@ -39,8 +39,8 @@ public final class RecordEngine: CowEngine {
     public let usesTracepoints: Bool
     /// Sharing processes stop at their syscalls (the kernel's stores named exactly there).
     private let stopsAtSyscalls: Bool
-    /// Kernel text symbols (address, name), sorted, read when a kernel call chain needs naming.
-    private lazy var kernelSymbols: [(UInt64, String)] = Self.readKernelSymbols()
+    /// Kernel text symbols, read when a kernel call chain first needs naming.
+    private lazy var kernelSymbols = KernelSymbols()
     private let instructions: InstructionCache
     /// Threads whose faults are being recorded.
     private var recorded: Set<pid_t> = []
@@ -56,12 +56,10 @@ public final class RecordEngine: CowEngine {
     private var nextLossCheck: UInt64 = 0
     /// Some clone has shared pages (for --while-shared).
     private var sharedOnce = false
-    private var replayNanos: UInt64 = 0
-    private var replayed = 0
 
     public init(tracker: CowTracker, disassembler: Disassembler, settings: Settings) throws {
         self.settings = settings
-        bufferPages = settings.bufferPages ?? (geteuid() == 0 ? 2048 : 64)
+        bufferPages = settings.bufferPages ?? (geteuid() == 0 ? 4096 : 64)
         instructions = InstructionCache(disassembler: disassembler)
         var ids: (UInt64, UInt64, UInt64)?
         if geteuid() == 0 {
@@ -96,6 +94,9 @@ public final class RecordEngine: CowEngine {
         recorder = made
         usesTracepoints = tracepoints
         stopsAtSyscalls = settings.syscallStops || !tracepoints
+        if !settings.syscallStops && !tracepoints {
+            tracker.stream.note("--no-syscall-stops needs the page-fault tracepoints (root): syscall stops kept")
+        }
         super.init(tracker: tracker, kind: .record)
     }
 
@@ -275,8 +276,6 @@ public final class RecordEngine: CowEngine {
         var count = 0
         guard let taken = cow_recorder_take(recorder, &count) else { return }
         defer { free(taken) }
-        let t0 = monotonicNanoseconds()
-        defer { replayNanos += monotonicNanoseconds() - t0; replayed += count }
         let samples = UnsafeBufferPointer(start: taken, count: count)
         // Buffers are drained one after another: merge them by time (each is in order).
         let order = (0..<count).sorted { samples[$0].time != samples[$1].time ? samples[$0].time < samples[$1].time : $0 < $1 }
@@ -434,26 +433,7 @@ public final class RecordEngine: CowEngine {
         return (function, function)
     }
 
-    private func kernelSymbol(_ address: UInt64) -> String {
-        let symbols = kernelSymbols
-        var low = 0, high = symbols.count
-        while low < high {
-            let mid = (low + high) / 2
-            if symbols[mid].0 <= address { low = mid + 1 } else { high = mid }
-        }
-        return low > 0 ? symbols[low - 1].1 : ""
-    }
-
-    static func readKernelSymbols() -> [(UInt64, String)] {
-        guard let bytes = try? readWholeFile("/proc/kallsyms") else { return [] }
-        var symbols: [(UInt64, String)] = []
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            let fields = line.split(separator: " ", maxSplits: 3)
-            guard fields.count >= 3, fields[1] == "t" || fields[1] == "T", let address = UInt64(fields[0], radix: 16) else { continue }
-            symbols.append((address, String(fields[2])))
-        }
-        return symbols.sorted { $0.0 < $1.0 }
-    }
+    private func kernelSymbol(_ address: UInt64) -> String { kernelSymbols.name(at: address) }
 
     private func noteLosses() {
         // Reading the counts costs a read per buffer: at most every 100 ms.
@@ -468,7 +448,6 @@ public final class RecordEngine: CowEngine {
 
     public override func finished(tracer: Tracer) {
         replay(tracer)
-        if getenv("COWTRACE_TIMING") != nil { tracker.stream.note("replay: \(replayed) samples, \(replayNanos / 1000) us") }
         tracker.finish(engine: kind, steps: 0, faults: faults, sweeps: sweepCounts,
                        lost: CowSummary.LostSamples(count: Int(lostSamples), bufferPages: bufferPages))
     }

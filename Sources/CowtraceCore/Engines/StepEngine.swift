@@ -70,7 +70,10 @@ public final class StepEngine: CowEngine {
         if isHeld(tracee) { return .hold }
         // Between a syscall's entry and exit stops: PTRACE_SYSCALL, or the exit stop is lost.
         if tracee.inFlight != nil { return .syscall }
-        guard tracker.shares(tracee.tgid) else { return .run }
+        guard tracker.shares(tracee.tgid) else {
+            masks.invalidate(tracee.tid)  // its syscalls may no longer stop it (seccomp filter)
+            return .run
+        }
         let thread = state(tracee)
         // A step interrupted by a signal stop is issued again, not counted again.
         guard stepBudgetLeft || thread.pending != nil else {
@@ -95,7 +98,9 @@ public final class StepEngine: CowEngine {
         _ = masks.mask(tracee.tid)  // known before the step, to restore after its forced trap
         if signal == 0 { masks.unblockTrapForStep(tracee.tid) }
         if thread.pending == nil { stepsIssued += 1 }
-        thread.pending = (instruction, signal != 0)
+        // A signal with a handler: the step stops at the handler's entry, the frame written
+        // and the instruction at RIP not run (it runs after sigreturn).
+        thread.pending = (instruction, signal != 0 && CowEngine.hasHandler(tracee.tgid, signal))
         thread.vector = instruction?.needsVectorState == true ? try? VectorState.read(tracee.tid) : nil
         return .singleStep
     }
@@ -134,7 +139,7 @@ public final class StepEngine: CowEngine {
         masks.restoreAfterStep(tracee.tid)
         if pending.signal { masks.invalidate(tracee.tid) }  // a handler's entry: its sa_mask
         guard let before = thread.before, let after, tracker.shares(tracee.tgid) else { return }
-        attributeStep(tracee, instruction: pending.instruction, signal: pending.signal, before: before, after: after,
+        attributeStep(tracee, instruction: pending.signal ? nil : pending.instruction, signal: pending.signal, before: before, after: after,
                       vector: thread.vector, stepsSinceSweep: &thread.stepsSinceSweep)
     }
 

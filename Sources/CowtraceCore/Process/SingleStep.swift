@@ -20,7 +20,7 @@ extension Tracer {
     /// dropped: a program's signal is delivered and an exit reaped as usual.
     func stepOnce(_ thread: Tracee, ownTrap: (SignalDetails) -> Bool) -> StepOutcome {
         while true {
-            guard (try? Ptrace.resume(thread.tid, .singleStep)) != nil, let reaped = waiter.reap(thread.tid) else { return .gone }
+            guard restart(thread.tid, .singleStep), let reaped = reapRestarted(thread.tid) else { return .gone }
             if case .signalStop(SIGTRAP) = reaped.status, let info = try? Ptrace.signalDetails(thread.tid) {
                 if info.code == Int32(cow_TRAP_BRKPT) || info.code == Int32(cow_TRAP_TRACE) {
                     guard let after = try? Ptrace.registers(thread.tid) else { return .gone }

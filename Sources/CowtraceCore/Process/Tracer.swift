@@ -427,19 +427,36 @@ public final class Tracer {
         // Inside a syscall the exit stop is needed (to log it): PTRACE_SYSCALL.
         case .run: request = configuration.quiet && tracee.inFlight == nil ? .cont : .syscall
         }
+        _ = restart(tracee.tid, request, signal: signal)
+    }
+
+    /// The one place a stopped tracee is set running (the loop's resume, a break's single
+    /// step, drawing out queued signals before a detach): the trap flag a step leaves is
+    /// cleared before any other way of running, and the tracee is marked running. False when
+    /// it could not be resumed: ESRCH, killed meanwhile (SIGKILL, or exit_group of another
+    /// thread), its exit status still to come through the waiter.
+    /// The next status of a tracee `restart` set running, outside the loop; a stop marks it
+    /// stopped again.
+    func reapRestarted(_ tid: pid_t) -> Waiter.Reaped? {
+        guard let reaped = waiter.reap(tid) else { return nil }
+        switch reaped.status {
+        case .exited, .killed, .continued, .unknown: break
+        default: tracees[tid]?.stopped = true
+        }
+        return reaped
+    }
+
+    func restart(_ tid: pid_t, _ request: PtraceRequest, signal: Int32 = 0) -> Bool {
+        let tracee = tracees[tid]
         if request == .singleStep {
-            tracee.mayHaveTrapFlag = true
-        } else if tracee.mayHaveTrapFlag {
-            clearTrapFlag(tracee.tid)
-            tracee.mayHaveTrapFlag = false
+            tracee?.mayHaveTrapFlag = true
+        } else if tracee?.mayHaveTrapFlag == true {
+            clearTrapFlag(tid)
+            tracee?.mayHaveTrapFlag = false
         }
-        do {
-            try Ptrace.resume(tracee.tid, request, signal: signal)
-            tracee.stopped = false
-        } catch {
-            // ESRCH: killed meanwhile (SIGKILL, or exit_group of another thread); its exit
-            // status is still to come through waitpid.
-        }
+        guard (try? Ptrace.resume(tid, request, signal: signal)) != nil else { return false }
+        tracee?.stopped = false
+        return true
     }
 
     public func memory(of tgid: pid_t) -> TraceeMemory {
@@ -682,9 +699,9 @@ public final class Tracer {
             }
             var inject = pass.removeValue(forKey: tid) ?? 0
             var stoppedAgain = false
-            while (try? Ptrace.resume(tid, .cont, signal: inject)) != nil {
+            while restart(tid, .cont, signal: inject) {
                 inject = 0
-                guard let status = waiter.reap(tid)?.status else { break }
+                guard let status = reapRestarted(tid)?.status else { break }
                 switch status {
                 case .exited, .killed:
                     exited(tid, status)
@@ -725,9 +742,9 @@ public final class Tracer {
     private func consumeOurStop(_ tid: pid_t, passing signal: Int32) -> Int32 {
         var pass = signal
         var later: Int32 = 0
-        while (try? Ptrace.resume(tid, .cont, signal: pass)) != nil {
+        while restart(tid, .cont, signal: pass) {
             pass = 0
-            guard let reaped = waiter.reap(tid) else { break }
+            guard let reaped = reapRestarted(tid) else { break }
             switch reaped.status {
             case .signalStop(SIGSTOP):
                 ourStopPending.remove(tid)

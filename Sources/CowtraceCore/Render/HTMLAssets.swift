@@ -310,7 +310,8 @@ enum HTMLAssets {
       });
       // A link can carry filters and the sort: report.html#function=dictAddRaw&cause=instruction&sort=time&desc
       (location.hash || "").replace(/^#/, "").split("&").forEach(function (part) {
-        var eq = part.indexOf("="), key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq)), value = eq < 0 ? "" : decodeURIComponent(part.slice(eq + 1));
+        function decode(t) { try { return decodeURIComponent(t); } catch (e) { return t; } }
+        var eq = part.indexOf("="), key = decode(eq < 0 ? part : part.slice(0, eq)), value = eq < 0 ? "" : decode(part.slice(eq + 1));
         if (key === "cause") causeSel.value = value;
         else if (key === "writer") writerSel.value = value;
         else if (key === "function") fnIn.value = value;

@@ -67,8 +67,9 @@ public struct CowSummary: Sendable {
         }
         topInstructions = tally.instructions.map { (ip: $0.key, text: $0.value.text, symbol: $0.value.symbol, pages: $0.value.pages) }
             .sorted { $0.pages != $1.pages ? $0.pages > $1.pages : $0.ip < $1.ip }
-        topFunctions = Self.ranked(tally.functions)
-        byModule = Self.ranked(tally.modules)
+        let named = tally.functionsAndModules(log.stacks)
+        topFunctions = Self.ranked(named.functions)
+        byModule = Self.ranked(named.modules)
         var paths: [[String]: Int] = [:]
         for (name, pages) in tally.causeOnly { paths[[name], default: 0] += pages }
         for (stack, pages) in tally.pathsByStack { paths[log.stacks[stack].reversed().map(RunLog.functionName), default: 0] += pages }
@@ -188,7 +189,11 @@ public final class SummaryCollector: EventRenderer {
 
     public func render(_ event: TraceEvent, tracees: Int) {
         switch event {
-        case .shared, .split, .reuse, .drop, .clone, .exit:
+        case .split(let split):
+            // The hot path: typed, not through JSON objects (RunLogBuilder.add(_:Split) writes
+            // the same values the JSON log reads back as; the report tests hold them equal).
+            builder.add(split, time: builder.log.keepsEvents ? encoder.elapsed() : nil)
+        case .shared, .reuse, .drop, .clone, .exit, .summary:
             encoder.encode(event) { kind, fields in try? builder.add(kind, fields) }
         default: break
         }

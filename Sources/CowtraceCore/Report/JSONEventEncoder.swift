@@ -76,15 +76,19 @@ public struct JSONEventEncoder {
         return id
     }
 
-    /// A `process` event the first time a pid is named: its executable, for "prog pid N".
+    /// A `process` event the first time a pid is named: its executable and its name as ps
+    /// shows it (comm: redis-server runs /usr/bin/redis-check-rdb), for "prog pid N".
     private mutating func nameProgram(_ pid: pid_t, _ emit: (String, [(String, JSONValue)]) -> Void) {
         guard programsSeen.insert(pid).inserted else { return }
         var buffer = [CChar](repeating: 0, count: 4096)
         guard let n = try? systemCall("readlink", pid: pid, { readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1) }) else { return }
-        emit("process", [("pid", .int32(pid)), ("program", .string(String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)))])
+        let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let comm = (try? readWholeFile("/proc/\(pid)/comm", pid: pid)).map { String(decoding: $0.prefix { $0 != 10 }, as: UTF8.self) }
+        emit("process", [("pid", .int32(pid)), ("program", .string(path)), ("name", .string(comm))])
     }
 
-    private func elapsed() -> Int { Int(Self.monotonicMicroseconds() - start) }
+    /// Microseconds since this encoder was made (the start of the trace).
+    func elapsed() -> Int { Int(Self.monotonicMicroseconds() - start) }
 
     static func monotonicMicroseconds() -> Int64 {
         var now = timespec()

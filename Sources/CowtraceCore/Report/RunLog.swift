@@ -82,6 +82,8 @@ public struct RunLog: Sendable {
     public var stacks: [[BacktraceFrame]] = [[]]
     /// The program each process ran (the executable's path), when known.
     public var programs: [pid_t: String] = [:]
+    /// The name ps shows (comm), when known: a symlinked server may run another executable.
+    public var names: [pid_t: String] = [:]
     public var totals: Totals?
     /// The summary's counters, kept for every split even when the splits themselves are not.
     public var tally = SplitTally()
@@ -93,8 +95,9 @@ public struct RunLog: Sendable {
 
     public static let pageSize = 4096
 
-    /// "redis-server" for a pid (the executable's base name), or "pid" when unknown.
+    /// "redis-server" for a pid (its comm, else the executable's base name), or "pid" when unknown.
     public func programName(_ pid: pid_t) -> String {
+        if let name = names[pid] { return name }
         guard let path = programs[pid] else { return "pid" }
         return path.split(separator: "/").last.map(String.init) ?? path
     }

@@ -75,7 +75,9 @@ public struct RunLogBuilder {
             log.exits.append(RunLog.Exit(pid: try required("pid", pid32), status: optional("status", int),
                                          signal: optional("signal") { $0.stringValue }))
         case "process":
-            log.programs[try required("pid", pid32)] = try required("program") { $0.stringValue }
+            let pid = try required("pid", pid32)
+            log.programs[pid] = try required("program") { $0.stringValue }
+            if let name = optional("name", { $0.stringValue }), !name.isEmpty { log.names[pid] = name }
         case "summary":
             var sweeps: [String: Int] = [:]
             if case .object(let bySyscall)? = object["full_sweeps_by_syscall"] {
@@ -145,7 +147,45 @@ public struct RunLogBuilder {
             cause: cause, detail: detail, ip: ip, instruction: instruction, address: address, size: size, syscall: syscall,
             cloneFlag: cloneFlag, symbol: symbol, source: source, note: note, engine: engine, stack: stack, time: time,
             sequence: sequence)
-        log.tally.add(split, top: log.stacks[stack].first)
+        log.tally.add(split, hasFrames: stack != 0)
+        if log.keepsEvents { log.splits.append(split) }
+    }
+
+    /// Backtraces of a live run, keyed by addresses and checked for equality (cheaper than
+    /// hashing every frame's strings).
+    private var liveStacks: [[UInt64]: [(frames: [BacktraceFrame], index: Int)]] = [:]
+
+    /// A split of a live run, with the values its JSON object would read back as.
+    public mutating func add(_ s: Split, time: Int?) {
+        sequence += 1
+        var stack = 0
+        if !s.backtrace.isEmpty {
+            let key = s.backtrace.map(\.ip)
+            if let hit = liveStacks[key]?.first(where: { $0.frames == s.backtrace }) {
+                stack = hit.index
+            } else {
+                stack = intern(s.backtrace)
+                liveStacks[key, default: []].append((s.backtrace, stack))
+            }
+        }
+        var ip: UInt64?, instruction: String?, address: UInt64?, size: Int?, syscall: String?, cloneFlag: String?
+        var detail: String?, note: String?
+        switch s.cause {
+        case .instruction(let w): (ip, instruction, address, size) = (w.ip, w.text, w.address, w.size)
+        case .syscall(let call): syscall = call.name
+        case .clone(let store, let pointer): (cloneFlag, address, size) = (store.rawValue, pointer, 4)
+        case .kernel(let store): detail = store?.rawValue
+        case .unknown(let n): note = n
+        }
+        let top = s.backtrace.first
+        let split = RunLog.Split(
+            page: s.page, region: s.region, kind: s.kind.rawValue, writer: s.writer, others: s.others,
+            frameBefore: FrameNumber.known(s.frameBefore), frameAfter: FrameNumber.known(s.frameAfter),
+            cause: s.cause.name, detail: detail, ip: ip, instruction: instruction, address: address, size: size,
+            syscall: syscall, cloneFlag: cloneFlag, symbol: top?.symbol.map { symbolWithOffset($0, top?.offset) },
+            source: top?.source, note: note, engine: s.engine.rawValue, stack: stack, time: time.map { Int64($0) },
+            sequence: sequence)
+        log.tally.add(split, hasFrames: stack != 0)
         if log.keepsEvents { log.splits.append(split) }
     }
 

@@ -11,8 +11,16 @@ public final class TextRenderer: EventRenderer {
     private let detail: Detail
     /// A loop copying page after page repeats the same frames: format each once.
     private let formats = FrameFormats()
-    /// Backtraces printed in full once; the next time they are one line.
-    private var printedStacks: Set<[BacktraceFrame]> = []
+    /// Backtraces printed in full once (the next time they are one line), keyed by addresses
+    /// and checked for equality: cheaper than hashing every frame's strings.
+    private var printedStacks: [[UInt64]: [[BacktraceFrame]]] = [:]
+
+    private func firstPrinting(_ frames: [BacktraceFrame]) -> Bool {
+        let key = frames.map(\.ip)
+        if printedStacks[key]?.contains(frames) == true { return false }
+        printedStacks[key, default: []].append(frames)
+        return true
+    }
 
     public init(sink: OutputSink, detail: Detail) {
         self.log = SyscallLog(sink: sink)
@@ -39,7 +47,7 @@ public final class TextRenderer: EventRenderer {
         case .shared(let s):
             log.annotation(tid: s.parent, "cow: \(s.total) page\(s.total == 1 ? "" : "s") now shared with \(s.child) (anon \(s.anon), file \(s.file), zero \(s.zero))")
         case .split(let split):
-            let repeated = split.backtrace.count > 1 && !printedStacks.insert(split.backtrace).inserted
+            let repeated = split.backtrace.count > 1 && !firstPrinting(split.backtrace)
             log.line(tid: split.writer, Self.describe(split, formats: formats, repeated: repeated))
         case .reuse(let r):
             log.line(tid: r.pid, "cow: reuse \(hex(r.page)) \(r.region): last holder wrote its own frame \(Self.frameText(r.frame)), no copy")

@@ -45,7 +45,7 @@ public final class Disassembler {
     public func decode(_ bytes: [UInt8], at address: UInt64) -> DecodedInstruction? {
         var insn: UnsafeMutablePointer<cs_insn>?
         let count = bytes.withUnsafeBufferPointer { cs_disasm(handle, $0.baseAddress, $0.count, address, 1, &insn) }
-        guard count == 1, let insn else { return nil }
+        guard count == 1, let insn else { return EvexStoreDecoder.decode(bytes, at: address) }
         defer { cs_free(insn, count) }
         let i = insn.pointee
         var mnemonic = Self.string(i.mnemonic)
