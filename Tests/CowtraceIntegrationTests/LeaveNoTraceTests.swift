@@ -44,6 +44,12 @@ import Testing
                 let pending = [field("SigPnd:"), field("ShdPnd:")].compactMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) }
                 #expect(pending.allSatisfy { $0 & (1 << (UInt64(SIGTRAP) - 1)) == 0 }, "\(label): a SIGTRAP is pending: \(pending)", sourceLocation: sourceLocation)
             }
+            // Its SIGTRAP handler is still there (a forced step trap finding SIGTRAP blocked
+            // resets it to SIG_DFL), and the blocking thread still blocks everything.
+            let caught = statuses.first?.split(separator: "\n").first { $0.hasPrefix("SigCgt:") }.flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) } ?? 0
+            #expect(caught & (1 << (UInt64(SIGTRAP) - 1)) != 0, "\(label): the program's SIGTRAP handler is gone", sourceLocation: sourceLocation)
+            let masks = statuses.compactMap { $0.split(separator: "\n").first { $0.hasPrefix("SigBlk:") }.flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) } }
+            #expect(masks.contains { $0 & (1 << (UInt64(SIGTRAP) - 1)) != 0 }, "\(label): no thread blocks SIGTRAP any more: \(masks)", sourceLocation: sourceLocation)
             let out = text
             #expect(!out.contains("SIGTRAP"), "\(label): the program received SIGTRAP: \(out.suffix(300))", sourceLocation: sourceLocation)
             #expect(!out.contains("fork failed"), "\(label): a fork failed: \(out.suffix(300))", sourceLocation: sourceLocation)

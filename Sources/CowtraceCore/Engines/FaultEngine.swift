@@ -147,6 +147,7 @@ public final class FaultEngine: CowEngine {
         }
         let vector = instruction?.needsVectorState == true ? try? VectorState.read(tracee.tid) : nil
         thread.step = (instruction, regs, vector, false)
+        masks.unblockTrapForStep(tracee.tid)
         return .singleStep
     }
 

@@ -38,6 +38,15 @@ final class SignalMasks {
 
     func forget(_ tid: pid_t) { masks[tid] = nil }
 
+    /// Before a single step (no signal delivered with it) of a thread that blocks SIGTRAP:
+    /// unblocked for the step, so that its forced trap finds it unblocked. A forced SIGTRAP
+    /// that finds it blocked also resets the program's SIGTRAP handler to SIG_DFL, a trace
+    /// that would outlive the session. `restoreAfterStep` blocks it again.
+    func unblockTrapForStep(_ tid: pid_t) {
+        guard let mask = masks[tid], mask & Self.sigtrapBit != 0 else { return }
+        _ = try? systemCall("ptrace(PTRACE_SETSIGMASK)", pid: tid) { cow_ptrace_setsigmask(tid, mask & ~Self.sigtrapBit) }
+    }
+
     /// After a single step of a thread that blocks SIGTRAP: the forced step trap unblocked
     /// it; put the program's mask back.
     func restoreAfterStep(_ tid: pid_t) {

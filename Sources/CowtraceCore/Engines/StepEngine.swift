@@ -96,6 +96,7 @@ public final class StepEngine: CowEngine {
             return .syscall
         }
         _ = masks.mask(tracee.tid)  // known before the step, to restore after its forced trap
+        if signal == 0 { masks.unblockTrapForStep(tracee.tid) }
         if thread.pending == nil { stepsIssued += 1 }
         // A signal with a handler: the step stops at the handler's entry, the frame written
         // and the instruction at RIP not run (it runs after sigreturn).
