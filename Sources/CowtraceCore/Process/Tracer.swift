@@ -421,6 +421,10 @@ public final class Tracer {
 
     public func resume(_ tracee: Tracee, signal: Int32 = 0) {
         guard tracees[tracee.tid] != nil else { return }  // detached at a break
+        // A stop reaped meanwhile (a break's single step ran into the program's signal) is
+        // queued for the loop: the tracee sits in that stop now, and the loop resumes it from
+        // there, with that stop's signal. Resuming it here would drop the signal.
+        guard !waiter.hasQueued(tracee.tid) else { return }
         let mode = observer?.resumeMode(for: tracee, signal: signal, tracer: self) ?? .run
         let request: PtraceRequest
         switch mode {
