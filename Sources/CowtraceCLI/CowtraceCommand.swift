@@ -79,8 +79,6 @@ public enum CowtraceMain {
             exit(code.rawValue)
         } catch let error as CowtraceError {
             fail(error.message)
-        } catch let error as SystemCallError {
-            fail(error.description)
         } catch {
             let code = PaddrCommand.exitCode(for: error)
             if code == .success {

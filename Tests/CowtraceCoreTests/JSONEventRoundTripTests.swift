@@ -88,11 +88,11 @@ import Testing
 
     @Test func malformedLinesAreNamed() throws {
         var decoder = JSONEventDecoder()
-        #expect(throws: JSONEventDecoder.Malformed.self) { try decoder.decode(.object([("pid", .int(1))])) }
-        #expect(throws: JSONEventDecoder.Malformed.self) {
+        #expect(throws: CowtraceError.self) { try decoder.decode(.object([("pid", .int(1))])) }
+        #expect(throws: CowtraceError.self) {
             try decoder.decode(.object([("event", .string("split")), ("page", .string("0x1000")), ("cause", .string("magic"))]))
         }
-        #expect(throws: JSONEventDecoder.Malformed.self) {
+        #expect(throws: CowtraceError.self) {
             try decoder.decode(.object([("event", .string("syscall")), ("pid", .int(1)), ("name", .string("read")), ("text", .string("garbage"))]))
         }
     }

@@ -26,9 +26,9 @@ import Testing
     }
 
     @Test func rejectsMalformedLines() {
-        #expect(throws: ProcMapsError.self) { try ProcMaps.parse("00400000 r--p 00000000 fe:01 1234 /x") }
-        #expect(throws: ProcMapsError.self) { try ProcMaps.parse("zz-00401000 r--p 00000000 fe:01 1234 /x") }
-        #expect(throws: ProcMapsError.self) { try ProcMaps.parse("00400000-00401000 r-p 00000000 fe:01 1234 /x") }
+        #expect(throws: CowtraceError.self) { try ProcMaps.parse("00400000 r--p 00000000 fe:01 1234 /x") }
+        #expect(throws: CowtraceError.self) { try ProcMaps.parse("zz-00401000 r--p 00000000 fe:01 1234 /x") }
+        #expect(throws: CowtraceError.self) { try ProcMaps.parse("00400000-00401000 r-p 00000000 fe:01 1234 /x") }
     }
 
     @Test func pagemapBits() {

@@ -94,7 +94,7 @@ public struct VectorState: Sendable {
     }
 
     /// Reads the thread's state (it must be in a ptrace stop).
-    public static func read(_ tid: pid_t) throws(SystemCallError) -> VectorState {
+    public static func read(_ tid: pid_t) throws(CowtraceError) -> VectorState {
         var raw = cow_vector_state()
         try systemCall("ptrace(PTRACE_GETREGSET, NT_X86_XSTATE)", pid: tid) { cow_ptrace_vector_state(tid, &raw) }
         let k = withUnsafeBytes(of: raw.k) { Array($0.bindMemory(to: UInt64.self)) }

@@ -53,7 +53,7 @@ public final class Pagemap {
             if buffer.count < want { buffer = [UInt64](repeating: 0, count: want) }
             let first = page &+ UInt64(done) * Self.pageSize
             let read = try buffer.withUnsafeMutableBytes { raw in
-                Result { () throws(SystemCallError) -> Int in
+                Result { () throws(CowtraceError) -> Int in
                     try fd.pread(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want * 8]),
                                  offset: (first / Self.pageSize) * 8, what: "pread(/proc/\(pid)/pagemap)", pid: pid)
                 }
@@ -89,7 +89,7 @@ public final class Pagemap {
                         Self.scanWorks = false
                         break
                     }
-                    throw SystemCallError(call: "ioctl(/proc/\(pid)/pagemap, PAGEMAP_SCAN)", pid: pid, errno: errno)
+                    throw CowtraceError(call: "ioctl(/proc/\(pid)/pagemap, PAGEMAP_SCAN)", pid: pid, errno: errno)
                 }
                 for i in 0..<n { try body(regions[i].start, Int((regions[i].end - regions[i].start) / Self.pageSize)) }
                 if walkEnd <= cursor || walkEnd >= end { return }

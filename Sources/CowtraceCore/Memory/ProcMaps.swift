@@ -23,13 +23,6 @@ public struct Mapping: Sendable, Equatable {
     public var isCopyOnWrite: Bool { isPrivate && writable }
 }
 
-public enum ProcMapsError: Error, CustomStringConvertible, Equatable {
-    case malformed(line: String)
-    public var description: String {
-        switch self { case .malformed(let line): "malformed /proc/PID/maps line: \(line)" }
-    }
-}
-
 /// A parser for /proc/PID/maps. Pure: text in, mappings out; throws on a line it cannot read
 /// rather than guessing. Paths may contain spaces: everything after the inode is the path.
 public enum ProcMaps {
@@ -49,7 +42,7 @@ public enum ProcMaps {
                 if lineEnd > lineStart {
                     let line = UnsafeBufferPointer(rebasing: buffer[lineStart..<lineEnd])
                     guard let mapping = parseLine(line) else {
-                        throw ProcMapsError.malformed(line: String(decoding: line, as: UTF8.self))
+                        throw CowtraceError("malformed /proc/PID/maps line: " + String(decoding: line, as: UTF8.self))
                     }
                     result.append(mapping)
                 }

@@ -38,7 +38,7 @@ final class Waiter {
                 continue
             }
             if err == ECHILD { throw Nothing.noChildren }
-            throw SystemCallError(call: "waitpid", pid: pid, errno: err)
+            throw CowtraceError(call: "waitpid", pid: pid, errno: err)
         }
     }
 

@@ -54,12 +54,12 @@ public final class ReportFiles {
         var offset = 0
         do {
             while offset < bytes.count {
-                let n = try bytes.withUnsafeMutableBytes { buffer throws(SystemCallError) in
+                let n = try bytes.withUnsafeMutableBytes { buffer throws(CowtraceError) in
                     try systemCall("write") { Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset) }
                 }
                 offset += n
             }
-        } catch let error as SystemCallError {
+        } catch let error as CowtraceError {
             throw CowtraceError("cannot write \(what) file \(path): \(ErrnoNames.message(error.errno))")
         } catch {
             throw error

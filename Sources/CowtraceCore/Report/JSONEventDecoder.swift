@@ -7,17 +7,13 @@ import Glibc
 /// into the decoder's state and give no event. The summary is recomputed from the events
 /// (`cowtrace report`), so a `summary` line gives none either.
 public struct JSONEventDecoder {
-    public struct Malformed: Error, Equatable {
-        public let message: String
-    }
-
     private var stacks: [Int: [BacktraceFrame]] = [0: []]
 
     public init() {}
 
-    public mutating func decode(_ object: JSONValue) throws(Malformed) -> TraceEvent? {
+    public mutating func decode(_ object: JSONValue) throws(CowtraceError) -> TraceEvent? {
         let o = object.resolved
-        guard let kind = o["event"]?.stringValue else { throw Malformed(message: "no \"event\" field") }
+        guard let kind = o["event"]?.stringValue else { throw CowtraceError("no \"event\" field") }
         switch kind {
         case "stack":
             stacks[try int(o, "id")] = try (o["frames"]?.arrayValue ?? []).map(Self.frame)
@@ -32,7 +28,7 @@ public struct JSONEventDecoder {
             guard text.hasPrefix(name + "("), bytes.count >= separator.count,
                   let at = (0...(bytes.count - separator.count)).last(where: { bytes[$0..<$0 + separator.count].elementsEqual(separator) }),
                   at >= name.utf8.count + 1 else {
-                throw Malformed(message: "syscall text without 'name(…) = result': \(text)")
+                throw CowtraceError("syscall text without 'name(…) = result': \(text)")
             }
             return .syscall(SyscallRecord(tid: try pid(o, "pid"), name: name,
                                           entryText: String(decoding: bytes[(name.utf8.count + 1)..<at], as: UTF8.self), exitText: "",
@@ -60,7 +56,7 @@ public struct JSONEventDecoder {
             let tid = try pid(o, "pid")
             if let code = o["status"]?.intValue { return .exit(ExitRecord(tid: tid, isLeader: true, how: .exited(code: Int32(code)))) }
             guard let name = o["signal"]?.stringValue, let signal = SignalNames.number(name) else {
-                throw Malformed(message: "exit with neither status nor a known signal")
+                throw CowtraceError("exit with neither status nor a known signal")
             }
             return .exit(ExitRecord(tid: tid, isLeader: true, how: .killed(signal: signal, coreDumped: false)))
         case "note":
@@ -70,7 +66,7 @@ public struct JSONEventDecoder {
         }
     }
 
-    private func split(_ o: JSONValue) throws(Malformed) -> Split {
+    private func split(_ o: JSONValue) throws(CowtraceError) -> Split {
         let cause: SplitCause
         switch try string(o, "cause") {
         case "instruction":
@@ -85,24 +81,24 @@ public struct JSONEventDecoder {
             let name = try string(o, "syscall")
             cause = .syscall(SyscallCall(name: name, line: o["syscall_line"]?.stringValue ?? name))
         case "clone":
-            guard let store = CloneStore(rawValue: try string(o, "clone_flag")) else { throw Malformed(message: "unknown clone_flag") }
+            guard let store = CloneStore(rawValue: try string(o, "clone_flag")) else { throw CowtraceError("unknown clone_flag") }
             cause = .clone(store, pointer: try hex(o, "address"))
         case "kernel":
             cause = .kernel(o["detail"]?.stringValue.flatMap(KernelStore.init(rawValue:)))
         case "unknown":
             cause = .unknown(note: o["note"]?.stringValue ?? "")
         case let other:
-            throw Malformed(message: "unknown cause '\(other)'")
+            throw CowtraceError("unknown cause '\(other)'")
         }
-        guard let engine = EngineKind(rawValue: try string(o, "engine")) else { throw Malformed(message: "unknown engine") }
-        guard let kind = PageKind(rawValue: try string(o, "kind")) else { throw Malformed(message: "unknown page kind") }
+        guard let engine = EngineKind(rawValue: try string(o, "engine")) else { throw CowtraceError("unknown engine") }
+        guard let kind = PageKind(rawValue: try string(o, "kind")) else { throw CowtraceError("unknown page kind") }
         var split = Split(page: try hex(o, "page"), region: try string(o, "region"), kind: kind, writer: try pid(o, "writer"),
                           others: (o["others"]?.arrayValue ?? []).compactMap { $0.intValue.map { pid_t(truncatingIfNeeded: $0) } },
                           frameBefore: o["frame_before"]?.hexValue ?? 0, frameAfter: o["frame_after"]?.hexValue ?? 0,
                           cause: cause, engine: engine)
         split.hugePage = o["huge_page"]?.boolValue
         if let id = o["stack"]?.intValue {
-            guard let frames = stacks[Int(id)] else { throw Malformed(message: "split names stack \(id), not defined before") }
+            guard let frames = stacks[Int(id)] else { throw CowtraceError("split names stack \(id), not defined before") }
             split.backtrace = frames
         } else {
             split.backtrace = try (o["backtrace"]?.arrayValue ?? []).map(Self.frame)
@@ -110,8 +106,8 @@ public struct JSONEventDecoder {
         return split
     }
 
-    static func frame(_ f: JSONValue) throws(Malformed) -> BacktraceFrame {
-        guard let ip = f["ip"]?.hexValue else { throw Malformed(message: "frame without ip") }
+    static func frame(_ f: JSONValue) throws(CowtraceError) -> BacktraceFrame {
+        guard let ip = f["ip"]?.hexValue else { throw CowtraceError("frame without ip") }
         return BacktraceFrame(ip: ip, symbol: f["symbol"]?.stringValue, offset: f["offset"]?.intValue.map { UInt64($0) },
                               module: f["module"]?.stringValue, moduleOffset: f["module_offset"]?.hexValue, source: f["source"]?.stringValue)
     }
@@ -119,23 +115,23 @@ public struct JSONEventDecoder {
     /// "48 89 07" as bytes.
     static func bytes(_ text: String) -> [UInt8] { text.split(separator: " ").compactMap { UInt8($0, radix: 16) } }
 
-    private func string(_ o: JSONValue, _ key: String) throws(Malformed) -> String {
-        guard let v = o[key]?.stringValue else { throw Malformed(message: "no string \"\(key)\"") }
+    private func string(_ o: JSONValue, _ key: String) throws(CowtraceError) -> String {
+        guard let v = o[key]?.stringValue else { throw CowtraceError("no string \"\(key)\"") }
         return v
     }
 
-    private func int(_ o: JSONValue, _ key: String) throws(Malformed) -> Int {
-        guard let v = o[key]?.intValue else { throw Malformed(message: "no number \"\(key)\"") }
+    private func int(_ o: JSONValue, _ key: String) throws(CowtraceError) -> Int {
+        guard let v = o[key]?.intValue else { throw CowtraceError("no number \"\(key)\"") }
         return Int(v)
     }
 
-    private func pid(_ o: JSONValue, _ key: String) throws(Malformed) -> pid_t {
-        guard let v = o[key]?.intValue, let p = pid_t(exactly: v) else { throw Malformed(message: "no pid \"\(key)\"") }
+    private func pid(_ o: JSONValue, _ key: String) throws(CowtraceError) -> pid_t {
+        guard let v = o[key]?.intValue, let p = pid_t(exactly: v) else { throw CowtraceError("no pid \"\(key)\"") }
         return p
     }
 
-    private func hex(_ o: JSONValue, _ key: String) throws(Malformed) -> UInt64 {
-        guard let v = o[key]?.hexValue else { throw Malformed(message: "no address \"\(key)\"") }
+    private func hex(_ o: JSONValue, _ key: String) throws(CowtraceError) -> UInt64 {
+        guard let v = o[key]?.hexValue else { throw CowtraceError("no address \"\(key)\"") }
         return v
     }
 }

@@ -1,21 +1,16 @@
 /// Reads one JSON text into a `JSONValue` (object keys keep their order). Used to read a
 /// saved `--json` log back; strict, so a line that is not JSON is named, not skipped.
 public struct JSONParser {
-    public struct Failure: Error, Equatable {
-        public let message: String
-        public let offset: Int
-    }
-
     private let bytes: [UInt8]
     private var index = 0
 
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    public static func parse(_ text: some StringProtocol) throws(Failure) -> JSONValue {
+    public static func parse(_ text: some StringProtocol) throws(CowtraceError) -> JSONValue {
         try parse(Array(text.utf8))
     }
 
-    public static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONValue {
+    public static func parse(_ bytes: [UInt8]) throws(CowtraceError) -> JSONValue {
         var parser = JSONParser(bytes)
         parser.skipSpace()
         let value = try parser.value(depth: 0)
@@ -24,7 +19,7 @@ public struct JSONParser {
         return value
     }
 
-    private func fail(_ message: String) -> Failure { Failure(message: message, offset: index) }
+    private func fail(_ message: String) -> CowtraceError { CowtraceError("\(message) at column \(index + 1)") }
 
     private mutating func skipSpace() {
         while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0a || bytes[index] == 0x0d || bytes[index] == 0x09 {
@@ -32,7 +27,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func value(depth: Int) throws(Failure) -> JSONValue {
+    private mutating func value(depth: Int) throws(CowtraceError) -> JSONValue {
         guard depth < 200 else { throw fail("nested too deeply") }
         guard index < bytes.count else { throw fail("unexpected end") }
         switch bytes[index] {
@@ -47,14 +42,14 @@ public struct JSONParser {
         }
     }
 
-    private mutating func literal(_ word: String) throws(Failure) {
+    private mutating func literal(_ word: String) throws(CowtraceError) {
         for byte in word.utf8 {
             guard index < bytes.count, bytes[index] == byte else { throw fail("expected \(word)") }
             index += 1
         }
     }
 
-    private mutating func object(depth: Int) throws(Failure) -> JSONValue {
+    private mutating func object(depth: Int) throws(CowtraceError) -> JSONValue {
         index += 1
         var fields: [(String, JSONValue)] = []
         skipSpace()
@@ -79,7 +74,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func array(depth: Int) throws(Failure) -> JSONValue {
+    private mutating func array(depth: Int) throws(CowtraceError) -> JSONValue {
         index += 1
         var items: [JSONValue] = []
         skipSpace()
@@ -98,7 +93,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func string() throws(Failure) -> String {
+    private mutating func string() throws(CowtraceError) -> String {
         index += 1
         let start = index
         // Fast path: no escapes.
@@ -147,7 +142,7 @@ public struct JSONParser {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private mutating func hex4() throws(Failure) -> UInt32 {
+    private mutating func hex4() throws(CowtraceError) -> UInt32 {
         guard index + 4 <= bytes.count else { throw fail("short \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
@@ -166,7 +161,7 @@ public struct JSONParser {
     }
 
     /// Integers only: cowtrace writes no fractions. A fraction or exponent keeps its integer part.
-    private mutating func number() throws(Failure) -> JSONValue {
+    private mutating func number() throws(CowtraceError) -> JSONValue {
         let negative = bytes[index] == UInt8(ascii: "-")
         if negative { index += 1 }
         var value: Int64 = 0

@@ -69,7 +69,7 @@ public final class LiveProgress: EventRenderer {
         var bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            guard let n = try? bytes.withUnsafeMutableBytes({ buffer throws(SystemCallError) in
+            guard let n = try? bytes.withUnsafeMutableBytes({ buffer throws(CowtraceError) in
                 try systemCall("write") { Glibc.write(STDERR_FILENO, buffer.baseAddress! + offset, buffer.count - offset) }
             }), n > 0 else { return }
             offset += n

@@ -3,10 +3,6 @@ import Glibc
 /// Builds a `RunLog` from JSON events, one at a time: the reader feeds it a saved log's
 /// lines, a live run the objects it emits, so both end with the same model.
 public struct RunLogBuilder {
-    public struct Failure: Error, Equatable {
-        public let message: String
-    }
-
     public private(set) var log = RunLog()
     /// The log's stack ids -> indices into `log.stacks`.
     private var stackIndex: [Int64: Int] = [0: 0]
@@ -24,19 +20,19 @@ public struct RunLogBuilder {
         return result
     }
 
-    public mutating func add(_ object: JSONValue) throws(Failure) {
+    public mutating func add(_ object: JSONValue) throws(CowtraceError) {
         guard case .object(let fields) = object, let event = object["event"]?.stringValue else {
-            throw Failure(message: "not a cowtrace event (no \"event\" field)")
+            throw CowtraceError("not a cowtrace event (no \"event\" field)")
         }
         try add(event, fields)
     }
 
-    public mutating func add(_ event: String, _ fields: [(String, JSONValue)]) throws(Failure) {
+    public mutating func add(_ event: String, _ fields: [(String, JSONValue)]) throws(CowtraceError) {
         sequence += 1
         let object = JSONValue.object(fields)
-        func required<T>(_ key: String, _ get: (JSONValue) -> T?) throws(Failure) -> T {
+        func required<T>(_ key: String, _ get: (JSONValue) -> T?) throws(CowtraceError) -> T {
             guard let value = object[key]?.resolved, let typed = get(value) else {
-                throw Failure(message: "\(event) event without a valid \"\(key)\"")
+                throw CowtraceError("\(event) event without a valid \"\(key)\"")
             }
             return typed
         }
@@ -98,7 +94,7 @@ public struct RunLogBuilder {
     }
 
     /// One pass over the fields (a split is the event there are many of, live and saved).
-    private mutating func addSplit(_ fields: [(String, JSONValue)]) throws(Failure) {
+    private mutating func addSplit(_ fields: [(String, JSONValue)]) throws(CowtraceError) {
         var page: UInt64?, region = "?", kind = "anon", writer: pid_t?, others: [pid_t] = []
         var frameBefore: UInt64?, frameAfter: UInt64?, cause: String?, detail: String?, ip: UInt64?
         var instruction: String?, address: UInt64?, size: Int?, syscall: String?, cloneFlag: String?
@@ -132,12 +128,12 @@ public struct RunLogBuilder {
             default: break
             }
         }
-        guard let page else { throw Failure(message: "split event without a valid \"page\"") }
-        guard let writer else { throw Failure(message: "split event without a valid \"writer\"") }
-        guard let cause else { throw Failure(message: "split event without a valid \"cause\"") }
+        guard let page else { throw CowtraceError("split event without a valid \"page\"") }
+        guard let writer else { throw CowtraceError("split event without a valid \"writer\"") }
+        guard let cause else { throw CowtraceError("split event without a valid \"cause\"") }
         let stack: Int
         if let stackID {
-            guard let index = stackIndex[stackID] else { throw Failure(message: "split names stack \(stackID) before its stack event") }
+            guard let index = stackIndex[stackID] else { throw CowtraceError("split names stack \(stackID) before its stack event") }
             stack = index
         } else {
             stack = intern((backtrace ?? []).map(Self.frame))
@@ -217,10 +213,8 @@ public enum RunLogReader {
             do {
                 try builder.add(JSONParser.parse(line))
                 sawEvent = true
-            } catch let failure as JSONParser.Failure {
-                throw CowtraceError("line \(number) is not cowtrace JSON: \(failure.message) at column \(failure.offset + 1)")
-            } catch let failure as RunLogBuilder.Failure {
-                throw CowtraceError("line \(number) is not cowtrace JSON: \(failure.message)")
+            } catch {
+                throw CowtraceError("line \(number) is not cowtrace JSON: \(error.message)")
             }
         }
         guard sawEvent else { throw CowtraceError("no cowtrace events (the log is empty)") }
@@ -244,7 +238,7 @@ public enum RunLogReader {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = try chunk.withUnsafeMutableBytes { buffer throws(SystemCallError) in
+            let n = try chunk.withUnsafeMutableBytes { buffer throws(CowtraceError) in
                 try systemCall("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
             }
             if n == 0 { break }

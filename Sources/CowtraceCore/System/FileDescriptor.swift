@@ -6,13 +6,13 @@ final class OwnedFileDescriptor {
     init(raw: Int32) { self.raw = raw }
     deinit { close(raw) }
 
-    static func open(_ path: String, flags: Int32, pid: pid_t? = nil) throws(SystemCallError) -> OwnedFileDescriptor {
+    static func open(_ path: String, flags: Int32, pid: pid_t? = nil) throws(CowtraceError) -> OwnedFileDescriptor {
         let fd = try systemCall("open(\(path))", pid: pid) { Glibc.open(path, flags | O_CLOEXEC) }
         return OwnedFileDescriptor(raw: fd)
     }
 
     /// pread until `count` bytes or end of file; short reads are normal for /proc files.
-    func pread(into buffer: UnsafeMutableRawBufferPointer, offset: UInt64, what: @autoclosure () -> String, pid: pid_t? = nil) throws(SystemCallError) -> Int {
+    func pread(into buffer: UnsafeMutableRawBufferPointer, offset: UInt64, what: @autoclosure () -> String, pid: pid_t? = nil) throws(CowtraceError) -> Int {
         var done = 0
         while done < buffer.count {
             let n = try systemCall(what(), pid: pid) {
@@ -26,13 +26,13 @@ final class OwnedFileDescriptor {
 }
 
 /// Reads a whole (small, /proc) file. /proc files report size 0, so read until EOF.
-func readWholeFile(_ path: String, pid: pid_t? = nil) throws(SystemCallError) -> [UInt8] {
+func readWholeFile(_ path: String, pid: pid_t? = nil) throws(CowtraceError) -> [UInt8] {
     let fd = try OwnedFileDescriptor.open(path, flags: O_RDONLY, pid: pid)
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
         let n = try chunk.withUnsafeMutableBytes { buf in
-            Result { () throws(SystemCallError) -> Int in
+            Result { () throws(CowtraceError) -> Int in
                 try systemCall("read(\(path))", pid: pid) { Glibc.read(fd.raw, buf.baseAddress, buf.count) }
             }
         }.get()

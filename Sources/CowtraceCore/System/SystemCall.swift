@@ -10,12 +10,12 @@ func systemCall<Result: BinaryInteger>(
     pid: pid_t? = nil,
     retryOnInterrupt: Bool = true,
     _ body: () -> Result
-) throws(SystemCallError) -> Result {
+) throws(CowtraceError) -> Result {
     while true {
         let result = body()
         if result != -1 { return result }
         let err = Glibc.errno
         if err == EINTR && retryOnInterrupt { continue }
-        throw SystemCallError(call: call(), pid: pid, errno: err)
+        throw CowtraceError(call: call(), pid: pid, errno: err)
     }
 }
