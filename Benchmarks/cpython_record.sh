@@ -7,12 +7,8 @@
 # that copied them (the GC's header stores, reference counts).
 # Run as root from the package root: Benchmarks/cpython_record.sh [COUNT]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 count=${1:-2000000}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-swift build -c release --product cowtrace >/dev/null
-cowtrace=$(swift build -c release --show-bin-path)/cowtrace
 now() { date +%s.%N; }
 
 for mode in plain --freeze; do

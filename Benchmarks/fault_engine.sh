@@ -10,11 +10,7 @@
 #  4. the Python pre-fork check: wall time and splits.
 # Run as root from the package root: Benchmarks/fault_engine.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-swift build -c release --product cowtrace >/dev/null
-cowtrace=$(swift build -c release --show-bin-path)/cowtrace
+source "$(dirname "$0")/common.sh"
 gcc -O2 -o "$work/fault_baseline" Benchmarks/fault_baseline.c
 for f in long_loop syscall_heavy; do gcc -O0 -no-pie -o "$work/$f" Fixtures/$f.c; done
 pages=20000

@@ -4,12 +4,8 @@
 # pages copied and the full sweeps cowtrace needed.
 # Usage (root, package root): Benchmarks/python_pool.sh [ENGINE]   (default: fault)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 engine=${1:-fault}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-swift build -c release --product cowtrace >/dev/null
-cowtrace=$(swift build -c release --show-bin-path)/cowtrace
 now() { date +%s.%N; }
 best=1000
 for _ in 1 2 3; do

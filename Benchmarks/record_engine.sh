@@ -9,11 +9,7 @@
 # RUNS=N takes the best of N runs per side instead (this 2-vCPU VM is shared and noisy).
 # Run as root from the package root: Benchmarks/record_engine.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-swift build -c release --product cowtrace >/dev/null
-cowtrace=$(swift build -c release --show-bin-path)/cowtrace
+source "$(dirname "$0")/common.sh"
 pages=20000
 gcc -O0 -no-pie -DPAGES=$pages -o "$work/many_pages" Fixtures/many_pages.c
 runs=${RUNS:-1}

@@ -12,11 +12,7 @@
 #     same disk.
 # Run as root from the package root: Benchmarks/scale.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-swift build -c release --product cowtrace >/dev/null
-cowtrace=$(swift build -c release --show-bin-path)/cowtrace
+source "$(dirname "$0")/common.sh"
 for f in many_children huge_reserve many_pages; do gcc -O0 -g -no-pie -o "$work/$f" Fixtures/$f.c; done
 gcc -O0 -g -no-pie -DPAGES=262144 -o "$work/gig_pages" Fixtures/many_pages.c
 

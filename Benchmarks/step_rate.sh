@@ -4,12 +4,8 @@
 # Prints both rates and the ratio. Run as root from the package root:
 #   Benchmarks/step_rate.sh [ITERATIONS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 iterations=${1:-50000}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-swift build -c release --product cowtrace >/dev/null
-cowtrace=$(swift build -c release --show-bin-path)/cowtrace
 gcc -O2 -o "$work/step_baseline" Benchmarks/step_baseline.c
 gcc -O0 -no-pie -o "$work/step_bench" Fixtures/step_bench.c
 page=0x$(nm "$work/step_bench" | awk '$3 == "watched" { print $1 }')

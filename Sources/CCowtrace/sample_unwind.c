@@ -272,16 +272,6 @@ static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, in
     return rc;
 }
 
-static int access_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val, int write, void *arg) {
-    (void)as; (void)reg; (void)val; (void)write; (void)arg;
-    return -UNW_EBADREG;
-}
-
-static int resume(unw_addr_space_t as, unw_cursor_t *cursor, void *arg) {
-    (void)as; (void)cursor; (void)arg;
-    return -UNW_EINVAL;
-}
-
 static int get_proc_name(unw_addr_space_t as, unw_word_t ip, char *buf, size_t len, unw_word_t *offset, void *arg) {
     (void)as; (void)ip; (void)buf; (void)len; (void)offset; (void)arg;
     return -UNW_ENOINFO;  // names come from libdw

@@ -200,15 +200,6 @@ static int memo_holds(cow_unwinder *u, const struct user_regs_struct *regs) {
     }
     return 1;
 }
-static int access_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val, int write, void *arg) {
-    (void)as; (void)reg; (void)val; (void)write; (void)arg;
-    return -UNW_EBADREG;
-}
-static int resume(unw_addr_space_t as, unw_cursor_t *c, void *arg) {
-    (void)as; (void)c; (void)arg;
-    return -UNW_EINVAL;
-}
-
 static unw_accessors_t accessors = {
     find_proc_info, _UPT_put_unwind_info, _UPT_get_dyn_info_list_addr, access_mem, access_reg, access_fpreg, resume,
     _UPT_get_proc_name,

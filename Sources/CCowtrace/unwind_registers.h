@@ -1,5 +1,6 @@
-// The x86-64 general registers as libunwind numbers them, read from a saved register set:
-// the live unwinder (unwind.c) and the sample unwinder (sample_unwind.c) both start there.
+// What the live unwinder (unwind.c) and the sample unwinder (sample_unwind.c) share: the
+// x86-64 general registers as libunwind numbers them, read from a saved register set, and
+// the accessors neither supports (floating-point registers, resuming the target).
 // Not in include/: Swift does not see it.
 #ifndef COW_UNWIND_REGISTERS_H
 #define COW_UNWIND_REGISTERS_H
@@ -28,6 +29,16 @@ static inline int register_value(const struct user_regs_struct *r, unw_regnum_t 
     default: return -UNW_EBADREG;
     }
     return 0;
+}
+
+static inline int access_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val, int write, void *arg) {
+    (void)as; (void)reg; (void)val; (void)write; (void)arg;
+    return -UNW_EBADREG;
+}
+
+static inline int resume(unw_addr_space_t as, unw_cursor_t *cursor, void *arg) {
+    (void)as; (void)cursor; (void)arg;
+    return -UNW_EINVAL;
 }
 
 #endif
