@@ -28,10 +28,13 @@ import Testing
             seen.append(chunk)
         }
         #expect(String(decoding: seen, as: UTF8.self).contains("children done"))
-        // timeout's child is cowtrace.
-        let children = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)) ?? ""
-        guard let cowtrace = children.split(separator: " ").first.flatMap({ Int32($0) }) else {
-            Issue.record("cowtrace not found under timeout")
+        // timeout's child is cowtrace's guardian; the tracing runs in the guardian's child.
+        func firstChild(_ pid: Int32) -> Int32? {
+            let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            return children.split(separator: " ").first.flatMap { Int32($0) }
+        }
+        guard let guardian = firstChild(process.processIdentifier), let cowtrace = firstChild(guardian) else {
+            Issue.record("cowtrace's tracing process not found under timeout")
             return []
         }
         let fdDir = "/proc/\(cowtrace)/fd"
