@@ -182,8 +182,11 @@ import Testing
             let line = text.split(separator: "\n").first { $0.contains("left stopped (SIGSTOP): ") }
             let pids = line.map { $0.components(separatedBy: "left stopped (SIGSTOP): ")[1].split(separator: " ").compactMap { pid_t($0) } } ?? []
             #expect(pids.contains(target.pid), "round \(round): \(text)")
-            let state = target.threads().first?.split(separator: "\n").first { $0.hasPrefix("State:") } ?? ""
-            #expect(state.contains("T (stopped)"), "round \(round): \(state)")
+            // Its SIGSTOP was queued before the detach: it stops before any instruction of its
+            // own, once it gets a CPU (under load, a moment after cowtrace exits).
+            let state = { target.threads().first?.split(separator: "\n").first { $0.hasPrefix("State:") } ?? "" }
+            for _ in 0..<200 where !state().contains("T (stopped)") { usleep(10_000) }
+            #expect(state().contains("T (stopped)"), "round \(round): \(state())")
             for pid in pids { kill(pid, SIGCONT) }
             target.expectUntouched("\(engine)\(quiet ? " -q" : "") stop+SIGCONT round \(round)")
         }

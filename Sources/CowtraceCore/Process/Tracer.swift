@@ -612,7 +612,8 @@ public final class Tracer {
                 if isHandling(tracee.tid) || hasDeferredStop(tracee.tid) { busy.insert(tracee.tgid) }
                 continue
             }
-            if isBlockedInSyscall(tracee) { continue }
+            // Held in vfork, it runs no user code and cannot stop before its child lets it go.
+            if isBlockedInSyscall(tracee) || tracee.waitsForVforkChild { continue }
             requestStop(tracee)
             if let reaped = waiter.reap(tracee.tid) { handle(reaped.pid, reaped.status) }
         }
@@ -753,7 +754,7 @@ public final class Tracer {
                 }
                 break
             }
-            if let mask = restoreMask, stoppedAgain { _ = try? Ptrace.setSignalMask(tid, mask) }
+            if let mask = restoreMask { _ = try? Ptrace.setSignalMask(tid, mask) }  // fails only if it cannot be stopped
             if !stoppedAgain { return }  // gone, or could not be resumed: nothing more to draw
         }
     }
