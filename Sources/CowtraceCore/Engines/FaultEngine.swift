@@ -76,6 +76,11 @@ public final class FaultEngine: CowEngine {
     }
 
     override var stepCount: Int { steps }
+    /// It steps only the few instructions a thread runs with SIGTRAP blocked, and sweeps no
+    /// more often then than while it runs: the kernel's stores while it steps (rseq, a signal
+    /// frame) are checked by the step itself, other threads' by their own events. (Full
+    /// sweeps of a Python heap every 64 steps of a starting thread cost more than the run.)
+    override var sweepsWhileStepping: Bool { false }
     override var kernelFaultsTrapped: Bool { !excludeKernel }
 
     /// A thread without its perf event (perf_event_open refused): its copies are found at

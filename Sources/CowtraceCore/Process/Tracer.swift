@@ -327,9 +327,11 @@ public final class Tracer {
             let current = tracees[tracee.tid] ?? tracee
             current.execCount += 1
             processes.close(current.tgid)
-            processes.open(current.tgid)
             if current.tgid == mainPid { mainExeced = true }
             observer?.execed(current, tracer: self)
+            // Opened again after the observer forgot the old address space (which closes what
+            // is open): a process not in the table is reopened at every access.
+            processes.open(current.tgid)
             resume(current)
         case .exit:
             observer?.exiting(tracee, tracer: self)
