@@ -329,8 +329,9 @@ public final class Tracer {
             processes.close(current.tgid)
             if current.tgid == mainPid { mainExeced = true }
             observer?.execed(current, tracer: self)
-            // Opened again after the observer forgot the old address space (which closes what
-            // is open): a process not in the table is reopened at every access.
+            // Reopened only now: the observer's bookkeeping for the old address space closes
+            // what it holds for the pid, and a process left out of the table gets a passing
+            // object per access (its pagemap, mem and maps reopened and reread every time).
             processes.open(current.tgid)
             resume(current)
         case .exit:
