@@ -89,7 +89,6 @@ public final class CowTracker {
         symbolizer?.invalidate(pid)
         pages.forget(pid)
         reuseWatch[pid] = nil
-        sweepOrder[pid] = nil
     }
 
     // MARK: Clone
@@ -252,13 +251,6 @@ public final class CowTracker {
         // Look pages up one by one: holding a copy of the process's dictionary while the
         // ledger changes below would copy all of it, for every split.
         let wanted = pages.filter { ledger.record(pid, $0) != nil }.sorted()
-        check(pid, sorted: wanted, dropReason: dropReason, origin: origin, stores: stores, siblingsMayHaveWritten: siblingsMayHaveWritten,
-              cause: cause)
-    }
-
-    /// `check` of pages in address order (some may have left the ledger: they are skipped).
-    private func check(_ pid: pid_t, sorted wanted: [UInt64], dropReason: String, origin: Origin?, stores: ((UInt64) -> Bool)?,
-                       siblingsMayHaveWritten: Bool, cause: (UInt64) -> SplitCause) {
         guard !wanted.isEmpty else { return }
         let found = entries(pid, wanted)
         var dropped: [Drop.Page] = []
@@ -339,22 +331,8 @@ public final class CowTracker {
     /// Every shared page of `pid`.
     public func sweep(_ pid: pid_t, dropReason: String, origin: Origin? = nil, stores: ((UInt64) -> Bool)? = nil,
                       cause: (UInt64) -> SplitCause) {
-        let count = ledger.sharedCount(of: pid)
-        guard count > 0 else { return }
-        if let order = sweepOrder[pid], order.joins == ledger.joins, order.pages.count <= 2 * count + 64 {
-            check(pid, sorted: order.pages, dropReason: dropReason, origin: origin, stores: stores, siblingsMayHaveWritten: true, cause: cause)
-            return
-        }
-        let pages = ledger.sharedPages(of: pid).keys.sorted()
-        sweepOrder[pid] = (ledger.joins, pages)
-        check(pid, sorted: pages, dropReason: dropReason, origin: origin, stores: stores, siblingsMayHaveWritten: true, cause: cause)
+        check(pid, pages: Array(ledger.sharedPages(of: pid).keys), dropReason: dropReason, origin: origin, stores: stores, cause: cause)
     }
-
-    /// Each process's shared pages in address order, kept between full sweeps (sorting them
-    /// for every sweep cost more than reading their pagemap entries). Rebuilt when pages
-    /// joined the ledger since (`PageLedger.joins`); pages that left are skipped by the
-    /// check, and the order is rebuilt once most of them have.
-    private var sweepOrder: [pid_t: (joins: Int, pages: [UInt64])] = [:]
 
     /// `pid`'s frame for `page` changed: a split, unless every other holder moved to the same
     /// new frame (migration).
@@ -536,7 +514,6 @@ public final class CowTracker {
         }
         self.pages.forget(pid)
         reuseWatch[pid] = nil
-        sweepOrder[pid] = nil
         symbolizer?.processGone(pid)
     }
 

@@ -45,10 +45,6 @@ public final class PageLedger {
 
     public init() {}
 
-    /// How many times a page joined a process's shared pages: a list of them made earlier
-    /// (in address order, for sweeps) holds every one while this is unchanged.
-    public private(set) var joins = 0
-
     /// The pages `pid` shares with another traced process.
     public func sharedPages(of pid: pid_t) -> [UInt64: PageRecord] { pagesByProcess[pid] ?? [:] }
     /// The same, without building anything (nil when nothing is shared).
@@ -117,7 +113,6 @@ public final class PageLedger {
         setHolders(key, set)
         for pid in set where pagesByProcess[pid]?[page] == nil {
             pagesByProcess[pid, default: [:]][page] = PageRecord(frame: frame, kind: kind, region: region)
-            joins &+= 1
         }
     }
 
