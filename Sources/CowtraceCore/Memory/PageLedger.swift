@@ -52,6 +52,10 @@ public final class PageLedger {
     public func sharedCount(of pid: pid_t) -> Int { pagesByProcess[pid]?.count ?? 0 }
     public func record(_ pid: pid_t, _ page: UInt64) -> PageRecord? { pagesByProcess[pid]?[page] }
     public var processes: [pid_t] { Array(pagesByProcess.keys) }
+    /// Told of every page as it is shared (the fault engine's filter lets its faults stop).
+    public var onShare: ((UInt64) -> Void)?
+    /// Nothing is shared by anyone.
+    public var isEmpty: Bool { pagesByProcess.isEmpty }
     public var totalShared: Int { pagesByProcess.values.reduce(0) { $0 + $1.count } }
     /// Distinct holder sets in use (a debug figure: few, whatever the pages).
     public var holderSets: Int { groupNumbers.count }
@@ -104,6 +108,7 @@ public final class PageLedger {
 
     /// Records that `pids` all map `frame` at `page`.
     public func share(page: UInt64, frame: UInt64, kind: PageKind, region: String, among pids: [pid_t]) {
+        onShare?(page)
         let key = Key(frame: frame, page: page)
         let current = self.pids(of: key)
         var set = current

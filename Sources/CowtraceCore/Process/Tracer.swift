@@ -327,9 +327,12 @@ public final class Tracer {
             let current = tracees[tracee.tid] ?? tracee
             current.execCount += 1
             processes.close(current.tgid)
-            processes.open(current.tgid)
             if current.tgid == mainPid { mainExeced = true }
             observer?.execed(current, tracer: self)
+            // Reopened only now: the observer's bookkeeping for the old address space closes
+            // what it holds for the pid, and a process left out of the table gets a passing
+            // object per access (its pagemap, mem and maps reopened and reread every time).
+            processes.open(current.tgid)
             resume(current)
         case .exit:
             observer?.exiting(tracee, tracer: self)
