@@ -26,7 +26,8 @@ struct cow_fault_filter {
     int map_fd;
     int prog_fd;
     uint64_t *bits;
-    int dirty;
+    // Records per bit (calloc'd: pages never counted in stay untouched, not resident).
+    uint32_t *counts;
 };
 
 static long bpf_call(int cmd, union bpf_attr *attr) { return syscall(SYS_bpf, cmd, attr, sizeof(*attr)); }
@@ -39,6 +40,8 @@ cow_fault_filter *cow_fault_filter_create(void) {
     cow_fault_filter *f = calloc(1, sizeof(*f));
     if (!f) return NULL;
     f->map_fd = f->prog_fd = -1;
+    f->counts = calloc((size_t)1 << COW_FAULT_FILTER_BITS, sizeof(uint32_t));
+    if (!f->counts) goto fail;
     union bpf_attr attr;
     memset(&attr, 0, sizeof(attr));
     attr.map_type = BPF_MAP_TYPE_ARRAY;
@@ -91,6 +94,7 @@ void cow_fault_filter_destroy(cow_fault_filter *f) {
     if (f->bits) munmap(f->bits, FILTER_BYTES);
     if (f->prog_fd >= 0) close(f->prog_fd);
     if (f->map_fd >= 0) close(f->map_fd);
+    free(f->counts);
     free(f);
 }
 
@@ -98,19 +102,18 @@ int cow_fault_filter_attach(cow_fault_filter *f, int event_fd) {
     return ioctl(event_fd, PERF_EVENT_IOC_SET_BPF, f->prog_fd);
 }
 
-void cow_fault_filter_mark(cow_fault_filter *f, uint64_t page) {
+void cow_fault_filter_add(cow_fault_filter *f, uint64_t page) {
     uint32_t i = cow_fault_filter_index(page);
-    f->bits[i >> 6] |= (uint64_t)1 << (i & 63);
-    f->dirty = 1;
+    if (f->counts[i]++ == 0) f->bits[i >> 6] |= (uint64_t)1 << (i & 63);
+}
+
+void cow_fault_filter_remove(cow_fault_filter *f, uint64_t page) {
+    uint32_t i = cow_fault_filter_index(page);
+    if (f->counts[i] == 0) return;
+    if (--f->counts[i] == 0) f->bits[i >> 6] &= ~((uint64_t)1 << (i & 63));
 }
 
 int cow_fault_filter_marked(const cow_fault_filter *f, uint64_t page) {
     uint32_t i = cow_fault_filter_index(page);
     return (int)((f->bits[i >> 6] >> (i & 63)) & 1);
-}
-
-void cow_fault_filter_clear(cow_fault_filter *f) {
-    if (!f->dirty) return;
-    memset(f->bits, 0, FILTER_BYTES);
-    f->dirty = 0;
 }

@@ -118,10 +118,11 @@ cow_fault_filter *cow_fault_filter_create(void);
 void cow_fault_filter_destroy(cow_fault_filter *filter);
 // PERF_EVENT_IOC_SET_BPF: 0, or -1 with errno set.
 int cow_fault_filter_attach(cow_fault_filter *filter, int event_fd);
-void cow_fault_filter_mark(cow_fault_filter *filter, uint64_t page);
+// A record of `page` added to or removed from the ledger: a page's bit is set while any
+// page hashed to it has a record.
+void cow_fault_filter_add(cow_fault_filter *filter, uint64_t page);
+void cow_fault_filter_remove(cow_fault_filter *filter, uint64_t page);
 int cow_fault_filter_marked(const cow_fault_filter *filter, uint64_t page);
-// Every bit cleared (nothing is shared any more).
-void cow_fault_filter_clear(cow_fault_filter *filter);
 uint32_t cow_fault_filter_index(uint64_t page);
 
 // ---- PAGEMAP_SCAN (Linux 6.7+) --------------------------------------------

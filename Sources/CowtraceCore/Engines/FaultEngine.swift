@@ -58,7 +58,7 @@ public final class FaultEngine: CowEngine {
         keepAlive = Int32(truncatingIfNeeded: cow_perf_event_open_pagefaults(cow_gettid(), 0, geteuid() != 0 ? 1 : 0, 1))
         filter = FaultFilter()
         super.init(tracker: tracker, kind: .fault)
-        if let filter { tracker.ledger.onShare = { filter.mark($0) } }
+        if let filter { tracker.ledger.onRecord = { page, added in added ? filter.add(page) : filter.remove(page) } }
     }
 
     deinit {
@@ -116,7 +116,6 @@ public final class FaultEngine: CowEngine {
         signalDelivered(tracee, signal)
         guard tracker.shares(tracee.tgid) else {
             if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed
-            if tracker.ledger.isEmpty { filter?.clear() }
             tracee.observerState = nil
             masks.invalidate(tracee.tid)  // its syscalls may no longer stop it (seccomp filter)
             return .run

@@ -1,13 +1,14 @@
 import CCowtrace
 
-/// Which page faults stop a thread under the fault engine: only those on pages that may be
-/// shared. A fault on a page no process shares (a first touch, a text fault, the stack
-/// growing) is no copy, yet without the filter each one is a ptrace stop; a forked shell
-/// takes as many of those as real copies before it execs. Every page entering the ledger
-/// is marked before any tracee runs again, and a page once marked stays marked until
-/// nothing is shared at all, so a fault on a shared page always stops its thread. Exact by
-/// construction: the bitmap is hashed, so an unshared page may still stop (and is let go,
-/// as before), never the other way round.
+/// Which page faults stop a thread under the fault engine: only those on pages some traced
+/// process shares. A fault on any other page (a first touch, a text fault, the stack
+/// growing, a write to a page the other side has copied already) copies nothing, yet
+/// without the filter each is a ptrace stop; a forked shell takes as many of those as real
+/// copies before it execs. The filter counts the ledger's records per bit of a hashed
+/// bitmap, updated as records come and go, before any tracee runs again: a fault on a
+/// recorded page always stops its thread. Exact by construction: a bit may be shared by
+/// other pages, so an unrecorded page may still stop (and is let go, as before), never the
+/// other way round.
 final class FaultFilter {
     private let filter: OpaquePointer
 
@@ -23,10 +24,11 @@ final class FaultFilter {
     @discardableResult
     func attach(toEvent fd: Int32) -> Bool { cow_fault_filter_attach(filter, fd) == 0 }
 
-    func mark(_ page: UInt64) { cow_fault_filter_mark(filter, page) }
+    /// A (process, page) record entered the ledger.
+    func add(_ page: UInt64) { cow_fault_filter_add(filter, page) }
+
+    /// A (process, page) record left the ledger.
+    func remove(_ page: UInt64) { cow_fault_filter_remove(filter, page) }
 
     func isMarked(_ page: UInt64) -> Bool { cow_fault_filter_marked(filter, page) != 0 }
-
-    /// Nothing is shared any more: every fault may run on.
-    func clear() { cow_fault_filter_clear(filter) }
 }
