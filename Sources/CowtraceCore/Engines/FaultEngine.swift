@@ -117,6 +117,7 @@ public final class FaultEngine: CowEngine {
         guard tracker.shares(tracee.tgid) else {
             if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed
             tracee.observerState = nil
+            masks.restoreAfterStep(tracee.tid)  // a step cut short by this stop is abandoned
             masks.invalidate(tracee.tid)  // its syscalls may no longer stop it (seccomp filter)
             return .run
         }
