@@ -214,7 +214,13 @@ public final class CowTracker {
         return body()
     }
 
-    /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per contiguous run.
+    /// Runs of wanted pages closer than this are read as one (the entries between are read
+    /// and dropped): a fork's shared pages come in short runs a few pages apart (.data, .bss,
+    /// the heap, each library's data), and a pread costs more than 512 bytes of pagemap.
+    static let gapReadThrough: UInt64 = 64
+
+    /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per run of
+    /// nearby pages (`wanted` sorted ascending).
     func entries(_ pid: pid_t, _ wanted: [UInt64]) -> [PagemapEntry?] {
         let pages = wanted
         var result = [PagemapEntry?](repeating: nil, count: pages.count)
@@ -229,9 +235,14 @@ public final class CowTracker {
         guard !pages.isEmpty else { return result }
         var runStart = 0
         for i in 1...pages.count {
-            if i < pages.count && pages[i] == pages[i - 1] + Pagemap.pageSize { continue }
-            if let run = self.pages.entries(pid, from: pages[runStart], count: i - runStart) {
-                for (k, e) in run.enumerated() { result[runStart + k] = e }
+            if i < pages.count && pages[i] > pages[i - 1] && pages[i] - pages[i - 1] <= Self.gapReadThrough * Pagemap.pageSize { continue }
+            let first = pages[runStart]
+            let count = Int((pages[i - 1] - first) / Pagemap.pageSize) + 1
+            if let run = self.pages.entries(pid, from: first, count: count) {
+                for k in runStart..<i {
+                    let index = Int((pages[k] - first) / Pagemap.pageSize)
+                    if index < run.count { result[k] = run[index] }
+                }
             }
             runStart = i
         }

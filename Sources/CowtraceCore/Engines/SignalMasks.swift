@@ -12,6 +12,11 @@ import Glibc
 /// handler's entry (the handler runs with its sa_mask added).
 final class SignalMasks {
     private var masks: [pid_t: UInt64] = [:]
+    /// The program's mask of each thread whose SIGTRAP we unblocked for a step, until it is
+    /// put back: kept apart from `masks`, which a stop met mid-step may invalidate (a step
+    /// cut short by another stop, then abandoned once the process shares nothing, left
+    /// SIGTRAP unblocked for good).
+    private var unblocked: [pid_t: UInt64] = [:]
 
     static let sigtrapBit: UInt64 = 1 << UInt64(SIGTRAP - 1)
 
@@ -25,6 +30,8 @@ final class SignalMasks {
     /// The thread's mask, read now if not known.
     func mask(_ tid: pid_t) -> UInt64? {
         if let known = masks[tid] { return known }
+        // Mid-step the kernel's mask is ours (SIGTRAP unblocked): the program's is the one kept.
+        if let programs = unblocked[tid] { return programs }
         var mask: UInt64 = 0
         guard (try? systemCall("ptrace(PTRACE_GETSIGMASK)", pid: tid, { cow_ptrace_getsigmask(tid, &mask) })) != nil else { return nil }
         masks[tid] = mask
@@ -36,7 +43,10 @@ final class SignalMasks {
     /// The mask may have changed (a syscall or a signal handler).
     func invalidate(_ tid: pid_t) { masks[tid] = nil }
 
-    func forget(_ tid: pid_t) { masks[tid] = nil }
+    func forget(_ tid: pid_t) {
+        masks[tid] = nil
+        unblocked[tid] = nil
+    }
 
     /// Before a single step (no signal delivered with it) of a thread that blocks SIGTRAP:
     /// unblocked for the step, so that its forced trap finds it unblocked. A forced SIGTRAP
@@ -44,13 +54,15 @@ final class SignalMasks {
     /// that would outlive the session. `restoreAfterStep` blocks it again.
     func unblockTrapForStep(_ tid: pid_t) {
         guard let mask = masks[tid], mask & Self.sigtrapBit != 0 else { return }
-        _ = try? systemCall("ptrace(PTRACE_SETSIGMASK)", pid: tid) { cow_ptrace_setsigmask(tid, mask & ~Self.sigtrapBit) }
+        if (try? systemCall("ptrace(PTRACE_SETSIGMASK)", pid: tid) { cow_ptrace_setsigmask(tid, mask & ~Self.sigtrapBit) }) != nil {
+            unblocked[tid] = unblocked[tid] ?? mask
+        }
     }
 
     /// After a single step of a thread that blocks SIGTRAP: the forced step trap unblocked
     /// it; put the program's mask back.
     func restoreAfterStep(_ tid: pid_t) {
-        guard let mask = masks[tid], mask & Self.sigtrapBit != 0 else { return }
+        guard let mask = unblocked.removeValue(forKey: tid) else { return }
         _ = try? systemCall("ptrace(PTRACE_SETSIGMASK)", pid: tid) { cow_ptrace_setsigmask(tid, mask) }
     }
 }

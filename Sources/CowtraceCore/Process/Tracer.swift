@@ -333,6 +333,10 @@ public final class Tracer {
             // what it holds for the pid, and a process left out of the table gets a passing
             // object per access (its pagemap, mem and maps reopened and reread every time).
             processes.open(current.tgid)
+            // -q, an execve not logged: its exit stop would tell nothing (the new program
+            // shares no page), so it runs on with PTRACE_CONT from here unless the observer
+            // wants it stopped.
+            if configuration.quiet, let call = current.inFlight, !call.logged, call.clone == nil { current.inFlight = nil }
             resume(current)
         case .exit:
             observer?.exiting(tracee, tracer: self)
