@@ -87,7 +87,7 @@ public final class CowTracker {
     /// After exec the pagemap file still shows the old address space: reopen it.
     public func addressSpaceReplaced(_ pid: pid_t) {
         symbolizer?.invalidate(pid)
-        pages.forget(pid)
+        pages.reopen(pid)
         reuseWatch[pid] = nil
     }
 
