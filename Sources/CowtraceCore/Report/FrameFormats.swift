@@ -8,6 +8,7 @@ final class FrameFormats {
     private var bytes: [UInt64: (bytes: [UInt8], text: String)] = [:]
     private var instructions: [UInt64: (write: InstructionWrite, top: BacktraceFrame?, text: [UInt8])] = [:]
     private var repeated: [[UInt64]: (frames: [BacktraceFrame], text: [UInt8])] = [:]
+    private var lastInstruction: (write: InstructionWrite, top: BacktraceFrame?, text: [UInt8])?
     private var lastText: (frames: [BacktraceFrame], source: String?, text: String)?
     private var lastRepeated: (frames: [BacktraceFrame], text: [UInt8])?
     private var lastObject: (frames: [BacktraceFrame], json: JSONValue)?
@@ -42,9 +43,16 @@ final class FrameFormats {
 
     /// What the splits of one instruction share in the text log, up to the address written.
     func instructionText(_ w: InstructionWrite, top: BacktraceFrame?) -> [UInt8] {
-        if let hit = instructions[w.ip], hit.write.text == w.text, hit.write.size == w.size, hit.top == top { return hit.text }
+        if let last = lastInstruction, last.write.ip == w.ip, last.write.text == w.text, last.write.size == w.size, last.top == top {
+            return last.text
+        }
+        if let hit = instructions[w.ip], hit.write.text == w.text, hit.write.size == w.size, hit.top == top {
+            lastInstruction = hit
+            return hit.text
+        }
         let text = Array(TextRenderer.instructionText(w, top: top).utf8)
         if instructions.count < limit { instructions[w.ip] = (w, top, text) }
+        lastInstruction = (w, top, text)
         return text
     }
 

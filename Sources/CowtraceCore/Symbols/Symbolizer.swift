@@ -27,6 +27,7 @@ public final class Symbolizer {
         /// by identity. Bounded: past the limit stacks are named frame by frame.
         var stacks: [[UInt64]: [BacktraceFrame]] = [:]
         static let stackLimit = 1 << 16
+        var lastStack: (ips: [UInt64], frames: [BacktraceFrame])?
         /// libunwind's address space, with a cached ELF image per module.
         let unwinder: OpaquePointer?
 
@@ -54,6 +55,7 @@ public final class Symbolizer {
     private var frames = [cow_frame](repeating: cow_frame(), count: Symbolizer.maxFrames)
     /// Source lines already read, by "file:line".
     private var lineTexts: [String: String?] = [:]
+    private var lastLineText: (location: String, text: String?)?
 
     public init() {}
 
@@ -133,9 +135,14 @@ public final class Symbolizer {
     /// is the instruction, the others return addresses, named as `backtrace` names them.
     public func frames(pid: pid_t, ips: [UInt64], mappings: [Mapping]) -> [BacktraceFrame] {
         let layout = layout(pid, mappings)
-        if let known = layout.stacks[ips] { return known }
+        if let last = layout.lastStack, last.ips == ips { return last.frames }
+        if let known = layout.stacks[ips] {
+            layout.lastStack = (ips, known)
+            return known
+        }
         let named = ips.enumerated().map { i, ip in frame(layout, ip: ip, returnAddress: i > 0, fallbackName: nil, fallbackOffset: nil) }
         if layout.stacks.count < LayoutSymbols.stackLimit { layout.stacks[ips] = named }
+        layout.lastStack = (ips, named)
         return named
     }
 
@@ -184,7 +191,11 @@ public final class Symbolizer {
     }
 
     public func sourceText(_ location: String) -> String? {
-        if let known = lineTexts[location] { return known }
+        if let last = lastLineText, last.location == location { return last.text }
+        if let known = lineTexts[location] {
+            lastLineText = (location, known)
+            return known
+        }
         let text = readSourceLine(location)
         lineTexts[location] = .some(text)
         return text
