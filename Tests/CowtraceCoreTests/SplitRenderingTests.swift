@@ -5,7 +5,8 @@ import Testing
 /// The renderers write a split's line straight as bytes, with what an instruction's splits
 /// share formatted once and the last backtrace recognised by identity. These hold that hot
 /// path to the general one: the --json lines equal the general encoder's objects, and the
-/// text lines equal `describe` without any cache, whatever order the splits come in.
+/// text lines equal `describe` without any cache, whatever order the splits come in. Drops
+/// (a line per page) likewise.
 @Suite struct SplitRenderingTests {
     static let frames = JSONEventRoundTripTests.frames
     /// Same addresses, another frame #0 name and line (the code at that address was replaced).
@@ -57,16 +58,23 @@ import Testing
         String(line.replacing(/"time_us":[0-9]+/, with: "\"time_us\":T"))
     }
 
+    static var drops: [TraceEvent] {
+        [.drop(Drop(pid: 41, pages: [Drop.Page(page: 0x7000_2000, region: "anon", frame: 0x98),
+                                     Drop.Page(page: 0x7000_3000, region: "/tmp/a \"b\"", frame: 0)], reason: "exit")),
+         .drop(Drop(pid: 40, pages: [], reason: "munmap"))]
+    }
+
     @Test func jsonLinesEqualTheGeneralEncoding() throws {
+        let events = Self.splits.map { TraceEvent.split($0) } + Self.drops
         let fast = try Self.written { sink in
             let renderer = JSONRenderer(sink: sink)
-            for s in Self.splits { renderer.render(.split(s), tracees: 2) }
+            for event in events { renderer.render(event, tracees: 2) }
             renderer.flush()
         }
         var encoder = JSONEventEncoder()
         var general: [String] = []
-        for s in Self.splits {
-            encoder.encode(.split(s)) { kind, fields in general.append(JSONValue.object([("event", .string(kind))] + fields).encoded()) }
+        for event in events {
+            encoder.encode(event) { kind, fields in general.append(JSONValue.object([("event", .string(kind))] + fields).encoded()) }
         }
         let fastLines = fast.split(separator: "\n").map(Self.withoutTimes)
         #expect(fastLines == general.map { Self.withoutTimes($0[...]) })

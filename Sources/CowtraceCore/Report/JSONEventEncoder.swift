@@ -108,6 +108,27 @@ public struct JSONEventEncoder {
         return true
     }
 
+    /// A drop event's lines (one per page) appended as bytes: the same text `encode` writes.
+    public func encodeDropLines(_ d: Drop, into out: inout [UInt8]) {
+        var common: [UInt8] = Array(#"{"event":"drop","pid":"#.utf8)
+        appendDecimal(Int(d.pid), into: &common)
+        common.append(contentsOf: #","page":""#.utf8)
+        var tail: [UInt8] = Array(#","reason":"#.utf8)
+        JSONValue.quote(d.reason, into: &tail)
+        tail.append(contentsOf: #","time_us":"#.utf8)
+        appendDecimal(elapsed(), into: &tail)
+        tail.append(contentsOf: "}\n".utf8)
+        for p in d.pages {
+            out.append(contentsOf: common)
+            HexDigits.append(p.page, into: &out)
+            out.append(contentsOf: #"","region":"#.utf8)
+            JSONValue.quote(p.region, into: &out)
+            out.append(contentsOf: #","frame":"#.utf8)
+            JSONValue.hex(FrameNumber.known(p.frame)).encode(into: &out)
+            out.append(contentsOf: tail)
+        }
+    }
+
     /// The fields of an instruction's splits that do not change from split to split, cut
     /// around the address written (twice: `address` and `ranges`) and the stack id.
     private var instructionFields: [UInt64: (write: InstructionWrite, top: BacktraceFrame?, parts: InstructionParts)] = [:]

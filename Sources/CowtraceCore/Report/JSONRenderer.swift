@@ -16,6 +16,12 @@ public final class JSONRenderer: EventRenderer {
                 return
             }
         }
+        if case .drop(let drop) = event {
+            line.removeAll(keepingCapacity: true)
+            encoder.encodeDropLines(drop, into: &line)
+            out.write(line)
+            return
+        }
         encoder.encode(event) { kind, fields in out.emit(kind, fields) }
     }
 
