@@ -229,6 +229,14 @@ uint64_t cow_recorder_samples(cow_recorder *recorder);
 // Mounts tracefs at /sys/kernel/tracing if it is not there. Returns 0 or -1 with errno set.
 int cow_mount_tracefs(void);
 
+// ---- a file read on a thread of its own (background_read.c) ---------------------------
+typedef struct cow_background_read cow_background_read;
+// Starts reading the whole file; NULL when the thread could not start.
+cow_background_read *cow_background_read_start(const char *path);
+// Waits for the read; returns the bytes (malloc'd, the caller frees them; NULL when
+// unreadable) and their count. Frees `read`.
+unsigned char *cow_background_read_finish(cow_background_read *read, size_t *size);
+
 // ---- interruption (Ctrl-C and friends) -------------------------------------
 // Installs handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE that only record the
 // signal, without SA_RESTART, so a blocking waitpid returns EINTR.

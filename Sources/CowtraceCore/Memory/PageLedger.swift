@@ -65,6 +65,12 @@ public final class PageLedger {
         return Set(groups[Int(g)].pids)
     }
 
+    /// The processes mapping `frame` at `page` but `pid`, in order (no set built: per split).
+    public func otherHolders(frame: UInt64, page: UInt64, except pid: pid_t) -> [pid_t] {
+        guard let g = holders[Key(frame: frame, page: page)] else { return [] }
+        return groups[Int(g)].pids.filter { $0 != pid }
+    }
+
     private func pids(of key: Key) -> [pid_t] { holders[key].map { groups[Int($0)].pids } ?? [] }
 
     /// The number of the set `pids` (sorted, distinct), counting one more use.
@@ -124,6 +130,13 @@ public final class PageLedger {
     /// Returns the processes left on the old frame; with one left, the page is private to it.
     @discardableResult
     public func leave(_ pid: pid_t, page: UInt64) -> Set<pid_t> { Set(leaving(pid, page: page)) }
+
+    /// `leave`, answering only the one process left on the old frame, if one is (its page
+    /// is its own again).
+    public func leaveLeavingOne(_ pid: pid_t, page: UInt64) -> pid_t? {
+        let left = leaving(pid, page: page)
+        return left.count == 1 ? left[0] : nil
+    }
 
     private func leaving(_ pid: pid_t, page: UInt64) -> [pid_t] {
         guard let record = pagesByProcess[pid]?.removeValue(forKey: page) else { return [] }
