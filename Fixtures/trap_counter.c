@@ -2,7 +2,11 @@
 // them blocks every signal, as Redis's background threads do), so a tracer's page-fault
 // traps and single steps are always under way. Prints its pid, then a line for every
 // SIGTRAP it receives and for every fork that fails; on SIGUSR1 it prints "fork ok" after
-// its next successful fork (proof that forking still works). Runs for `seconds`.
+// its next successful fork (proof that forking still works). Runs for `seconds`. With
+// "storm" as argv[2] the main thread forks without pausing and a third thread vforks
+// children that exit at once: a tracer that attaches or lets go finds threads inside fork
+// (their event stop comes before any stop it asks for) and a parent the kernel holds until
+// its vfork child exits (no stop can be asked of it meanwhile).
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -45,8 +49,21 @@ static void *writer(void *blockAll) {
     return NULL;
 }
 
+static void *vforker(void *unused) {
+    (void)unused;
+    for (;;) {
+        pid_t pid = vfork();
+        if (pid == 0) _exit(0);
+        if (pid > 0) {
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        }
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     int seconds = argc > 1 ? atoi(argv[1]) : 30;
+    int storm = argc > 2 && strcmp(argv[2], "storm") == 0;
     // Whatever mask the caller (a test runner) handed down: SIGUSR1 and SIGTRAP must arrive.
     sigset_t none;
     sigemptyset(&none);
@@ -60,6 +77,10 @@ int main(int argc, char **argv) {
     pthread_t a, b;
     pthread_create(&a, NULL, writer, (void *)1);
     pthread_create(&b, NULL, writer, NULL);
+    if (storm) {
+        pthread_t c;
+        pthread_create(&c, NULL, vforker, NULL);
+    }
     char line[32];
     snprintf(line, sizeof(line), "%d\n", getpid());
     say(line);
@@ -82,7 +103,7 @@ int main(int argc, char **argv) {
             want_report = 0;
             say("fork ok\n");
         }
-        usleep(2000);
+        if (!storm) usleep(2000);
     }
     return 0;
 }

@@ -126,6 +126,34 @@ import Testing
         }
     }
 
+    /// `pages` on a process that dies mid-read: a dead process's pagemap reads as empty, so
+    /// the counts would be wrong; cowtrace exits non-zero with one line naming the error.
+    @Test func pagesOfAProcessDyingMidReadFails() throws {
+        let binary = try Fixtures.path("many_mappings")
+        let ready = Fixtures.directory + "/mm-\(UUID().uuidString).out"
+        let target = try LeaveNoTraceTests.spawn([binary, "40000"], stdout: ready, stderr: "/dev/null")
+        defer { kill(target, SIGKILL); _ = LeaveNoTraceTests.wait(target, seconds: 5) }
+        for _ in 0..<1000 where !((try? String(contentsOfFile: ready, encoding: .utf8)) ?? "").contains("ready") { usleep(10_000) }
+        let out = Fixtures.directory + "/mm-\(UUID().uuidString).log"
+        let reader = try LeaveNoTraceTests.spawn([Paths.cowtrace, "pages", "\(target)"], stdout: "/dev/null", stderr: out)
+        // Killed once cowtrace has its pagemap open (the maps are read): the pages are being read.
+        let pagemap = "/proc/\(target)/pagemap"
+        let opened = {
+            (3..<16).contains { fd in
+                var buffer = [CChar](repeating: 0, count: 256)
+                let n = readlink("/proc/\(reader)/fd/\(fd)", &buffer, buffer.count - 1)
+                return n > 0 && String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == pagemap
+            }
+        }
+        for _ in 0..<20_000 where !opened() { usleep(200) }
+        #expect(opened(), "cowtrace never opened \(pagemap)")
+        kill(target, SIGKILL)
+        let status = LeaveNoTraceTests.wait(reader)
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(status != nil && status != 0, "status \(String(describing: status)): \(text)")
+        #expect(text.split(separator: "\n").count == 1 && text.hasPrefix("cowtrace: ") && text.contains("\(target)"), "\(text)")
+    }
+
     @Test func paddrOfOurOwnMemory() throws {
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 8192)
         buffer.initialize(repeating: 1, count: 8192)  // present, ours

@@ -123,9 +123,8 @@ public enum PageInspector {
                                        exclusive: exclusive, pages: pages))
         }
         // A process that exited meanwhile reads as empty: the counts would be wrong, not zero.
-        for pid in pids {
-            let state = Tracer.schedulerState(pid)
-            if state == nil || state == "Z" || state == "X" { throw CowtraceError("pages: pid \(pid) exited while its pages were read") }
+        for pid in pids where ProcFS.isExiting(pid) {
+            throw CowtraceError("pages: pid \(pid) exited while its pages were read")
         }
         return (visible, result)
     }

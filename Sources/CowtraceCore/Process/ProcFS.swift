@@ -38,6 +38,17 @@ public enum ProcFS {
         return Character(UnicodeScalar(bytes[close + 2]))
     }
 
+    /// Gone, a zombie, or on its way out (PF_EXITING in the flags field): its memory may be
+    /// torn down already (its pagemap then reads as empty) while its state still says R.
+    public static func isExiting(_ pid: pid_t) -> Bool {
+        guard let bytes = try? readWholeFile("/proc/\(pid)/stat", pid: pid),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count else { return true }
+        let fields = bytes[(close + 2)...].split(separator: UInt8(ascii: " "))
+        guard fields.count > 6, let flags = UInt64(String(decoding: fields[6], as: UTF8.self)) else { return true }
+        let pfExiting: UInt64 = 0x4
+        return fields[0].first == UInt8(ascii: "Z") || fields[0].first == UInt8(ascii: "X") || flags & pfExiting != 0
+    }
+
     public static func state(_ tid: pid_t) -> Character? {
         (try? readWholeFile("/proc/\(tid)/stat", pid: tid)).flatMap(state(parsingStat:))
     }

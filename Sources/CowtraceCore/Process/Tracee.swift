@@ -20,6 +20,9 @@ public final class Tracee {
     var mayHaveTrapFlag = false
     /// In a ptrace stop we reaped and have not resumed from (being handled, or held).
     var stopped = false
+    /// Resumed from its PTRACE_EVENT_VFORK stop: the kernel holds it until its child execs
+    /// or exits, and no PTRACE_INTERRUPT can stop it before that.
+    var waitsForVforkChild = false
     /// The observer's per-thread state, kept here so the per-step path needs no lookup.
     public var observerState: AnyObject?
 

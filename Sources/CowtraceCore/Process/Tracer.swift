@@ -166,6 +166,14 @@ public final class Tracer {
         }
         let tracee = tracees[pid] ?? newborn(pid)
         tracee.stopped = true
+        tracee.waitsForVforkChild = false
+        if tracee.awaitingFirstStop && tracee.isInitial && !Self.isInterruptStop(status) {
+            // Attached, its PTRACE_INTERRUPT stop asked for, but it made another stop first (a
+            // fork it was inside, say): the kernel clears a pending STOP trap at every ptrace
+            // stop, so this stop is its first and no PTRACE_EVENT_STOP may follow.
+            tracee.awaitingFirstStop = false
+            observer?.firstStop(tracee, tracer: self)
+        }
         handling.append(pid)
         defer { handling.removeLast() }
         switch status {
@@ -178,6 +186,11 @@ public final class Tracer {
         default:
             break
         }
+    }
+
+    private static func isInterruptStop(_ status: WaitStatus) -> Bool {
+        if case .eventStop(.stop, _) = status { return true }
+        return false
     }
 
     /// A stop from a pid we have not heard of: a new child whose first stop beat its
@@ -315,6 +328,7 @@ public final class Tracer {
                 observer?.created(child, by: tracee, request: request, tracer: self)
             }
             resume(tracee)
+            if event == .vfork && !tracee.stopped { tracee.waitsForVforkChild = true }
         case .exec:
             let former = pid_t(truncatingIfNeeded: (try? Ptrace.eventMessage(tracee.tid)) ?? UInt(tracee.tid))
             if former != tracee.tid, let old = tracees.removeValue(forKey: former) {
@@ -520,13 +534,14 @@ public final class Tracer {
     public func resumeThreads(of tgid: pid_t) { resumeStopped { $0.tgid == tgid } }
 
     /// Makes a running tracee stop. PTRACE_INTERRUPT works on seized tracees only; the
-    /// others get a SIGSTOP of ours, recognised and swallowed when it is reported. A new
-    /// tracee's first stop is on its way: nothing is sent.
+    /// others get a SIGSTOP of ours, recognised and swallowed when it is reported. A seized
+    /// tracee is always interrupted, even one whose first stop is due: an attached thread's
+    /// first stop may never come as such (any other stop takes an interrupt's place), and an
+    /// interrupt while a STOP trap is pending adds no second stop.
     private func requestStop(_ tracee: Tracee) {
-        guard !tracee.awaitingFirstStop else { return }
         if tracee.seized {
             _ = try? Ptrace.interrupt(tracee.tid)
-        } else if ourStopPending.insert(tracee.tid).inserted {
+        } else if !tracee.awaitingFirstStop, ourStopPending.insert(tracee.tid).inserted {
             _ = cow_tgkill(tracee.tgid, tracee.tid, SIGSTOP)
         }
     }
@@ -547,9 +562,12 @@ public final class Tracer {
         }
     }
 
+    /// A parent waiting for its vfork child is not waited for: it cannot stop before the
+    /// child lets it go, and the child may be one of those stopped here.
     private func pause(_ running: [Tracee]) {
-        running.forEach(requestStop)
-        var waiting = Set(running.map(\.tid))
+        let stoppable = running.filter { !$0.waitsForVforkChild }
+        stoppable.forEach(requestStop)
+        var waiting = Set(stoppable.map(\.tid))
         while !waiting.isEmpty {
             guard let reaped = try? waiter.wait() else { break }
             let (pid, status) = (reaped.pid, reaped.status)
@@ -643,7 +661,10 @@ public final class Tracer {
             for tgid in Set(leaving.values.map(\.tgid)) { kill(tgid, signal) }
         }
         var detached: [Tracee] = []
-        for (tid, tracee) in tracees where only?.contains(tracee.tgid) ?? true {
+        // Parents waiting for a vfork child run no user code, and cannot be detached until
+        // they stop: once the others (their children among them) are let go, they do.
+        let vforkParents = leaving.values.filter { $0.waitsForVforkChild && !$0.stopped }
+        for (tid, tracee) in tracees where (only?.contains(tracee.tgid) ?? true) && !vforkParents.contains(where: { $0 === tracee }) {
             if ourStopPending.contains(tid) { pass[tid] = consumeOurStop(tid, passing: pass[tid] ?? 0) }
             var s = pass[tid] ?? 0
             if signal == SIGSTOP && SignalNames.isStopSignal(s) { s = 0 }
@@ -660,6 +681,12 @@ public final class Tracer {
         }
         for tracee in detached { observer?.gone(tracee, tracer: self) }
         stream.traceeCount = max(1, tracees.count)
+        let waiting = vforkParents.filter { tracees[$0.tid] === $0 }
+        if !waiting.isEmpty {
+            waiting.forEach { $0.waitsForVforkChild = false }
+            pause(waiting)
+            detachStopped(signal: signal, only: Set(waiting.map(\.tgid)))
+        }
     }
 
     /// The kernel clears the trap flag of a single step when the tracee is resumed otherwise
