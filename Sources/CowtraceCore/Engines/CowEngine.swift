@@ -240,6 +240,13 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     public func firstStop(_ tracee: Tracee, tracer: Tracer) {
         let isNewProcess = tracee.tid == tracee.tgid && !tracee.isInitial
+        // A new thread whose first stop comes before its creator's clone event is held like a
+        // new process: only the request says which page its CLONE_CHILD_SETTID store copied.
+        // (If the creator dies before reporting, so does its whole group, this thread too.)
+        if !isNewProcess, !tracee.isInitial, newborns[tracee.tid] == nil, tracker.shares(tracee.tgid) {
+            newborns[tracee.tid] = NewProcess(phase: .heldUnannounced, request: nil)
+            return
+        }
         if isNewProcess {
             switch newborns[tracee.tid]?.phase {
             case .awaitingLedger:
