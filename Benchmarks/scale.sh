@@ -10,14 +10,22 @@
 #     cowtrace -q against strace -f -qq -e trace=clone,clone3,fork,vfork,execve (target <= 1x);
 #  4. 262,144 splits (a child writing 1 GiB): the text log's write rate against dd to the
 #     same disk.
-# Run as root from the package root: Benchmarks/scale.sh
+# Run as root from the package root: Benchmarks/scale.sh [SECTION...] (all four by default).
+# BASELINE=/path/to/an/older/cowtrace adds its figures for 1 and 3, measured back to back
+# with this tree's in the same run (before/after on the same machine load).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+sections=${*:-1 2 3 4}
+want() { [[ " $sections " == *" $1 "* ]]; }
+# The binaries measured for 1 and 3: this tree's, and the baseline's if given.
+tracers=("$cowtrace")
+names=("cowtrace")
+if [[ -n "${BASELINE:-}" ]]; then tracers+=("$BASELINE"); names+=("baseline"); fi
 for f in many_children huge_reserve many_pages; do gcc -O0 -g -no-pie -o "$work/$f" Fixtures/$f.c; done
 gcc -O0 -g -no-pie -DPAGES=262144 -o "$work/gig_pages" Fixtures/many_pages.c
 
 now() { date +%s.%N; }
-runs=3
+runs=${RUNS:-3}
 # Best of N wall times: this VM's noise is as large as some effects measured.
 timed() {
   local best=1000 s e
@@ -30,19 +38,23 @@ timed() {
 # Peak RSS of cowtrace itself in KiB (VmHWM; GNU time would fold in the tracees'), and its exit status.
 peak() { Benchmarks/peak_rss.py "$@"; }
 
+if want 1; then
 echo "1. 3000 children, one page written each"
 u=$(timed "$work/many_children" 3000)
-t=$(timed "$cowtrace" -q -o "$work/c.log" "$work/many_children" 3000)
-read -r rss status < <(peak "$cowtrace" -q -o "$work/c.log" "$work/many_children" 3000)
-splits=$(grep -c "child_page_store\|<main+.*movb \$2" "$work/c.log" || true)
-python3 - "$u" "$t" "$rss" "$status" <<'PY'
+for k in "${!tracers[@]}"; do
+t=$(timed "${tracers[$k]}" -q -o "$work/c.log" "$work/many_children" 3000)
+read -r rss status < <(peak "${tracers[$k]}" -q -o "$work/c.log" "$work/many_children" 3000)
+python3 - "$u" "$t" "$rss" "$status" "${names[$k]}" <<'PY'
 import sys
-u, t, rss, status = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+u, t, rss, status, name = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 per = (t - u) / 3000 * 1e3
-print(f"   untraced {u:.3f} s; cowtrace -q {t:.3f} s ({t / u:.1f}x): {per:.2f} ms per child over untraced (target <= 1 ms) -> {'within' if per <= 1 else 'OVER'}")
-print(f"   peak RSS {rss / 1024:.1f} MiB (target <= 100 MiB) -> {'within' if rss <= 100 * 1024 else 'OVER'}; exit status {status}")
+print(f"   untraced {u:.3f} s; {name} -q {t:.3f} s ({t / u:.1f}x): {per:.2f} ms per child over untraced (target <= 1 ms) -> {'within' if per <= 1 else 'OVER'}")
+print(f"   {name} peak RSS {rss / 1024:.1f} MiB (target <= 100 MiB) -> {'within' if rss <= 100 * 1024 else 'OVER'}; exit status {status}")
 PY
+done
+fi
 
+if want 2; then
 echo "2. NORESERVE reservations, 8 pages present, one split"
 for gib in 64 16384; do
   s=$(now); "$cowtrace" -q --json "$work/r.json" "$work/huge_reserve" $gib >/dev/null 2>"$work/r.log"; code=$?; e=$(now)
@@ -58,19 +70,25 @@ ok = t < 1 and rss <= 64 * 1024 and code == "0" and found == "1"
 print(f"   {size}: {t:.3f} s (target < 1 s), peak RSS {rss / 1024:.1f} MiB (target <= 64 MiB), exit {code}, reserve_store split found {found}x -> {'within' if ok else 'OVER'}")
 PY
 done
+fi
 
+if want 3; then
 echo "3. process trees: cowtrace -q against strace -f (clone-family and execve only)"
 tree() {
   local name=$1; shift
-  local u s t
+  local u s t k
   u=$(timed "$@")
   s=$(timed strace -f -qq -e trace=clone,clone3,fork,vfork,execve -o /dev/null "$@")
-  t=$(timed "$cowtrace" -q -o /dev/null "$@")
-  python3 -c "import sys; n,u,s,t=sys.argv[1],*map(float,sys.argv[2:]); print(f'   {n}: untraced {u:.3f} s, strace {s:.3f} s, cowtrace -q {t:.3f} s: {t/s:.2f}x strace (target <= 1.0x)')" "$name" "$u" "$s" "$t"
+  for k in "${!tracers[@]}"; do
+    t=$(timed "${tracers[$k]}" -q -o /dev/null "$@")
+    python3 -c "import sys; n,c,u,s,t=sys.argv[1],sys.argv[2],*map(float,sys.argv[3:]); print(f'   {n}: untraced {u:.3f} s, strace {s:.3f} s, {c} -q {t:.3f} s: {t/s:.2f}x strace (target <= 1.0x)')" "$name" "${names[$k]}" "$u" "$s" "$t"
+  done
 }
 tree "585-process tree" Benchmarks/process_tree.sh
 tree "200 x /bin/true" bash -c 'for i in $(seq 200); do /bin/true; done'
+fi
 
+want 4 || exit 0
 echo "4. 262,144 splits (a child writing 1 GiB): the text log against --summary-only"
 runs=1
 u=$(timed "$work/gig_pages")

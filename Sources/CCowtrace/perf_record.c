@@ -5,6 +5,7 @@
 #include "sample_unwind.h"
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ struct ring {
     void *base;
     size_t length;
     uint64_t lost_records;
+    int hung;  // its thread is gone: not polled any more
 };
 
 struct cow_recorder {
@@ -255,20 +257,48 @@ static void *reader(void *arg) {
     cow_recorder *r = arg;
     // A reader starved of CPU loses samples: as root it runs ahead of ordinary processes.
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -10);
+    struct pollfd *fds = NULL;
+    int capacity = 0;
     for (;;) {
         pthread_mutex_lock(&r->lock);
-        int stop = r->stop, busy = 0;
+        int stop = r->stop, busy = 0, count = 0;
         if (!stop) {
             busy = drain_all(r);
             kick(r);
+            if (capacity < r->ring_count) {
+                struct pollfd *grown = realloc(fds, sizeof(*grown) * (size_t)r->ring_count);
+                if (grown) {
+                    fds = grown;
+                    capacity = r->ring_count;
+                }
+            }
+            // A buffer whose thread is gone (POLLHUP) is drained above until the tracer
+            // closes it; polled, it would wake the reader at once, again and again.
+            for (int i = 0; i < r->ring_count && count < capacity; i++) {
+                if (r->rings[i].base && !r->rings[i].hung) fds[count++] = (struct pollfd){r->rings[i].fd, POLLIN, 0};
+            }
         }
+        int pending = r->out_count > 0 && r->waiting;
         pthread_mutex_unlock(&r->lock);
         if (stop) break;
         if (busy) continue;
-        // A sample is about 8.4 KB: a fast writer fills 4 MB in a few ms.
-        struct timespec pause = {0, 500 * 1000};
-        nanosleep(&pause, NULL);
+        // The kernel wakes the reader when a buffer is a quarter full (wakeup_watermark: some
+        // 480 samples of 8.4 KB in 16 MiB), else it looks every few ms: no wake-up per
+        // sample, and none at all while nothing is recorded. Samples waiting for a blocked
+        // tracer are handed over within a few ms (kick).
+        int timeout = pending ? 1 : 4;
+        if (poll(fds, (nfds_t)count, timeout) > 0) {
+            pthread_mutex_lock(&r->lock);
+            for (int i = 0; i < count; i++) {
+                if (!(fds[i].revents & (POLLHUP | POLLERR | POLLNVAL))) continue;
+                for (int k = 0; k < r->ring_count; k++) {
+                    if (r->rings[k].fd == fds[i].fd) r->rings[k].hung = 1;
+                }
+            }
+            pthread_mutex_unlock(&r->lock);
+        }
     }
+    free(fds);
     return NULL;
 }
 
@@ -331,7 +361,7 @@ static const char filter[] = "(error_code & 1) && (error_code & 2)";
 static const char mapping_calls[] = "id == 9 || id == 11 || id == 25 || id == 28";
 
 int cow_recorder_add_thread(cow_recorder *r, pid_t tid) {
-    struct ring ring = {tid, -1, -1, -1, NULL, 0, 0};
+    struct ring ring = {tid, -1, -1, -1, NULL, 0, 0, 0};
     struct perf_event_attr a;
     attributes(r, &a, r->tracepoint_user);
     long fd = perf_event_open(&a, tid);

@@ -52,6 +52,10 @@ struct cow_unwinder {
     // serves a frame's many word reads (PTRACE_PEEKDATA costs a syscall per word).
     int mem_fd;
     pid_t mem_tid;
+    // The threads unwound lately keep their /proc/TID/mem open: a parent and its forked
+    // child splitting pages in turn would otherwise reopen it at every backtrace.
+    struct { pid_t tid; int fd; } mems[4];
+    int mem_next;
     uint64_t page_address;
     int page_valid;
     unsigned char page[4096];
@@ -205,16 +209,42 @@ static unw_accessors_t accessors = {
     _UPT_get_proc_name,
 };
 
+// libunwind's shared cache of unwind rules takes a lock around every frame, and its lock
+// blocks every signal: two sigprocmask calls per frame, 500 per forked shell child. Debian's
+// build has no thread-local cache: asked for UNW_CACHE_PER_THREAD it stores UNW_CACHE_GLOBAL,
+// and its cache lookup then locks only for UNW_CACHE_GLOBAL; any other value but
+// UNW_CACHE_NONE uses the same per-address-space cache without the lock. One thread unwinds
+// each address space, so the lock guards nothing here. The policy is stored right after the
+// accessors (the address space's first member); that layout and the mapping of the
+// per-thread policy are checked through the public call before the value is stored, and
+// anything unexpected (a build with a real thread-local cache, shared by every address
+// space) keeps the locked global cache.
+static void use_cache_without_lock(unw_addr_space_t space) {
+    volatile int *policy = (volatile int *)(void *)((char *)space + sizeof(unw_accessors_t));
+    unw_set_caching_policy(space, UNW_CACHE_NONE);
+    int none = *policy == UNW_CACHE_NONE;
+    unw_set_caching_policy(space, UNW_CACHE_GLOBAL);
+    int global = *policy == UNW_CACHE_GLOBAL;
+    unw_set_caching_policy(space, UNW_CACHE_PER_THREAD);
+    int mapped = *policy == UNW_CACHE_GLOBAL;
+    if (none && global && mapped) {
+        *policy = UNW_CACHE_PER_THREAD;
+    } else {
+        unw_set_caching_policy(space, UNW_CACHE_GLOBAL);
+    }
+}
+
 cow_unwinder *cow_unwinder_create(void) {
     cow_unwinder *u = calloc(1, sizeof(*u));
     if (!u) return NULL;
     u->mem_fd = -1;
+    for (int i = 0; i < 4; i++) u->mems[i].fd = -1;
     u->space = unw_create_addr_space(&accessors, 0);
     if (!u->space) {
         free(u);
         return NULL;
     }
-    unw_set_caching_policy(u->space, UNW_CACHE_GLOBAL);
+    use_cache_without_lock(u->space);
     return u;
 }
 
@@ -227,8 +257,13 @@ void cow_unwinder_destroy(cow_unwinder *u) {
 
 void cow_unwinder_flush(cow_unwinder *u) {
     unw_flush_cache(u->space, 0, 0);
-    if (u->mem_fd >= 0) close(u->mem_fd);
+    for (int i = 0; i < 4; i++) {
+        if (u->mems[i].fd >= 0) close(u->mems[i].fd);
+        u->mems[i].fd = -1;
+        u->mems[i].tid = 0;
+    }
     u->mem_fd = -1;
+    u->mem_tid = 0;
     u->page_valid = 0;
     u->memo.valid = 0;
     for (int k = 0; k < SLOTS; k++) {
@@ -239,11 +274,37 @@ void cow_unwinder_flush(cow_unwinder *u) {
 
 void cow_unwinder_forget_thread(cow_unwinder *u, pid_t tid) {
     // The module handles serve every thread of the layout; only the thread's memory goes.
-    if (u->mem_tid == tid && u->mem_fd >= 0) {
-        close(u->mem_fd);
+    for (int i = 0; i < 4; i++) {
+        if (u->mems[i].tid != tid || u->mems[i].fd < 0) continue;
+        close(u->mems[i].fd);
+        u->mems[i].fd = -1;
+        u->mems[i].tid = 0;
+    }
+    if (u->mem_tid == tid) {
         u->mem_fd = -1;
         u->mem_tid = 0;
     }
+}
+
+// The thread's /proc/TID/mem, from the few kept open or opened now (the oldest closed).
+static void use_thread_memory(cow_unwinder *u, pid_t tid) {
+    u->mem_tid = tid;
+    for (int i = 0; i < 4; i++) {
+        if (u->mems[i].tid == tid && u->mems[i].fd >= 0) {
+            u->mem_fd = u->mems[i].fd;
+            return;
+        }
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    u->mem_fd = fd;
+    if (fd < 0) return;
+    int slot = u->mem_next;
+    u->mem_next = (u->mem_next + 1) % 4;
+    if (u->mems[slot].fd >= 0) close(u->mems[slot].fd);
+    u->mems[slot].tid = tid;
+    u->mems[slot].fd = fd;
 }
 
 int cow_unwind(cow_unwinder *u, pid_t tid, const struct user_regs_struct *regs, const uint64_t *modules,
@@ -251,13 +312,7 @@ int cow_unwind(cow_unwinder *u, pid_t tid, const struct user_regs_struct *regs, 
     current_unwinder = u;
     current_tid = tid;
     u->page_valid = 0;  // the stack changes between calls
-    if (u->mem_tid != tid || u->mem_fd < 0) {
-        if (u->mem_fd >= 0) close(u->mem_fd);
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/mem", tid);
-        u->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
-        u->mem_tid = tid;
-    }
+    if (u->mem_tid != tid || u->mem_fd < 0) use_thread_memory(u, tid);
     if (memo_holds(u, regs)) {
         int n = u->memo.nframes < max ? u->memo.nframes : max;
         memcpy(frames, u->memo.frames, (size_t)n * sizeof(cow_frame));

@@ -67,6 +67,36 @@ import Testing
         #expect(ledger.sharedCount(of: 2) == 0 && ledger.totalShared == 0)
     }
 
+    /// The fault engine's filter lets a fault stop its thread while the page has a record:
+    /// every record added and removed is reported, so the count it keeps per page follows
+    /// the ledger through shares, grandchildren, splits, migration and exits.
+    @Test func recordChangesAreReported() {
+        let ledger = PageLedger()
+        var counts: [UInt64: Int] = [:]
+        ledger.onRecord = { page, added in counts[page, default: 0] += added ? 1 : -1 }
+        func expectCounts(_ comment: Comment) {
+            for page: UInt64 in [0x1000, 0x2000, 0x3000] {
+                let live = [1, 2, 3, 4].filter { ledger.record($0, page) != nil }.count
+                #expect(counts[page, default: 0] == live, comment)
+            }
+        }
+        ledger.share(page: 0x1000, frame: 7, kind: .anon, region: "a", among: [1, 2])
+        ledger.share(page: 0x2000, frame: 8, kind: .anon, region: "a", among: [1, 2])
+        ledger.share(page: 0x1000, frame: 7, kind: .anon, region: "a", among: [2, 3])
+        ledger.share(page: 0x3000, frame: 9, kind: .zero, region: "a", among: [3, 4])
+        expectCounts("shared")
+        ledger.leave(3, page: 0x1000)
+        ledger.migrate(page: 0x2000, from: 8, to: 10)
+        expectCounts("split and migrated")
+        ledger.leave(1, page: 0x1000)  // the last holder's record goes too
+        _ = ledger.removeProcess(4)
+        expectCounts("privatized and exited")
+        _ = ledger.removeProcess(1)
+        _ = ledger.removeProcess(2)
+        _ = ledger.removeProcess(3)
+        #expect(counts.values.allSatisfy { $0 == 0 } && ledger.totalShared == 0)
+    }
+
     @Test func migrationMovesEveryone() {
         let ledger = PageLedger()
         ledger.share(page: 0x2000, frame: 9, kind: .file, region: "/x", among: [1, 2])

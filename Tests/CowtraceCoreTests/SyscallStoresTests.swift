@@ -33,8 +33,35 @@ import Testing
         #expect(!SyscallStores.of(call("clone", [17, 0, 0x5000, 0, 0]), .value(7)).mayWrite(page: 0x5000))
     }
 
+    @Test func clonePidfdAndClone3FromItsStruct() {
+        // CLONE_PIDFD (0x1000): clone(2) stores the pidfd where parent_tid points.
+        #expect(SyscallStores.of(call("clone", [0x1000 | 17, 0, 0x6000, 0, 0]), .value(7)) == .ranges([(0x6000, 4)]))
+        // clone3: the pointers come from the struct read at entry; without it, unbounded.
+        var args = CloneArgs(bytes: [UInt8](repeating: 0, count: 64))!
+        args.flags = 0x100000 | 0x1000 | 0x100  // CLONE_PARENT_SETTID | CLONE_PIDFD | CLONE_VM
+        (args.parentTid, args.pidfd, args.childTid) = (0x7008, 0x8010, 0x9000)
+        let request = CloneRequest.clone3(args)
+        #expect(SyscallStores.of(call("clone3", [0x1000, 88]), .value(7), clone: request) == .ranges([(0x7008, 4), (0x8010, 4)]))
+        #expect(!SyscallStores.of(call("clone3", [0x1000, 88]), .value(7), clone: request).mayWrite(page: 0x9000))  // the child's
+        #expect(SyscallStores.of(call("clone3", [0x1000, 88]), .value(7)) == .anywhere)
+        #expect(SyscallStores.changed(call("clone3", [0x1000, 88]), .value(0), clone: request) == .ranges([(0x7008, 4), (0x8010, 4)]))
+    }
+
+    @Test func ioctlRequestsProgramsMakeAreBounded() {
+        // TCGETS (isatty) fills the kernel's struct termios, 36 bytes; TIOCGWINSZ a winsize.
+        #expect(SyscallStores.of(call("ioctl", [0, 0x5401, 0x7ffc0ff0]), .value(0)) == .ranges([(0x7ffc0ff0, 36)]))
+        #expect(SyscallStores.of(call("ioctl", [2, 0x5413, 0x7ffc0000]), .value(0)) == .ranges([(0x7ffc0000, 8)]))
+        #expect(SyscallStores.of(call("ioctl", [3, 0x541B, 0x5000]), .value(0)) == .ranges([(0x5000, 4)]))  // FIONREAD
+        #expect(SyscallStores.of(call("ioctl", [3, 0x5451, 0]), .value(0)) == .ranges([]))  // FIOCLEX
+        // The request is an unsigned int: sign-extended garbage above it does not matter.
+        #expect(SyscallStores.of(call("ioctl", [0, 0xffff_ffff_0000_5401, 0x1000]), .value(0)) == .ranges([(0x1000, 36)]))
+        // At entry (outcome not known yet) it is bounded the same way: no full sweep.
+        #expect(SyscallStores.changed(call("ioctl", [0, 0x5401, 0x1000]), .value(0)) == .ranges([(0x1000, 36)]))
+    }
+
     @Test func unknownCallsMayStoreAnywhere() {
         #expect(SyscallStores.of(call("ioctl", [0, 0, 0]), .value(0)) == .anywhere)
+        #expect(SyscallStores.of(call("ioctl", [3, 0xc0186201, 0x1000]), .value(0)) == .anywhere)  // a driver's request
         #expect(SyscallStores.of(call("futex", [0x1000, 5, 0]), .value(0)) == .anywhere)  // FUTEX_WAKE_OP
         #expect(!SyscallStores.of(call("futex", [0x1000, 128, 0]), .value(0)).mayWrite(page: 0x1000))  // FUTEX_WAIT_PRIVATE
     }
@@ -59,6 +86,7 @@ import Testing
     @Test func storesAndUnknownCallsStayAsTheyWere() {
         #expect(SyscallStores.changed(Self.call("read", [3, 0x9000, 100]), .value(10)) == .ranges([(0x9000, 10)]))
         #expect(SyscallStores.changed(Self.call("write", [1, 0x9000, 100]), .value(100)) == .ranges([]))
-        #expect(SyscallStores.changed(Self.call("ioctl", [3, 0x5401, 0x9000]), .value(0)) == .anywhere)
+        #expect(SyscallStores.changed(Self.call("ioctl", [3, 0x5401, 0x9000]), .value(0)) == .ranges([(0x9000, 36)]))
+        #expect(SyscallStores.changed(Self.call("ioctl", [3, 0x4020940d, 0x9000]), .value(0)) == .anywhere)
     }
 }

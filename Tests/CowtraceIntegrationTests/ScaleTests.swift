@@ -52,6 +52,27 @@ import Testing
         #expect(procFiles.count <= 4, "\(procFiles)")
     }
 
+    /// The fault engine stops a thread only at faults on pages that may be shared (a BPF
+    /// filter on its page-fault events, Linux 6.10+ as root): a child's 512 first touches of
+    /// memory mapped after the fork run on, and its one store into a shared page still stops
+    /// it and is reported, at that instruction.
+    @Test func faultsOnUnsharedPagesDoNotStop() throws {
+        let binary = try Fixtures.path("fresh_pages")
+        let store = try Fixtures.symbol("fresh_share_store", in: binary)
+        let run = try TraceRun.run(["-q", "--engine", "fault"], [binary])
+        #expect(run.result.status == 0, "\(run.result.stderr.suffix(2000))")
+        let atStore = run.splits.filter { hexValue($0["ip"]) == store }
+        #expect(atStore.count == 1, "splits: \(run.splits.map { "\($0["page"] ?? "") \($0["ip"] ?? "")" })")
+        #expect(atStore.first?["cause"] as? String == "instruction")
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let version = release.split(separator: ".").prefix(2).compactMap { Int($0.prefix { $0.isNumber }) }
+        guard geteuid() == 0, version.count == 2, version[0] * 100 + version[1] >= 610 else { return }
+        let faults = run.summary?["faults"] as? Int ?? 0
+        #expect(faults > 0 && faults < 100, "\(faults) page faults stopped the program")
+    }
+
     /// A 16 TiB MAP_NORESERVE reservation (AddressSanitizer's shadow size) with 8 pages
     /// present: snapshotting it reads present pages only, so cowtrace neither aborts nor
     /// stalls, and the child's one store into it is reported.

@@ -109,6 +109,22 @@ int cow_tgkill(pid_t tgid, pid_t tid, int sig);
 // stopped (a capability probe).
 long cow_perf_event_open_pagefaults(pid_t tid, uint64_t cookie, int exclude_kernel, int disabled);
 
+// The fault filter (fault_filter.c): a BPF program on each page-fault event lets a fault stop
+// the thread only if its page's bit is set in a bitmap shared with the kernel (Linux 6.10+
+// suppresses the sigtrap of a sample the program drops). NULL where BPF is not allowed.
+#define COW_FAULT_FILTER_BITS 20
+typedef struct cow_fault_filter cow_fault_filter;
+cow_fault_filter *cow_fault_filter_create(void);
+void cow_fault_filter_destroy(cow_fault_filter *filter);
+// PERF_EVENT_IOC_SET_BPF: 0, or -1 with errno set.
+int cow_fault_filter_attach(cow_fault_filter *filter, int event_fd);
+// A record of `page` added to or removed from the ledger: a page's bit is set while any
+// page hashed to it has a record.
+void cow_fault_filter_add(cow_fault_filter *filter, uint64_t page);
+void cow_fault_filter_remove(cow_fault_filter *filter, uint64_t page);
+int cow_fault_filter_marked(const cow_fault_filter *filter, uint64_t page);
+uint32_t cow_fault_filter_index(uint64_t page);
+
 // ---- PAGEMAP_SCAN (Linux 6.7+) --------------------------------------------
 // struct page_region: [start, end) with the categories asked for.
 typedef struct {
@@ -212,6 +228,14 @@ void cow_recorder_waiting(cow_recorder *recorder);
 uint64_t cow_recorder_samples(cow_recorder *recorder);
 // Mounts tracefs at /sys/kernel/tracing if it is not there. Returns 0 or -1 with errno set.
 int cow_mount_tracefs(void);
+
+// ---- a file read on a thread of its own (background_read.c) ---------------------------
+typedef struct cow_background_read cow_background_read;
+// Starts reading the whole file; NULL when the thread could not start.
+cow_background_read *cow_background_read_start(const char *path);
+// Waits for the read; returns the bytes (malloc'd, the caller frees them; NULL when
+// unreadable) and their count. Frees `read`.
+unsigned char *cow_background_read_finish(cow_background_read *read, size_t *size);
 
 // ---- interruption (Ctrl-C and friends) -------------------------------------
 // Installs handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE that only record the

@@ -110,10 +110,10 @@ public class CowEngine: TraceObserver, StopArbiter {
     /// rewrites it on every return to user mode) is always read; every shared page only
     /// when the call's stores cannot be bounded (so its exit sweep blames nothing earlier on
     /// it) or a sweep is owed.
-    private func entrySweep(_ tracee: Tracee, _ call: SyscallArguments) {
+    private func entrySweep(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?) {
         let pid = tracee.tgid
         let before = causeBeforeSyscall(tracee, call)
-        if case .anywhere = SyscallStores.changed(call, .value(0)) {
+        if case .anywhere = SyscallStores.changed(call, .value(0), clone: clone) {
             fullSweep(tracee, call, before)
         } else if sweepOwed.contains(pid) || userWritesUnwatched(tracee) {
             fullSweep(tracee, call, before)
@@ -138,7 +138,7 @@ public class CowEngine: TraceObserver, StopArbiter {
     }
 
     public func syscallEntered(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?, tracer: Tracer) {
-        if tracker.shares(tracee.tgid) { entrySweep(tracee, call) }
+        if tracker.shares(tracee.tgid) { entrySweep(tracee, call, clone: clone) }
         if let clone, !clone.sharesMemory {
             // The other threads stay stopped until the ledger is built at clone exit: what
             // they would write right after the fork would go unwatched.
@@ -168,13 +168,13 @@ public class CowEngine: TraceObserver, StopArbiter {
             let name = call.name
             // Registers are read only if the sweep finds a split to name.
             let origin = CowTracker.Origin(tid: tracee.tid, regs: nil)
-            let stores = SyscallStores.of(call, outcome)
+            let stores = SyscallStores.of(call, outcome, clone: clone)
             var blamed: SyscallCall?
             let blame = { (_: UInt64) -> SplitCause in
                 if blamed == nil { blamed = SyscallCall(name: name, line: tracer.finishedSyscallLine(tracee) ?? name) }
                 return .syscall(blamed!)
             }
-            switch SyscallStores.changed(call, outcome) {
+            switch SyscallStores.changed(call, outcome, clone: clone) {
             case .anywhere:
                 // Its entry swept everything: what changed since is this call's doing.
                 tracker.sweep(tracee.tgid, dropReason: name, origin: origin, stores: stores.mayWrite, cause: blame)
@@ -240,6 +240,13 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     public func firstStop(_ tracee: Tracee, tracer: Tracer) {
         let isNewProcess = tracee.tid == tracee.tgid && !tracee.isInitial
+        // A new thread whose first stop comes before its creator's clone event is held like a
+        // new process: only the request says which page its CLONE_CHILD_SETTID store copied.
+        // (If the creator dies before reporting, so does its whole group, this thread too.)
+        if !isNewProcess, !tracee.isInitial, newborns[tracee.tid] == nil, tracker.shares(tracee.tgid) {
+            newborns[tracee.tid] = NewProcess(phase: .heldUnannounced, request: nil)
+            return
+        }
         if isNewProcess {
             switch newborns[tracee.tid]?.phase {
             case .awaitingLedger:
@@ -262,6 +269,17 @@ public class CowEngine: TraceObserver, StopArbiter {
         let request = newborns.removeValue(forKey: tracee.tid)?.request
         guard tracker.shares(tracee.tgid) else { return }
         let tidPage = request.flatMap { $0.flags.contains(.childSettid) ? $0.childTidPointer : nil }
+        if let request, request.sharesMemory, tracee.tid != tracee.tgid {
+            // A new thread of a process that shares pages: before its first instruction the
+            // kernel stored only its tid (it has no rseq area yet); its siblings' stores are
+            // reported at their own stops.
+            if let tidPage {
+                checkedSinceSweep.insert(tracee.tgid)
+                tracker.check(tracee.tgid, pages: [tidPage & ~4095], dropReason: "exit") { _ in .clone(.childSetTID, pointer: tidPage) }
+            }
+            sharingStarted(tracee.tgid, tracer: tracer)
+            return
+        }
         tracker.sweep(tracee.tgid, dropReason: "exit") { page in
             if let tidPage, page == tidPage & ~4095 { return .clone(.childSetTID, pointer: tidPage) }
             return .unknown(note: "copied in the child before its first instruction")
@@ -364,6 +382,9 @@ public class CowEngine: TraceObserver, StopArbiter {
     /// kernel writes no instruction predicts.
     static let sweepInterval = 64
 
+    /// Whether steps take that safety net (the step engine: stepping is all it does).
+    var sweepsWhileStepping: Bool { true }
+
     /// One instruction of `tracee` ran (a single step) from `before` to `after`: the pages it
     /// could have changed are re-read and each change attributed to it when its write set
     /// touches the page, else to the kernel (`signal`: a signal frame was written first).
@@ -374,8 +395,8 @@ public class CowEngine: TraceObserver, StopArbiter {
         stepsSinceSweep += 1
         // The common case, without allocating: which shared pages could this step have
         // changed? Usually none, and nothing is read.
-        if let instruction, !signal, !instruction.repeated, instruction.kind != .notComputable, instruction.irregular == nil,
-           stepsSinceSweep < Self.sweepInterval {
+        let sweepDue = sweepsWhileStepping && stepsSinceSweep >= Self.sweepInterval
+        if let instruction, !signal, !instruction.repeated, instruction.kind != .notComputable, instruction.irregular == nil, !sweepDue {
             var shared: [UInt64] = []
             let sharedPages = tracker.ledger.sharedPagesView(of: pid)
             func consider(_ page: UInt64) {
@@ -403,7 +424,7 @@ public class CowEngine: TraceObserver, StopArbiter {
             }
             return CowEngine.cause(of: page, instruction: instruction, writes: writes, touched: touched, rseq: rseq)
         }
-        var fullSweep = signal || stepsSinceSweep >= Self.sweepInterval
+        var fullSweep = signal || sweepDue
         if case .notComputable = writes { fullSweep = true }
         if fullSweep {
             stepsSinceSweep = 0

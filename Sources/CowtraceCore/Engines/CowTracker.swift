@@ -87,7 +87,7 @@ public final class CowTracker {
     /// After exec the pagemap file still shows the old address space: reopen it.
     public func addressSpaceReplaced(_ pid: pid_t) {
         symbolizer?.invalidate(pid)
-        pages.forget(pid)
+        pages.reopen(pid)
         reuseWatch[pid] = nil
     }
 
@@ -214,7 +214,13 @@ public final class CowTracker {
         return body()
     }
 
-    /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per contiguous run.
+    /// Runs of wanted pages closer than this are read as one (the entries between are read
+    /// and dropped): a fork's shared pages come in short runs a few pages apart (.data, .bss,
+    /// the heap, each library's data), and a pread costs more than 512 bytes of pagemap.
+    static let gapReadThrough: UInt64 = 64
+
+    /// Pagemap entries for `pages` of `pid` (nil where unreadable), one pread per run of
+    /// nearby pages (`wanted` sorted ascending).
     func entries(_ pid: pid_t, _ wanted: [UInt64]) -> [PagemapEntry?] {
         let pages = wanted
         var result = [PagemapEntry?](repeating: nil, count: pages.count)
@@ -229,9 +235,14 @@ public final class CowTracker {
         guard !pages.isEmpty else { return result }
         var runStart = 0
         for i in 1...pages.count {
-            if i < pages.count && pages[i] == pages[i - 1] + Pagemap.pageSize { continue }
-            if let run = self.pages.entries(pid, from: pages[runStart], count: i - runStart) {
-                for (k, e) in run.enumerated() { result[runStart + k] = e }
+            if i < pages.count && pages[i] > pages[i - 1] && pages[i] - pages[i - 1] <= Self.gapReadThrough * Pagemap.pageSize { continue }
+            let first = pages[runStart]
+            let count = Int((pages[i - 1] - first) / Pagemap.pageSize) + 1
+            if let run = self.pages.entries(pid, from: first, count: count) {
+                for k in runStart..<i {
+                    let index = Int((pages[k] - first) / Pagemap.pageSize)
+                    if index < run.count { result[k] = run[index] }
+                }
             }
             runStart = i
         }
@@ -274,7 +285,7 @@ public final class CowTracker {
             if !entry.present {
                 if entry.swapped { continue }  // swapped out: still the same page, just not in memory
                 dropped.append(Drop.Page(page: page, region: record.region, frame: record.frame))
-                if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
+                if let last = ledger.leaveLeavingOne(pid, page: page) { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
                 continue
             }
             if framesVisible {
@@ -323,7 +334,7 @@ public final class CowTracker {
         for page in pages {
             guard let record = ledger.record(pid, page) else { continue }
             dropped.append(Drop.Page(page: page, region: record.region, frame: record.frame))
-            if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
+            if let last = ledger.leaveLeavingOne(pid, page: page) { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
         }
         stream.emit(.drop(Drop(pid: pid, pages: dropped, reason: reason)))
     }
@@ -337,7 +348,7 @@ public final class CowTracker {
     /// `pid`'s frame for `page` changed: a split, unless every other holder moved to the same
     /// new frame (migration).
     private func resolve(_ pid: pid_t, page: UInt64, record: PageRecord, newFrame: UInt64, cause: SplitCause, origin: Origin?) {
-        let others = ledger.holders(frame: record.frame, page: page).subtracting([pid])
+        let others = ledger.otherHolders(frame: record.frame, page: page, except: pid)
         // The other holders' frames tell a copy from a migration. A break needs the answer
         // now; otherwise it is read once the tracees run again: no other holder can come to
         // map the writer's new frame before its next stop, which comes after.
@@ -345,11 +356,13 @@ public final class CowTracker {
             ledger.migrate(page: page, from: record.frame, to: newFrame)
             return
         }
-        var split = Split(page: page, region: record.region, kind: record.kind, writer: pid, others: others.sorted(),
+        var split = Split(page: page, region: record.region, kind: record.kind, writer: pid, others: others,
                           frameBefore: record.frame, frameAfter: newFrame, cause: cause, engine: engine)
-        split.hugePage = pageFlags.isTransparentHuge(record.frame)
+        // With a break the split is written now; otherwise its huge-page flag is read with the
+        // others' (confirmSplits), nearby frames in one read.
+        if breaker != nil { split.hugePage = pageFlags.isTransparentHuge(record.frame) }
         symbolize(&split, pid: pid, origin: origin)
-        if let last = ledger.leave(pid, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
+        if let last = ledger.leaveLeavingOne(pid, page: page) { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
         if breaker != nil {
             stream.emit(.split(split))
             breaker?.splitReported(split)
@@ -362,7 +375,7 @@ public final class CowTracker {
     private struct Unconfirmed {
         let slot: Int
         let split: Split
-        let others: Set<pid_t>
+        let others: [pid_t]
         let record: PageRecord
         let newFrame: UInt64
     }
@@ -379,24 +392,32 @@ public final class CowTracker {
         if pending.count > 1 {
             for item in pending { for other in item.others { wanted[other, default: []].insert(item.split.page) } }
         }
+        let huge = pending.count > 1 ? pageFlags.areTransparentHuge(pending.map(\.record.frame)) : [:]
         withPrefetched(wanted) {
         for item in pending {
             let page = item.split.page, newFrame = item.newFrame, record = item.record
+            var split = item.split
+            split.hugePage = pending.count > 1 ? huge[record.frame] : pageFlags.isTransparentHuge(record.frame)
             let migrated = movedTogether(item.others, page: page, to: newFrame)
             if migrated {
                 for other in item.others where ledger.record(other, page)?.frame == record.frame { ledger.leave(other, page: page) }
                 reuseWatch[item.others.first ?? item.split.writer]?[page] = nil
-                ledger.share(page: page, frame: newFrame, kind: record.kind, region: record.region, among: Array(item.others) + [item.split.writer])
+                ledger.share(page: page, frame: newFrame, kind: record.kind, region: record.region, among: item.others + [item.split.writer])
             }
-            stream.fill(item.slot, with: migrated ? nil : .split(item.split))
+            stream.fill(item.slot, with: migrated ? nil : .split(split))
         }
         }
     }
 
     /// Whether every other holder maps the new frame too: the page migrated, nobody copied it.
-    private func movedTogether(_ others: Set<pid_t>, page: UInt64, to newFrame: UInt64) -> Bool {
-        let othersNow = others.map { entries($0, [page])[0] }
-        return !othersNow.isEmpty && othersNow.allSatisfy { $0?.frame == newFrame }
+    private func movedTogether(_ others: [pid_t], page: UInt64, to newFrame: UInt64) -> Bool {
+        !others.isEmpty && others.allSatisfy { entry($0, page)?.frame == newFrame }
+    }
+
+    /// One page's entry (from the prefetched batch when there is one).
+    private func entry(_ pid: pid_t, _ page: UInt64) -> PagemapEntry? {
+        if let known = prefetched[pid]?[page] { return known }
+        return pages.entries(pid, from: page, count: 1)?.first
     }
 
     public struct SweepCounts {
@@ -456,7 +477,7 @@ public final class CowTracker {
         var split = Split(page: page, region: record.region, kind: record.kind, writer: writer, others: stillShared.sorted(),
                           frameBefore: 0, frameAfter: 0, cause: cause, engine: engine)
         symbolize(&split, pid: writer, origin: origin)
-        if let last = ledger.leave(writer, page: page).onlyElement { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
+        if let last = ledger.leaveLeavingOne(writer, page: page) { watchReuse(last, page: page, frame: record.frame, kind: record.kind) }
         stream.emit(.split(split))
         breaker?.splitReported(split)
     }
@@ -489,7 +510,7 @@ public final class CowTracker {
     public func checkReuse(_ pid: pid_t, pages: some Sequence<UInt64>, ip: UInt64?) {
         guard var watched = reuseWatch[pid], !watched.isEmpty else { return }
         for page in pages {
-            guard let (frame, kind) = watched[page], let entry = entries(pid, [page])[0] else { continue }
+            guard let (frame, kind) = watched[page], let entry = entry(pid, page) else { continue }
             watched[page] = nil
             // Without frames: an anonymous page it alone maps is written in place.
             let reused = framesVisible ? entry.frame == frame : kind != .file && !entry.fileOrShared && entry.exclusive

@@ -47,7 +47,8 @@ public final class FaultEngine: CowEngine {
     /// exists the kernel keeps its software-event static key on, so opening and closing
     /// the tracees' events (each fork, each exit) does not patch kernel text on every CPU.
     private let keepAlive: Int32
-
+    /// Lets only faults on pages that may be shared stop a thread (nil: every fault stops).
+    private let filter: FaultFilter?
 
     public init(tracker: CowTracker, disassembler: Disassembler) {
         instructions = InstructionCache(disassembler: disassembler, processes: tracker.processes)
@@ -55,7 +56,9 @@ public final class FaultEngine: CowEngine {
         // Kernel-mode faults (the kernel's own stores) are visible to root only.
         excludeKernel = geteuid() != 0
         keepAlive = Int32(truncatingIfNeeded: cow_perf_event_open_pagefaults(cow_gettid(), 0, geteuid() != 0 ? 1 : 0, 1))
+        filter = FaultFilter()
         super.init(tracker: tracker, kind: .fault)
+        if let filter { tracker.ledger.onRecord = { page, added in added ? filter.add(page) : filter.remove(page) } }
     }
 
     deinit {
@@ -76,6 +79,11 @@ public final class FaultEngine: CowEngine {
     }
 
     override var stepCount: Int { steps }
+    /// It steps only the few instructions a thread runs with SIGTRAP blocked, and sweeps no
+    /// more often then than while it runs: the kernel's stores while it steps (rseq, a signal
+    /// frame) are checked by the step itself, other threads' by their own events. (Full
+    /// sweeps of a Python heap every 64 steps of a starting thread cost more than the run.)
+    override var sweepsWhileStepping: Bool { false }
     override var kernelFaultsTrapped: Bool { !excludeKernel }
 
     /// A thread without its perf event (perf_event_open refused): its copies are found at
@@ -93,6 +101,7 @@ public final class FaultEngine: CowEngine {
         let fd = cow_perf_event_open_pagefaults(tid, cookie, excludeKernel ? 1 : 0, 0)
         if fd >= 0 {
             events[tid] = Int32(fd)
+            filter?.attach(toEvent: Int32(fd))
         } else {
             tracker.stream.note("perf_event_open on \(tid): \(ErrnoNames.message(errno)); its user-mode copies are found at syscalls only")
         }
@@ -113,6 +122,7 @@ public final class FaultEngine: CowEngine {
         guard tracker.shares(tracee.tgid) else {
             if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed
             tracee.observerState = nil
+            masks.restoreAfterStep(tracee.tid)  // a step cut short by this stop is abandoned
             masks.invalidate(tracee.tid)  // its syscalls may no longer stop it (seccomp filter)
             return .run
         }

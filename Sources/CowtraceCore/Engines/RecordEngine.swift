@@ -39,8 +39,11 @@ public final class RecordEngine: CowEngine {
     public let usesTracepoints: Bool
     /// Sharing processes stop at their syscalls (the kernel's stores named exactly there).
     private let stopsAtSyscalls: Bool
-    /// Kernel text symbols, read when a kernel call chain first needs naming.
-    private lazy var kernelSymbols = KernelSymbols()
+    /// Kernel text symbols, for naming kernel call chains (without syscall stops): the file
+    /// is read in the background from the start, so the first kernel store (often at a
+    /// server's child's exit, which its parent waits for) does not wait for it.
+    private lazy var kernelSymbols = kernelSymbolsPreload?.finish() ?? KernelSymbols()
+    private var kernelSymbolsPreload: KernelSymbols.Preload?
     private let instructions: InstructionCache
     /// Threads whose faults are being recorded.
     private var recorded: Set<pid_t> = []
@@ -94,6 +97,7 @@ public final class RecordEngine: CowEngine {
         recorder = made
         usesTracepoints = tracepoints
         stopsAtSyscalls = settings.syscallStops || !tracepoints
+        if !stopsAtSyscalls { kernelSymbolsPreload = KernelSymbols.Preload() }
         if !settings.syscallStops && !tracepoints {
             tracker.stream.note("--no-syscall-stops needs the page-fault tracepoints (root): syscall stops kept")
         }

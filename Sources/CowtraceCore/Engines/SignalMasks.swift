@@ -12,10 +12,11 @@ import Glibc
 /// handler's entry (the handler runs with its sa_mask added).
 final class SignalMasks {
     private var masks: [pid_t: UInt64] = [:]
-    /// The program's own mask of each thread whose mask we changed (SIGTRAP unblocked for a
-    /// step), until it is put back: never re-read meanwhile (the kernel would report ours,
-    /// and it would be put back as the program's, SIGTRAP unblocked for good).
-    private var changed: [pid_t: UInt64] = [:]
+    /// The program's mask of each thread whose SIGTRAP we unblocked for a step, until it is
+    /// put back: kept apart from `masks`, which a stop met mid-step may invalidate (a step
+    /// cut short by another stop, then abandoned once the process shares nothing, left
+    /// SIGTRAP unblocked for good).
+    private var unblocked: [pid_t: UInt64] = [:]
 
     static let sigtrapBit: UInt64 = 1 << UInt64(SIGTRAP - 1)
 
@@ -28,8 +29,9 @@ final class SignalMasks {
 
     /// The thread's mask, read now if not known.
     func mask(_ tid: pid_t) -> UInt64? {
-        if let own = changed[tid] { return own }
         if let known = masks[tid] { return known }
+        // Mid-step the kernel's mask is ours (SIGTRAP unblocked): the program's is the one kept.
+        if let programs = unblocked[tid] { return programs }
         var mask: UInt64 = 0
         guard (try? systemCall("ptrace(PTRACE_GETSIGMASK)", pid: tid, { cow_ptrace_getsigmask(tid, &mask) })) != nil else { return nil }
         masks[tid] = mask
@@ -38,17 +40,12 @@ final class SignalMasks {
 
     func blocksTrap(_ tid: pid_t) -> Bool { (mask(tid) ?? 0) & Self.sigtrapBit != 0 }
 
-    /// The mask may have changed (a syscall or a signal handler), or stops mattering (the
-    /// process shares nothing any more): a change of ours still in place is undone first
-    /// (the thread is stopped), as a step that never reported may have left it.
-    func invalidate(_ tid: pid_t) {
-        restoreAfterStep(tid)
-        masks[tid] = nil
-    }
+    /// The mask may have changed (a syscall or a signal handler).
+    func invalidate(_ tid: pid_t) { masks[tid] = nil }
 
     func forget(_ tid: pid_t) {
         masks[tid] = nil
-        changed[tid] = nil
+        unblocked[tid] = nil
     }
 
     /// Before a single step (no signal delivered with it) of a thread that blocks SIGTRAP:
@@ -56,18 +53,16 @@ final class SignalMasks {
     /// that finds it blocked also resets the program's SIGTRAP handler to SIG_DFL, a trace
     /// that would outlive the session. `restoreAfterStep` blocks it again.
     func unblockTrapForStep(_ tid: pid_t) {
-        guard let mask = changed[tid] ?? masks[tid], mask & Self.sigtrapBit != 0 else { return }
-        if (try? systemCall("ptrace(PTRACE_SETSIGMASK)", pid: tid, { cow_ptrace_setsigmask(tid, mask & ~Self.sigtrapBit) })) != nil {
-            changed[tid] = mask
+        guard let mask = masks[tid], mask & Self.sigtrapBit != 0 else { return }
+        if (try? systemCall("ptrace(PTRACE_SETSIGMASK)", pid: tid) { cow_ptrace_setsigmask(tid, mask & ~Self.sigtrapBit) }) != nil {
+            unblocked[tid] = unblocked[tid] ?? mask
         }
     }
 
     /// After a single step of a thread that blocks SIGTRAP: the forced step trap unblocked
     /// it; put the program's mask back.
     func restoreAfterStep(_ tid: pid_t) {
-        guard let mask = changed[tid] else { return }
-        if (try? systemCall("ptrace(PTRACE_SETSIGMASK)", pid: tid, { cow_ptrace_setsigmask(tid, mask) })) != nil {
-            changed[tid] = nil
-        }
+        guard let mask = unblocked.removeValue(forKey: tid) else { return }
+        _ = try? systemCall("ptrace(PTRACE_SETSIGMASK)", pid: tid) { cow_ptrace_setsigmask(tid, mask) }
     }
 }

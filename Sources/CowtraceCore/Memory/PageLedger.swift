@@ -52,6 +52,9 @@ public final class PageLedger {
     public func sharedCount(of pid: pid_t) -> Int { pagesByProcess[pid]?.count ?? 0 }
     public func record(_ pid: pid_t, _ page: UInt64) -> PageRecord? { pagesByProcess[pid]?[page] }
     public var processes: [pid_t] { Array(pagesByProcess.keys) }
+    /// Told of every (process, page) record as it is added (true) or removed (false): the
+    /// fault engine's filter lets the faults on recorded pages stop their thread.
+    public var onRecord: ((UInt64, Bool) -> Void)?
     public var totalShared: Int { pagesByProcess.values.reduce(0) { $0 + $1.count } }
     /// Distinct holder sets in use (a debug figure: few, whatever the pages).
     public var holderSets: Int { groupNumbers.count }
@@ -60,6 +63,12 @@ public final class PageLedger {
     public func holders(frame: UInt64, page: UInt64) -> Set<pid_t> {
         guard let g = holders[Key(frame: frame, page: page)] else { return [] }
         return Set(groups[Int(g)].pids)
+    }
+
+    /// The processes mapping `frame` at `page` but `pid`, in order (no set built: per split).
+    public func otherHolders(frame: UInt64, page: UInt64, except pid: pid_t) -> [pid_t] {
+        guard let g = holders[Key(frame: frame, page: page)] else { return [] }
+        return groups[Int(g)].pids.filter { $0 != pid }
     }
 
     private func pids(of key: Key) -> [pid_t] { holders[key].map { groups[Int($0)].pids } ?? [] }
@@ -113,6 +122,7 @@ public final class PageLedger {
         setHolders(key, set)
         for pid in set where pagesByProcess[pid]?[page] == nil {
             pagesByProcess[pid, default: [:]][page] = PageRecord(frame: frame, kind: kind, region: region)
+            onRecord?(page, true)
         }
     }
 
@@ -121,15 +131,23 @@ public final class PageLedger {
     @discardableResult
     public func leave(_ pid: pid_t, page: UInt64) -> Set<pid_t> { Set(leaving(pid, page: page)) }
 
+    /// `leave`, answering only the one process left on the old frame, if one is (its page
+    /// is its own again).
+    public func leaveLeavingOne(_ pid: pid_t, page: UInt64) -> pid_t? {
+        let left = leaving(pid, page: page)
+        return left.count == 1 ? left[0] : nil
+    }
+
     private func leaving(_ pid: pid_t, page: UInt64) -> [pid_t] {
         guard let record = pagesByProcess[pid]?.removeValue(forKey: page) else { return [] }
+        onRecord?(page, false)
         if pagesByProcess[pid]?.isEmpty == true { pagesByProcess[pid] = nil }
         let key = Key(frame: record.frame, page: page)
         let left = pids(of: key).filter { $0 != pid }
         setHolders(key, left)
         if left.count <= 1 {
             for last in left {
-                pagesByProcess[last]?[page] = nil
+                if pagesByProcess[last]?.removeValue(forKey: page) != nil { onRecord?(page, false) }
                 if pagesByProcess[last]?.isEmpty == true { pagesByProcess[last] = nil }
             }
         }

@@ -74,6 +74,9 @@ public final class Pagemap {
     /// The runs of present pages in [start, end), in order, as (first page, page count).
     /// PAGEMAP_SCAN skips absent ranges in the kernel (a 16 TiB reservation with a few pages
     /// touched is a few ranges); without it, entries are read chunk by chunk.
+    /// Mappings of at most this many pages are read whole by `forEachPresent`.
+    static let readWholeBelow: UInt64 = 512
+
     public func forEachPresentRun(from start: UInt64, to end: UInt64, _ body: (UInt64, Int) throws -> Void) throws {
         guard start < end else { return }
         if Self.scanWorks {
@@ -120,6 +123,14 @@ public final class Pagemap {
 
     /// Every present page of [start, end) with its entry, read only where pages are present.
     public func forEachPresent(from start: UInt64, to end: UInt64, _ body: (UInt64, PagemapEntry) throws -> Void) throws {
+        // A small mapping (a library's data, a small heap, the stack) is read whole: one pread
+        // of at most 4 KiB of entries, where asking the kernel where its present pages are
+        // first would cost an ioctl more. A fork snapshots a dozen of them.
+        if start < end && (end - start) / Self.pageSize <= Self.readWholeBelow {
+            let all = try entries(from: start, count: Int((end - start) / Self.pageSize))
+            for (i, entry) in all.enumerated() where entry.present { try body(start + UInt64(i) * Self.pageSize, entry) }
+            return
+        }
         try forEachPresentRun(from: start, to: end) { first, count in
             var done = 0
             while done < count {

@@ -64,10 +64,15 @@ public final class ProcessTable {
         processes.removeValue(forKey: pid)?.close()
     }
 
-    /// A child right after fork maps what its parent maps.
+    /// A child right after fork maps what its parent maps, and its code is the parent's: the
+    /// instructions decoded in the parent serve the child (a forked child writes with the
+    /// same instructions as its parent did before it, and every child of a pre-fork server
+    /// or a shell would decode them again).
     func inheritMappings(child: pid_t, from parent: pid_t) {
         open(child)
-        if let mappings = processes[parent]?.mappings { processes[child]?.mappings = mappings }
+        guard let parent = processes[parent], let child = processes[child] else { return }
+        if let mappings = parent.mappings { child.mappings = mappings }
+        if child.instructions.isEmpty { child.instructions = parent.instructions }
     }
 
     /// For the debug report: what is kept must follow the live processes.

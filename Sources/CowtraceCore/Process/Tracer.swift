@@ -341,9 +341,16 @@ public final class Tracer {
             let current = tracees[tracee.tid] ?? tracee
             current.execCount += 1
             processes.close(current.tgid)
-            processes.open(current.tgid)
             if current.tgid == mainPid { mainExeced = true }
             observer?.execed(current, tracer: self)
+            // Reopened only now: the observer's bookkeeping for the old address space closes
+            // what it holds for the pid, and a process left out of the table gets a passing
+            // object per access (its pagemap, mem and maps reopened and reread every time).
+            processes.open(current.tgid)
+            // -q, an execve not logged: its exit stop would tell nothing (the new program
+            // shares no page), so it runs on with PTRACE_CONT from here unless the observer
+            // wants it stopped.
+            if configuration.quiet, let call = current.inFlight, !call.logged, call.clone == nil { current.inFlight = nil }
             resume(current)
         case .exit:
             observer?.exiting(tracee, tracer: self)

@@ -193,6 +193,8 @@ public final class SummaryCollector: EventRenderer {
             // The hot path: typed, not through JSON objects (RunLogBuilder.add(_:Split) writes
             // the same values the JSON log reads back as; the report tests hold them equal).
             builder.add(split, time: builder.log.keepsEvents ? encoder.elapsed() : nil)
+        case .drop(let d) where !builder.log.keepsEvents:
+            builder.addDrops(d.pages.count)
         case .shared, .reuse, .drop, .clone, .exit, .summary:
             encoder.encode(event) { kind, fields in try? builder.add(kind, fields) }
         default: break

@@ -1,26 +1,73 @@
 /// Backtraces and instruction bytes already formatted once: a loop copying page after page
-/// repeats them split after split. Keyed by addresses (cheap to hash), checked for equality.
+/// repeats them split after split. Keyed by addresses (cheap to hash), checked for equality;
+/// the last backtrace is also recognised by identity (the symbolizer hands a loop's splits
+/// one array), which costs nothing.
 final class FrameFormats {
     private var texts: [[UInt64]: (frames: [BacktraceFrame], source: String?, text: String)] = [:]
     private var objects: [[UInt64]: (frames: [BacktraceFrame], json: JSONValue)] = [:]
     private var bytes: [UInt64: (bytes: [UInt8], text: String)] = [:]
+    private var instructions: [UInt64: (write: InstructionWrite, top: BacktraceFrame?, text: [UInt8])] = [:]
+    private var repeated: [[UInt64]: (frames: [BacktraceFrame], text: [UInt8])] = [:]
+    private var lastInstruction: (write: InstructionWrite, top: BacktraceFrame?, text: [UInt8])?
+    private var lastText: (frames: [BacktraceFrame], source: String?, text: String)?
+    private var lastRepeated: (frames: [BacktraceFrame], text: [UInt8])?
+    private var lastObject: (frames: [BacktraceFrame], json: JSONValue)?
     private let limit = 4096
 
     func backtraceText(_ frames: [BacktraceFrame], sourceText: String?) -> String {
+        if let last = lastText, sameStorage(last.frames, frames), last.source == sourceText { return last.text }
         let key = frames.map(\.ip)
-        if let hit = texts[key], hit.source == sourceText, hit.frames == frames { return hit.text }
+        if let hit = texts[key], hit.source == sourceText, hit.frames == frames {
+            lastText = (frames, sourceText, hit.text)
+            return hit.text
+        }
         let text = TextRenderer.backtraceText(frames, sourceText: sourceText)
         if texts.count < limit { texts[key] = (frames, sourceText, text) }
+        lastText = (frames, sourceText, text)
+        return text
+    }
+
+    /// "#0-#N as above: …" for a backtrace printed in full before.
+    func repeatedText(_ frames: [BacktraceFrame]) -> [UInt8] {
+        if let last = lastRepeated, sameStorage(last.frames, frames) { return last.text }
+        let key = frames.map(\.ip)
+        if let hit = repeated[key], hit.frames == frames {
+            lastRepeated = hit
+            return hit.text
+        }
+        let text = Array(TextRenderer.repeatedText(frames).utf8)
+        if repeated.count < limit { repeated[key] = (frames, text) }
+        lastRepeated = (frames, text)
+        return text
+    }
+
+    /// What the splits of one instruction share in the text log, up to the address written.
+    func instructionText(_ w: InstructionWrite, top: BacktraceFrame?) -> [UInt8] {
+        if let last = lastInstruction, last.write.ip == w.ip, last.write.text == w.text, last.write.size == w.size, last.top == top {
+            return last.text
+        }
+        if let hit = instructions[w.ip], hit.write.text == w.text, hit.write.size == w.size, hit.top == top {
+            lastInstruction = hit
+            return hit.text
+        }
+        let text = Array(TextRenderer.instructionText(w, top: top).utf8)
+        if instructions.count < limit { instructions[w.ip] = (w, top, text) }
+        lastInstruction = (w, top, text)
         return text
     }
 
     func backtraceJSON(_ frames: [BacktraceFrame]) -> JSONValue {
+        if let last = lastObject, sameStorage(last.frames, frames) { return last.json }
         let key = frames.map(\.ip)
-        if let hit = objects[key], hit.frames == frames { return hit.json }
+        if let hit = objects[key], hit.frames == frames {
+            lastObject = hit
+            return hit.json
+        }
         var encoded: [UInt8] = []
         JSONValue.array(frames.map(JSONRenderer.frameJSON)).encode(into: &encoded)
         let json = JSONValue.encodedJSON(encoded)
         if objects.count < limit { objects[key] = (frames, json) }
+        lastObject = (frames, json)
         return json
     }
 

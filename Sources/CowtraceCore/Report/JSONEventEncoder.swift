@@ -9,6 +9,8 @@ public struct JSONEventEncoder {
     /// Backtraces already given an id; keyed by addresses, checked for equality.
     private var stackIDs: [[UInt64]: [(frames: [BacktraceFrame], id: Int)]] = [:]
     private var nextStackID = 1
+    /// The last backtrace named, recognised by identity (a loop's splits share one array).
+    private var lastStack: (frames: [BacktraceFrame], id: Int)?
     private var programsSeen: Set<pid_t> = []
     private let start = Self.monotonicMicroseconds()
     private let formats = FrameFormats()
@@ -64,14 +66,126 @@ public struct JSONEventEncoder {
         }
     }
 
+    /// A split's whole line (`{"event":"split",…}` and its newline) appended as bytes, with
+    /// what one instruction's splits share formatted once: the same text `encode` writes,
+    /// without building its fields (a split per page copied). False, having written nothing,
+    /// for the causes left to `encode` (they are rare).
+    public mutating func encodeSplitLine(_ s: Split, into out: inout [UInt8], _ emit: (String, [(String, JSONValue)]) -> Void) -> Bool {
+        guard case .instruction(let w) = s.cause, w.ranges.isEmpty else { return false }
+        nameProgram(s.writer, emit)
+        let stack = stackID(s.backtrace, emit)
+        out.append(contentsOf: #"{"event":"split","page":""#.utf8)
+        HexDigits.append(s.page, into: &out)
+        out.append(contentsOf: #"","region":"#.utf8)
+        JSONValue.quote(s.region, into: &out)
+        out.append(contentsOf: #","kind":"#.utf8)
+        JSONValue.quote(s.kind.rawValue, into: &out)
+        out.append(contentsOf: #","writer":"#.utf8)
+        appendDecimal(Int(s.writer), into: &out)
+        out.append(contentsOf: #","others":["#.utf8)
+        for (i, other) in s.others.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            appendDecimal(Int(other), into: &out)
+        }
+        out.append(contentsOf: #"],"frame_before":"#.utf8)
+        JSONValue.hex(FrameNumber.known(s.frameBefore)).encode(into: &out)
+        out.append(contentsOf: #","frame_after":"#.utf8)
+        JSONValue.hex(FrameNumber.known(s.frameAfter)).encode(into: &out)
+        out.append(contentsOf: #","huge_page":"#.utf8)
+        out.append(contentsOf: (s.hugePage.map { $0 ? "true" : "false" } ?? "null").utf8)
+        let parts = instructionParts(w, top: s.backtrace.first)
+        out.append(contentsOf: parts.beforeAddress)
+        HexDigits.append(w.address, into: &out)
+        out.append(contentsOf: parts.beforeRangeAddress)
+        HexDigits.append(w.address, into: &out)
+        out.append(contentsOf: parts.beforeStack)
+        appendDecimal(stack, into: &out)
+        out.append(contentsOf: #","note":null,"engine":"#.utf8)
+        JSONValue.quote(s.engine.rawValue, into: &out)
+        out.append(contentsOf: #","time_us":"#.utf8)
+        appendDecimal(elapsed(), into: &out)
+        out.append(contentsOf: "}\n".utf8)
+        return true
+    }
+
+    /// A drop event's lines (one per page) appended as bytes: the same text `encode` writes.
+    public func encodeDropLines(_ d: Drop, into out: inout [UInt8]) {
+        var common: [UInt8] = Array(#"{"event":"drop","pid":"#.utf8)
+        appendDecimal(Int(d.pid), into: &common)
+        common.append(contentsOf: #","page":""#.utf8)
+        var tail: [UInt8] = Array(#","reason":"#.utf8)
+        JSONValue.quote(d.reason, into: &tail)
+        tail.append(contentsOf: #","time_us":"#.utf8)
+        appendDecimal(elapsed(), into: &tail)
+        tail.append(contentsOf: "}\n".utf8)
+        for p in d.pages {
+            out.append(contentsOf: common)
+            HexDigits.append(p.page, into: &out)
+            out.append(contentsOf: #"","region":"#.utf8)
+            JSONValue.quote(p.region, into: &out)
+            out.append(contentsOf: #","frame":"#.utf8)
+            JSONValue.hex(FrameNumber.known(p.frame)).encode(into: &out)
+            out.append(contentsOf: tail)
+        }
+    }
+
+    /// The fields of an instruction's splits that do not change from split to split, cut
+    /// around the address written (twice: `address` and `ranges`) and the stack id.
+    private var instructionFields: [UInt64: (write: InstructionWrite, top: BacktraceFrame?, parts: InstructionParts)] = [:]
+
+    private var lastInstruction: (write: InstructionWrite, top: BacktraceFrame?, parts: InstructionParts)?
+
+    private struct InstructionParts {
+        let beforeAddress: [UInt8]
+        let beforeRangeAddress: [UInt8]
+        let beforeStack: [UInt8]
+    }
+
+    private mutating func instructionParts(_ w: InstructionWrite, top: BacktraceFrame?) -> InstructionParts {
+        if let last = lastInstruction, last.write.ip == w.ip, last.write.text == w.text, last.write.size == w.size,
+           last.write.bytes == w.bytes, last.top == top {
+            return last.parts
+        }
+        if let hit = instructionFields[w.ip], hit.write.text == w.text, hit.write.size == w.size, hit.write.bytes == w.bytes, hit.top == top {
+            lastInstruction = hit
+            return hit.parts
+        }
+        func encoded(_ fields: [(String, JSONValue)]) -> [UInt8] {
+            var out: [UInt8] = []
+            for (key, value) in fields {
+                out.append(UInt8(ascii: ","))
+                JSONValue.quote(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                value.encode(into: &out)
+            }
+            return out
+        }
+        let symbol: JSONValue = top?.symbol.map { .string(symbolWithOffset($0, top?.offset)) } ?? .null
+        let parts = InstructionParts(
+            beforeAddress: encoded([("cause", .string("instruction")), ("detail", .null), ("ip", .hex(w.ip)), ("instruction", .string(w.text)),
+                                    ("bytes", .string(formats.bytesText(w.ip, w.bytes)))]) + Array(#","address":""#.utf8),
+            beforeRangeAddress: Array(#"""#.utf8) + encoded([("size", .int(w.size))]) + Array(#","ranges":[{"address":""#.utf8),
+            beforeStack: Array(#"","#.utf8) + Array(#""size":"#.utf8) + Array(String(w.size).utf8) + Array("}]".utf8)
+                + encoded([("syscall", .null), ("syscall_line", .null), ("clone_flag", .null), ("symbol", symbol), ("source", .string(top?.source))])
+                + Array(#","stack":"#.utf8))
+        if instructionFields.count < 4096 { instructionFields[w.ip] = (w, top, parts) }
+        lastInstruction = (w, top, parts)
+        return parts
+    }
+
     /// The id of a backtrace; a new one is first written as a `stack` event.
     private mutating func stackID(_ frames: [BacktraceFrame], _ emit: (String, [(String, JSONValue)]) -> Void) -> Int {
         guard !frames.isEmpty else { return 0 }
+        if let last = lastStack, sameStorage(last.frames, frames) { return last.id }
         let key = frames.map(\.ip)
-        if let hit = stackIDs[key]?.first(where: { $0.frames == frames }) { return hit.id }
+        if let hit = stackIDs[key]?.first(where: { $0.frames == frames }) {
+            lastStack = hit
+            return hit.id
+        }
         let id = nextStackID
         nextStackID += 1
         stackIDs[key, default: []].append((frames, id))
+        lastStack = (frames, id)
         emit("stack", [("id", .int(id)), ("frames", .array(frames.map(Self.frameJSON)))])
         return id
     }

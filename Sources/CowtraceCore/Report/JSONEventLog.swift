@@ -19,5 +19,8 @@ public final class JSONEventLog {
         sink.write(bytes: line)
     }
 
+    /// A line encoded already (with its newline).
+    public func write(_ line: [UInt8]) { sink.write(bytes: line) }
+
     public func flush() { sink.flush() }
 }

@@ -6,7 +6,22 @@ public final class JSONRenderer: EventRenderer {
 
     public init(sink: OutputSink) { self.out = JSONEventLog(sink: sink) }
 
+    private var line: [UInt8] = []
+
     public func render(_ event: TraceEvent, tracees: Int) {
+        if case .split(let split) = event {
+            line.removeAll(keepingCapacity: true)
+            if encoder.encodeSplitLine(split, into: &line, { kind, fields in out.emit(kind, fields) }) {
+                out.write(line)
+                return
+            }
+        }
+        if case .drop(let drop) = event {
+            line.removeAll(keepingCapacity: true)
+            encoder.encodeDropLines(drop, into: &line)
+            out.write(line)
+            return
+        }
         encoder.encode(event) { kind, fields in out.emit(kind, fields) }
     }
 

@@ -9,6 +9,9 @@ public final class OutputSink {
     /// How the output is named in an error ("/dev/full", "stdout").
     public let name: String
     private var buffer: [UInt8] = []
+    /// Written out in writes of about this size (a terminal line by line); whatever is
+    /// buffered goes at every flush (the periodic tick, the end, a signal that ends the run).
+    static let flushSize = 1 << 18
     /// Flush after each line (a terminal, so the user sees progress as it happens).
     private let lineBuffered: Bool
     /// The errno of the first failed write.
@@ -19,7 +22,7 @@ public final class OutputSink {
         self.ownsDescriptor = owns
         self.name = name ?? (fd == STDOUT_FILENO ? "stdout" : fd == STDERR_FILENO ? "stderr" : "descriptor \(fd)")
         self.lineBuffered = isatty(fd) != 0
-        buffer.reserveCapacity(1 << 16)
+        buffer.reserveCapacity(Self.flushSize + (1 << 14))
     }
 
     /// "-" is stdout; anything else is created or truncated. A file gets a descriptor above
@@ -53,12 +56,18 @@ public final class OutputSink {
 
     public func write(_ text: String) {
         buffer.append(contentsOf: text.utf8)
-        if buffer.count >= 1 << 15 || (lineBuffered && text.utf8.last == 10) { flush() }
+        if buffer.count >= Self.flushSize || (lineBuffered && text.utf8.last == 10) { flush() }
+    }
+
+    /// Appends what `build` writes straight into the buffer (no intermediate copy).
+    public func append(_ build: (inout [UInt8]) -> Void) {
+        build(&buffer)
+        if buffer.count >= Self.flushSize || (lineBuffered && buffer.last == 10) { flush() }
     }
 
     public func write(bytes: [UInt8]) {
         buffer.append(contentsOf: bytes)
-        if buffer.count >= 1 << 15 || (lineBuffered && bytes.last == 10) { flush() }
+        if buffer.count >= Self.flushSize || (lineBuffered && bytes.last == 10) { flush() }
     }
 
     public func flush() {

@@ -185,6 +185,13 @@ public struct RunLogBuilder {
         if log.keepsEvents { log.splits.append(split) }
     }
 
+    /// Drops of a live run that keeps no events: only their count matters (a process
+    /// leaving thousands of shared pages at its exit).
+    public mutating func addDrops(_ count: Int) {
+        sequence += count
+        log.tally.drops += count
+    }
+
     private mutating func intern(_ frames: [BacktraceFrame]) -> Int {
         if let index = interned[frames] { return index }
         log.stacks.append(frames)

@@ -69,6 +69,26 @@ public final class SyscallLog {
         emit(prefix(tid) + text + "\n")
     }
 
+    /// The same, with the text appended as bytes by `build` straight into the output buffer
+    /// (a split's line: no String built per split).
+    public func line(tid: pid_t, build: (inout [UInt8]) -> Void) {
+        interrupt(for: tid)
+        if open != nil { emit(" <unfinished ...>\n"); open = nil }
+        sink.append { out in
+            if traceeCount > 1 {
+                // "[pid NNNNN] ", the pid right-aligned in 5 columns.
+                out.append(contentsOf: "[pid ".utf8)
+                let digits = decimalDigits(Int(tid))
+                if digits < 5 { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 5 - digits)) }
+                appendDecimal(Int(tid), into: &out)
+                out.append(contentsOf: "] ".utf8)
+            }
+            build(&out)
+            out.append(10)
+        }
+        column = 0
+    }
+
     /// A cowtrace annotation under the current line, indented past the pid prefix.
     public func annotation(tid: pid_t, _ text: String) {
         interrupt(for: tid)
@@ -100,4 +120,23 @@ public final class SyscallLog {
     }
 
     public func flush() { sink.flush() }
+}
+
+/// How many decimal digits `value` has (a minus sign counts as one).
+func decimalDigits(_ value: Int) -> Int {
+    var v = value.magnitude, n = value < 0 ? 2 : 1
+    while v >= 10 { v /= 10; n += 1 }
+    return n
+}
+
+/// `value` in decimal, appended as bytes.
+func appendDecimal(_ value: Int, into out: inout [UInt8]) {
+    if value < 0 { out.append(UInt8(ascii: "-")) }
+    var v = value.magnitude, divisor: UInt = 1
+    while v / divisor >= 10 { divisor *= 10 }
+    while divisor > 0 {
+        out.append(UInt8(ascii: "0") + UInt8(v / divisor))
+        v %= divisor
+        divisor /= 10
+    }
 }

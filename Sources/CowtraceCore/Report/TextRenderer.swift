@@ -1,5 +1,10 @@
 import Glibc
 
+/// Whether two arrays share one buffer (then they are equal without comparing elements).
+func sameStorage<T>(_ a: [T], _ b: [T]) -> Bool {
+    a.count == b.count && a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in x.baseAddress == y.baseAddress } }
+}
+
 /// The strace-style text log (stderr or -o): syscall lines laid out by `SyscallLog`, the
 /// cow annotations under them, splits with their backtraces, and the summary.
 public final class TextRenderer: EventRenderer {
@@ -15,8 +20,14 @@ public final class TextRenderer: EventRenderer {
     /// and checked for equality: cheaper than hashing every frame's strings.
     private var printedStacks: [[UInt64]: [[BacktraceFrame]]] = [:]
 
+    /// The last backtrace seen and whether it had been printed before: a loop's splits carry
+    /// the very same array (the symbolizer hands out one per stack), recognised by identity.
+    private var lastStack: [BacktraceFrame] = []
+
     private func firstPrinting(_ frames: [BacktraceFrame]) -> Bool {
+        if sameStorage(frames, lastStack) { return false }
         let key = frames.map(\.ip)
+        lastStack = frames
         if printedStacks[key]?.contains(frames) == true { return false }
         printedStacks[key, default: []].append(frames)
         return true
@@ -48,7 +59,7 @@ public final class TextRenderer: EventRenderer {
             log.annotation(tid: s.parent, "cow: \(s.total) page\(s.total == 1 ? "" : "s") now shared with \(s.child) (anon \(s.anon), file \(s.file), zero \(s.zero))")
         case .split(let split):
             let repeated = split.backtrace.count > 1 && !firstPrinting(split.backtrace)
-            log.line(tid: split.writer, Self.describe(split, formats: formats, repeated: repeated))
+            log.line(tid: split.writer) { Self.describe(split, formats: formats, repeated: repeated, into: &$0) }
         case .reuse(let r):
             log.line(tid: r.pid, "cow: reuse \(hex(r.page)) \(r.region): last holder wrote its own frame \(Self.frameText(r.frame)), no copy")
         case .drop(let d):
@@ -74,45 +85,92 @@ public final class TextRenderer: EventRenderer {
     /// With `repeated`, a backtrace already printed in full is one line of names: a loop copying
     /// page after page would otherwise repeat the same frames for every page.
     static func describe(_ s: Split, formats: FrameFormats? = nil, repeated: Bool = false) -> String {
-        var out = "cow: split \(hex(s.page)) \(s.region) (\(s.kind.rawValue)\(s.hugePage == true ? ", 4 KiB of a huge page" : ""))"
+        var out: [UInt8] = []
+        describe(s, formats: formats, repeated: repeated, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The same, appended as bytes (the text log's hot path: a split per page copied). What
+    /// a loop repeats (the instruction and its frame, the backtrace) comes from `formats`.
+    static func describe(_ s: Split, formats: FrameFormats?, repeated: Bool, into out: inout [UInt8]) {
+        out.append(contentsOf: "cow: split ".utf8)
+        HexDigits.append(s.page, into: &out)
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: s.region.utf8)
+        out.append(contentsOf: " (".utf8)
+        out.append(contentsOf: s.kind.rawValue.utf8)
+        if s.hugePage == true { out.append(contentsOf: ", 4 KiB of a huge page".utf8) }
+        out.append(UInt8(ascii: ")"))
         switch s.cause {
         case .instruction(let w):
-            out += " by \(hex(w.ip))"
-            if let top = s.backtrace.first {
-                if let symbol = top.symbol {
-                    out += " <\(symbol)\(top.offset.map { $0 == 0 ? "" : "+\($0)" } ?? "")>"
-                } else if let module = top.module, let offset = top.moduleOffset {
-                    out += " <\(module.split(separator: "/").last ?? "")+\(hex(offset))>"
-                }
+            let top = s.backtrace.first
+            if let formats {
+                out.append(contentsOf: formats.instructionText(w, top: top))
+            } else {
+                out.append(contentsOf: instructionText(w, top: top).utf8)
             }
-            if let source = s.backtrace.first?.source { out += " \(source)" }
-            out += "  \(w.text)  (\(w.size) byte\(w.size == 1 ? "" : "s") at \(hex(w.address))"
-            if !w.ranges.isEmpty { out += " in \(w.ranges.count) runs: " + w.ranges.map { "\(hex($0.address))+\($0.size)" }.joined(separator: " ") }
-            out += ")"
+            HexDigits.append(w.address, into: &out)
+            if !w.ranges.isEmpty {
+                out.append(contentsOf: (" in \(w.ranges.count) runs: " + w.ranges.map { "\(hex($0.address))+\($0.size)" }.joined(separator: " ")).utf8)
+            }
+            out.append(UInt8(ascii: ")"))
         case .syscall(let call):
-            out += " in \(call.name): the kernel wrote it during the syscall"
+            out.append(contentsOf: " in \(call.name): the kernel wrote it during the syscall".utf8)
         case .clone(let store, let pointer):
-            out += " in clone: kernel stored the \(store.target) \(hex(pointer)) (\(store.rawValue))"
+            out.append(contentsOf: " in clone: kernel stored the \(store.target) \(hex(pointer)) (\(store.rawValue))".utf8)
         case .kernel(let store):
             switch store {
-            case .rseq: out += " by the kernel: rseq area update on return to user mode (rseq)"
-            case .signalFrame: out += " by the kernel (signal frame)"
-            case nil: out += " by the kernel, outside any syscall"
+            case .rseq: out.append(contentsOf: " by the kernel: rseq area update on return to user mode (rseq)".utf8)
+            case .signalFrame: out.append(contentsOf: " by the kernel (signal frame)".utf8)
+            case nil: out.append(contentsOf: " by the kernel, outside any syscall".utf8)
             }
         case .unknown(let note):
-            out += ", cause unknown: \(note)"
+            out.append(contentsOf: ", cause unknown: \(note)".utf8)
         }
-        if FrameNumber.known(s.frameBefore) == nil && FrameNumber.known(s.frameAfter) == nil {
-            out += "; frames unknown"
+        let before = FrameNumber.known(s.frameBefore), after = FrameNumber.known(s.frameAfter)
+        if before == nil && after == nil {
+            out.append(contentsOf: "; frames unknown".utf8)
         } else {
-            out += "; frame \(frameText(s.frameBefore)) -> \(frameText(s.frameAfter))"
+            out.append(contentsOf: "; frame ".utf8)
+            appendFrame(before, into: &out)
+            out.append(contentsOf: " -> ".utf8)
+            appendFrame(after, into: &out)
         }
         if repeated {
-            out += "\n             #0-#\(s.backtrace.count - 1) as above: " + s.backtrace.map(shortFrameName).joined(separator: " <- ")
+            if let formats {
+                out.append(contentsOf: formats.repeatedText(s.backtrace))
+            } else {
+                out.append(contentsOf: repeatedText(s.backtrace).utf8)
+            }
+        } else if let formats {
+            out.append(contentsOf: formats.backtraceText(s.backtrace, sourceText: s.sourceText).utf8)
         } else {
-            out += formats?.backtraceText(s.backtrace, sourceText: s.sourceText) ?? backtraceText(s.backtrace, sourceText: s.sourceText)
+            out.append(contentsOf: backtraceText(s.backtrace, sourceText: s.sourceText).utf8)
         }
-        return out
+    }
+
+    private static func appendFrame(_ known: UInt64?, into out: inout [UInt8]) {
+        if let known { HexDigits.append(known, into: &out) } else { out.append(contentsOf: "unknown".utf8) }
+    }
+
+    /// " by 0x… <symbol+off> file:line  text  (N bytes at ": what an instruction's splits
+    /// share, up to the address written.
+    static func instructionText(_ w: InstructionWrite, top: BacktraceFrame?) -> String {
+        var out = " by \(hex(w.ip))"
+        if let top {
+            if let symbol = top.symbol {
+                out += " <\(symbol)\(top.offset.map { $0 == 0 ? "" : "+\($0)" } ?? "")>"
+            } else if let module = top.module, let offset = top.moduleOffset {
+                out += " <\(module.split(separator: "/").last ?? "")+\(hex(offset))>"
+            }
+            if let source = top.source { out += " \(source)" }
+        }
+        return out + "  \(w.text)  (\(w.size) byte\(w.size == 1 ? "" : "s") at "
+    }
+
+    /// A backtrace printed in full before: "#0-#N as above: a <- b <- c" on a line of its own.
+    static func repeatedText(_ frames: [BacktraceFrame]) -> String {
+        "\n             #0-#\(frames.count - 1) as above: " + frames.map(shortFrameName).joined(separator: " <- ")
     }
 
     /// "main+0x24", or "module+0xoffset" without a symbol.

@@ -1,3 +1,4 @@
+import CCowtrace
 import Glibc
 
 /// The kernel's text symbols from /proc/kallsyms (real addresses as root), for naming the
@@ -11,6 +12,34 @@ final class KernelSymbols {
     init(path: String = "/proc/kallsyms") {
         text = (try? readWholeFile(path)) ?? []
         symbols = Self.parse(text)
+    }
+
+    /// From the text of the file, read elsewhere.
+    init(text: [UInt8]) {
+        self.text = text
+        symbols = Self.parse(text)
+    }
+
+    /// /proc/kallsyms read on a thread of its own from now on; `finish` waits for it.
+    final class Preload {
+        private var read: OpaquePointer?
+        init(path: String = "/proc/kallsyms") { read = cow_background_read_start(path) }
+
+        /// The symbols (read now if the background read could not start).
+        func finish() -> KernelSymbols {
+            guard let pending = read else { return KernelSymbols() }
+            read = nil
+            var size = 0
+            guard let bytes = cow_background_read_finish(pending, &size) else { return KernelSymbols() }
+            defer { free(bytes) }
+            return KernelSymbols(text: Array(UnsafeBufferPointer(start: bytes, count: size)))
+        }
+
+        deinit {
+            guard let read else { return }
+            var size = 0
+            free(cow_background_read_finish(read, &size))
+        }
     }
 
     /// "ffffffff81000000 T _stext [module]" lines: text symbols (t or T) only.

@@ -22,6 +22,12 @@ public final class Symbolizer {
         /// Named frames by address (bit 63 set for a return address): a hot loop's frames,
         /// and every forked child's, are looked up once.
         var named: [UInt64: BacktraceFrame] = [:]
+        /// Whole stacks already named (the record engine's, by their addresses): a loop
+        /// copying page after page gets the same array back, which the renderers recognise
+        /// by identity. Bounded: past the limit stacks are named frame by frame.
+        var stacks: [[UInt64]: [BacktraceFrame]] = [:]
+        static let stackLimit = 1 << 16
+        var lastStack: (ips: [UInt64], frames: [BacktraceFrame])?
         /// libunwind's address space, with a cached ELF image per module.
         let unwinder: OpaquePointer?
 
@@ -49,6 +55,7 @@ public final class Symbolizer {
     private var frames = [cow_frame](repeating: cow_frame(), count: Symbolizer.maxFrames)
     /// Source lines already read, by "file:line".
     private var lineTexts: [String: String?] = [:]
+    private var lastLineText: (location: String, text: String?)?
 
     public init() {}
 
@@ -128,7 +135,15 @@ public final class Symbolizer {
     /// is the instruction, the others return addresses, named as `backtrace` names them.
     public func frames(pid: pid_t, ips: [UInt64], mappings: [Mapping]) -> [BacktraceFrame] {
         let layout = layout(pid, mappings)
-        return ips.enumerated().map { i, ip in frame(layout, ip: ip, returnAddress: i > 0, fallbackName: nil, fallbackOffset: nil) }
+        if let last = layout.lastStack, last.ips == ips { return last.frames }
+        if let known = layout.stacks[ips] {
+            layout.lastStack = (ips, known)
+            return known
+        }
+        let named = ips.enumerated().map { i, ip in frame(layout, ip: ip, returnAddress: i > 0, fallbackName: nil, fallbackOffset: nil) }
+        if layout.stacks.count < LayoutSymbols.stackLimit { layout.stacks[ips] = named }
+        layout.lastStack = (ips, named)
+        return named
     }
 
     private func frame(_ layout: LayoutSymbols, ip: UInt64, returnAddress: Bool, fallbackName: String?, fallbackOffset: UInt64?) -> BacktraceFrame {
@@ -176,7 +191,11 @@ public final class Symbolizer {
     }
 
     public func sourceText(_ location: String) -> String? {
-        if let known = lineTexts[location] { return known }
+        if let last = lastLineText, last.location == location { return last.text }
+        if let known = lineTexts[location] {
+            lastLineText = (location, known)
+            return known
+        }
         let text = readSourceLine(location)
         lineTexts[location] = .some(text)
         return text

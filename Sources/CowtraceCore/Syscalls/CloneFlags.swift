@@ -52,14 +52,17 @@ public struct CloneRequest: Sendable, Equatable {
     public let parentTidPointer: UInt64?
     public let stack: UInt64
     public let tls: UInt64?
+    /// Where CLONE_PIDFD has the kernel store the pidfd (an int) in the parent.
+    public let pidfdPointer: UInt64?
 
     /// Memory shared with the parent: no copy-on-write between them.
     public var sharesMemory: Bool { flags.contains(.vm) }
     public var isThread: Bool { flags.contains(.thread) }
 
     public init(call: Call, flags: CloneFlags, exitSignal: Int32, childTidPointer: UInt64?,
-                parentTidPointer: UInt64?, stack: UInt64, tls: UInt64?) {
+                parentTidPointer: UInt64?, stack: UInt64, tls: UInt64?, pidfdPointer: UInt64? = nil) {
         self.call = call
+        self.pidfdPointer = pidfdPointer
         self.flags = flags
         self.exitSignal = exitSignal
         self.childTidPointer = childTidPointer
@@ -76,7 +79,8 @@ public struct CloneRequest: Sendable, Equatable {
             call: .clone, flags: flags, exitSignal: Int32(a[0] & CloneFlags.exitSignalMask),
             childTidPointer: wantsChildTid ? a[3] : nil,
             parentTidPointer: flags.contains(.parentSettid) ? a[2] : nil,
-            stack: a[1], tls: flags.contains(.settls) ? a[4] : nil)
+            stack: a[1], tls: flags.contains(.settls) ? a[4] : nil,
+            pidfdPointer: flags.contains(.pidfd) ? a[2] : nil)  // clone(2) takes the pidfd's address in parent_tid
     }
 
     /// clone3(2): decoded from the struct clone_args it points to.
@@ -87,7 +91,8 @@ public struct CloneRequest: Sendable, Equatable {
             call: .clone3, flags: flags, exitSignal: Int32(truncatingIfNeeded: args.exitSignal),
             childTidPointer: wantsChildTid ? args.childTid : nil,
             parentTidPointer: flags.contains(.parentSettid) ? args.parentTid : nil,
-            stack: args.stack, tls: flags.contains(.settls) ? args.tls : nil)
+            stack: args.stack, tls: flags.contains(.settls) ? args.tls : nil,
+            pidfdPointer: flags.contains(.pidfd) ? args.pidfd : nil)
     }
 
     /// fork(2) is clone(SIGCHLD); vfork(2) is clone(CLONE_VM|CLONE_VFORK|SIGCHLD).

@@ -63,14 +63,35 @@ public enum SyscallStores: Sendable, Equatable {
     }
 
     /// What a finished call's exit must re-read: its stores and what it may have unmapped.
-    public static func changed(_ call: SyscallArguments, _ outcome: SyscallOutcome) -> SyscallStores {
-        switch (of(call, outcome), unmapped(call, outcome)) {
+    /// `clone` is the clone-family request decoded at entry (clone3's struct is in memory).
+    public static func changed(_ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest? = nil) -> SyscallStores {
+        switch (of(call, outcome, clone: clone), unmapped(call, outcome)) {
         case (.ranges(let stores), .ranges(let dropped)): .ranges(stores + dropped)
         default: .anywhere
         }
     }
 
-    public static func of(_ call: SyscallArguments, _ outcome: SyscallOutcome) -> SyscallStores {
+    /// The terminal and descriptor requests programs make all the time (isatty is TCGETS),
+    /// by what they store at their argument: request -> bytes. Any other request may store
+    /// anywhere (a driver's struct with pointers in it).
+    static let ioctlStores: [UInt32: UInt64] = [
+        0x5401: 36,  // TCGETS: struct termios (the kernel's, 36 bytes)
+        0x540F: 4,  // TIOCGPGRP: pid_t
+        0x5413: 8,  // TIOCGWINSZ: struct winsize
+        0x541B: 4,  // FIONREAD: int
+        0x5429: 4,  // TIOCGSID: pid_t
+        0x5402: 0, 0x5403: 0, 0x5404: 0,  // TCSETS, TCSETSW, TCSETSF: read their argument
+        0x5410: 0, 0x5414: 0,  // TIOCSPGRP, TIOCSWINSZ
+        0x5421: 0, 0x5452: 0, 0x5450: 0, 0x5451: 0,  // FIONBIO, FIOASYNC, FIONCLEX, FIOCLEX
+    ]
+
+    static func ioctl(request: UInt64, argument: UInt64) -> SyscallStores {
+        // The request is an unsigned int: the upper half of the register is not looked at.
+        guard let length = ioctlStores[UInt32(truncatingIfNeeded: request)] else { return .anywhere }
+        return .ranges(length > 0 && argument != 0 ? [(argument, length)] : [])
+    }
+
+    public static func of(_ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest? = nil) -> SyscallStores {
         let a = call.values
         func at(_ i: Int, _ length: UInt64) -> [(address: UInt64, length: UInt64)] {
             i < a.count && a[i] != 0 ? [(a[i], length)] : []
@@ -118,11 +139,16 @@ public enum SyscallStores: Sendable, Equatable {
             // FUTEX_WAIT / FUTEX_WAKE (and their PRIVATE and BITSET forms) store nothing.
             let op = (a.count > 1 ? a[1] : 0) & 0x7f
             return [0, 1, 9, 10].contains(op) ? .ranges([]) : .anywhere
-        case "clone":
-            // CLONE_PARENT_SETTID (0x100000) stores the child's TID at parent_tid in the
-            // parent; CLONE_CHILD_SETTID happens in the child.
-            let flags = a.first ?? 0
-            return .ranges(flags & 0x100000 != 0 ? at(2, 4) : [])
+        case "clone", "clone3":
+            // In the parent: the child's TID at parent_tid (CLONE_PARENT_SETTID), the pidfd
+            // (CLONE_PIDFD). CLONE_CHILD_SETTID is the child's store, checked at its first stop.
+            // clone3's pointers are in its struct, read at entry: unreadable, unbounded.
+            guard let request = clone ?? (call.name == "clone" && a.count >= 5 ? CloneRequest.clone(arguments: a) : nil) else {
+                return .anywhere
+            }
+            return .ranges([request.parentTidPointer, request.pidfdPointer].compactMap { $0 }.filter { $0 != 0 }.map { ($0, 4) })
+        case "ioctl":
+            return ioctl(request: a.count > 1 ? a[1] : 0, argument: a.count > 2 ? a[2] : 0)
         default:
             return .anywhere
         }
