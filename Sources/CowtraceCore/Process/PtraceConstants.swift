@@ -3,5 +3,5 @@
 
 extension PtraceOptions {
     /// What cowtrace always asks for: follow every new process and thread, see execs and exits.
-    public static let following: PtraceOptions = [.traceSysGood, .traceFork, .traceVfork, .traceClone, .traceExec, .traceExit]
+    public static let following: PtraceOptions = [.traceSysGood, .traceFork, .traceVfork, .traceVforkDone, .traceClone, .traceExec, .traceExit]
 }

@@ -328,7 +328,10 @@ public final class Tracer {
                 observer?.created(child, by: tracee, request: request, tracer: self)
             }
             resume(tracee)
-            if event == .vfork && !tracee.stopped { tracee.waitsForVforkChild = true }
+            // Set even when the resume was deferred (a stop of its own queued, or held): it
+            // is resumed later from elsewhere, straight into the vfork wait, and a pause
+            // that then waits for it waits forever (its next stop clears the mark).
+            if event == .vfork { tracee.waitsForVforkChild = true }
         case .exec:
             let former = pid_t(truncatingIfNeeded: (try? Ptrace.eventMessage(tracee.tid)) ?? UInt(tracee.tid))
             if former != tracee.tid, let old = tracees.removeValue(forKey: former) {
