@@ -84,10 +84,10 @@ public final class CowTracker {
         symbolizer?.invalidate(pid)
     }
 
-    /// After exec the pagemap file still shows the old address space: reopen it.
+    /// After exec: the old address space's symbols and reuse watch go (its files are the
+    /// Tracer's to reopen, once the engine's exec bookkeeping is done).
     public func addressSpaceReplaced(_ pid: pid_t) {
         symbolizer?.invalidate(pid)
-        pages.reopen(pid)
         reuseWatch[pid] = nil
     }
 

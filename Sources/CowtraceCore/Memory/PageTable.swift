@@ -16,15 +16,8 @@ public protocol PageTable: AnyObject {
     func forEachPresent(_ pid: pid_t, from start: UInt64, to end: UInt64, _ body: (UInt64, PagemapEntry) -> Void)
     /// The process is gone: what is open for it is closed.
     func forget(_ pid: pid_t)
-    /// The process exec'd: what was open for it is closed, and it is open again (it is still
-    /// traced; a passing object would reopen its files at every read).
-    func reopen(_ pid: pid_t)
     /// Descriptors held open, for the debug report.
     var openCount: Int { get }
-}
-
-extension PageTable {
-    public func reopen(_ pid: pid_t) { forget(pid) }
 }
 
 /// The page table of live processes: /proc/PID/maps and /proc/PID/pagemap, held by each
@@ -57,11 +50,6 @@ public final class ProcPageTable: PageTable {
     }
 
     public func forget(_ pid: pid_t) { processes.close(pid) }
-
-    public func reopen(_ pid: pid_t) {
-        processes.close(pid)
-        processes.open(pid)
-    }
 
     public var openCount: Int { processes.openDescriptors }
 }
