@@ -98,4 +98,35 @@ import Testing
         #expect(fast.contains("<other+4> other.c:3  movb $2, (%rax)  (1 byte at 0x70004000)"))
         #expect(fast.contains("<store+16> fixture.c:12  movq %rax, (%rdi)  (8 bytes at 0x70001010); frame 0x1234 -> 0x5678"))
     }
+
+    /// The text log rendered on a thread of its own writes the very bytes the renderer writes
+    /// in line, over several hand-overs, with a flush between (the 250 ms tick) and with none
+    /// at the end: the thread's last batch is written when the renderer goes away.
+    @Test func backgroundRenderingWritesTheSameBytes() throws {
+        let events = (0..<(BackgroundRenderer.batchSize * 3 + 7)).map { i in
+            TraceEvent.split(Self.splits[i % Self.splits.count])
+        } + [.note("the last line")]
+        let direct = try Self.written { sink in
+            let renderer = TextRenderer(sink: sink, detail: .quiet)
+            for (i, event) in events.enumerated() { renderer.render(event, tracees: i < 5 ? 1 : 2) }
+            renderer.flush()
+        }
+        var flushedEarly = ""
+        let threaded = try Self.written { sink in
+            var renderer: (any EventRenderer)? = BackgroundRenderer.wrapping(TextRenderer(sink: sink, detail: .quiet))
+            #expect(renderer is BackgroundRenderer)
+            for (i, event) in events.enumerated() {
+                renderer?.render(event, tracees: i < 5 ? 1 : 2)
+                if i == BackgroundRenderer.batchSize + 3 {
+                    renderer?.flush()
+                    flushedEarly = (try? RunLogReader.readFile("/proc/self/fd/\(sink.fd)")) ?? ""
+                }
+            }
+            renderer = nil
+        }
+        #expect(threaded == direct)
+        #expect(threaded.hasSuffix("cowtrace: the last line\n"))
+        // Everything handed over before the flush was in the file when it returned.
+        #expect(flushedEarly.split(separator: "\n").filter { $0.contains("cow: split") }.count == BackgroundRenderer.batchSize + 4)
+    }
 }

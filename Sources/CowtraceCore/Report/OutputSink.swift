@@ -4,7 +4,7 @@ import Glibc
 /// error is kept (the first one) and said at the end, never lost in silence; once one
 /// happens nothing more is written there.
 public final class OutputSink {
-    private let fd: Int32
+    let fd: Int32
     private let ownsDescriptor: Bool
     /// How the output is named in an error ("/dev/full", "stdout").
     public let name: String
@@ -14,6 +14,8 @@ public final class OutputSink {
     static let flushSize = 1 << 18
     /// Flush after each line (a terminal, so the user sees progress as it happens).
     private let lineBuffered: Bool
+    /// Whether lines go out as they are written (a terminal).
+    public var isTerminal: Bool { lineBuffered }
     /// The errno of the first failed write.
     public private(set) var writeError: Int32?
 
