@@ -100,8 +100,8 @@ import Testing
     }
 
     /// The text log rendered on a thread of its own writes the very bytes the renderer writes
-    /// in line, over several hand-overs, with a flush between (the 250 ms tick) and with none
-    /// at the end: the thread's last batch is written when the renderer goes away.
+    /// in line, over several hand-overs, with flushes before the thread starts and after (the
+    /// 250 ms tick) and with none at the end: the last batch is written when the renderer goes away.
     @Test func backgroundRenderingWritesTheSameBytes() throws {
         let events = (0..<(BackgroundRenderer.batchSize * 3 + 7)).map { i in
             TraceEvent.split(Self.splits[i % Self.splits.count])
@@ -113,11 +113,15 @@ import Testing
         }
         var flushedEarly = ""
         let threaded = try Self.written { sink in
-            var renderer: (any EventRenderer)? = BackgroundRenderer.wrapping(TextRenderer(sink: sink, detail: .quiet))
-            #expect(renderer is BackgroundRenderer)
+            var renderer: BackgroundRenderer? = BackgroundRenderer(TextRenderer(sink: sink, detail: .quiet))
             for (i, event) in events.enumerated() {
                 renderer?.render(event, tracees: i < 5 ? 1 : 2)
+                if i == 3 {
+                    renderer?.flush()  // the 250 ms tick before the first full batch: in line, no thread yet
+                    #expect(renderer?.threaded == false)
+                }
                 if i == BackgroundRenderer.batchSize + 3 {
+                    #expect(renderer?.threaded == true)
                     renderer?.flush()
                     flushedEarly = (try? RunLogReader.readFile("/proc/self/fd/\(sink.fd)")) ?? ""
                 }
@@ -128,5 +132,40 @@ import Testing
         #expect(threaded.hasSuffix("cowtrace: the last line\n"))
         // Everything handed over before the flush was in the file when it returned.
         #expect(flushedEarly.split(separator: "\n").filter { $0.contains("cow: split") }.count == BackgroundRenderer.batchSize + 4)
+    }
+
+    /// The summary (and --summary-only) keeps counts by what is distinct (stacks,
+    /// instructions, writers), never the splits themselves: 40,000 splits of two stacks leave
+    /// two stacks and one instruction in the model. Report files ask for the events, and
+    /// only then are they kept.
+    @Test func summaryKeepsWhatIsDistinctNotEverySplit() {
+        func feed(_ collector: SummaryCollector) {
+            for i in 0..<40_000 {
+                // A fresh array each time, as from different symbolizer calls.
+                let frames = (i % 2 == 0 ? Self.frames : Self.otherFrames).map { $0 }
+                let page = 0x7000_0000 + UInt64(i) * 4096
+                collector.render(.split(Self.split(page: page, address: page + 8, backtrace: frames)), tracees: 2)
+                if i % 1000 == 0 {
+                    collector.render(.drop(Drop(pid: 40, pages: [Drop.Page(page: page, region: "anon", frame: 0x98)], reason: "exit")), tracees: 2)
+                }
+            }
+        }
+        let summary = SummaryCollector()
+        feed(summary)
+        let log = summary.runLog
+        #expect(log.tally.splits == 40_000)
+        #expect(log.tally.drops == 40)
+        #expect(log.splits.isEmpty && log.drops.isEmpty && log.reuses.isEmpty)
+        #expect(log.stacks.count == 3)  // none, and the two
+        #expect(log.tally.instructions.count == 1)
+        #expect(log.tally.pathsByStack.count == 2)
+        #expect(log.tally.causes.count == 1)
+        let text = summary.final(engine: .fault, steps: 0, faults: 40_000, stillShared: 0).textLines().joined(separator: "\n")
+        #expect(text.contains("splits: 40000"), "\(text)")
+
+        let keeping = SummaryCollector()
+        keeping.keepEvents()
+        feed(keeping)
+        #expect(keeping.runLog.splits.count == 40_000)
     }
 }

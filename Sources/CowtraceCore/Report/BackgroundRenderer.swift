@@ -6,28 +6,30 @@ import Glibc
 /// waits for the thread (the tracer waits when both are full). Nothing is lost in silence:
 /// `flush` returns once every event handed over is rendered and written (the 250 ms tick, the
 /// end of the run, an interruption, a break), and so does `deinit`.
+///
+/// The thread starts with the first full batch, never before: a run that logs little needs
+/// none, and a program launched before it exists inherits cowtrace's signal state untouched
+/// (glibc installs a handler for its internal SIGSETXID at the first pthread_create, and exec
+/// would reset that signal to default where it had been inherited ignored). Until then
+/// batches are rendered here, at each flush.
 public final class BackgroundRenderer: EventRenderer {
     public typealias Item = (event: TraceEvent, tracees: Int)
 
     private let shared: Shared
-    private let thread: pthread_t
+    private var thread: pthread_t?
+    private var triedThread = false
     private var batch: [Item] = []
     /// Events per hand-over: large enough that the lock is rare, small enough that a batch
     /// is rendered in well under a millisecond.
     static let batchSize = 512
 
-    /// `renderer` on a thread of its own, or `renderer` itself when no thread can be made.
-    public static func wrapping(_ renderer: any EventRenderer) -> any EventRenderer {
-        let shared = Shared(renderer)
-        guard let thread = shared.start() else { return renderer }
-        return BackgroundRenderer(shared: shared, thread: thread)
-    }
-
-    private init(shared: Shared, thread: pthread_t) {
-        self.shared = shared
-        self.thread = thread
+    public init(_ renderer: any EventRenderer) {
+        shared = Shared(renderer)
         batch.reserveCapacity(Self.batchSize)
     }
+
+    /// Whether the thread runs (the tests' proof that the batches went through it).
+    var threaded: Bool { thread != nil }
 
     public func render(_ event: TraceEvent, tracees: Int) {
         batch.append((event, tracees))
@@ -37,15 +39,27 @@ public final class BackgroundRenderer: EventRenderer {
     public func flush() { handOver(flush: true) }
 
     private func handOver(flush: Bool) {
-        shared.hand(batch, flush: flush)
+        if thread == nil && !triedThread && !flush {
+            triedThread = true
+            thread = shared.start()
+        }
+        if thread != nil {
+            shared.hand(batch, flush: flush)
+        } else {
+            // No thread (yet, or none could be made): in line, as the renderer would be.
+            for item in batch { shared.renderer.render(item.event, tracees: item.tracees) }
+            if flush { shared.renderer.flush() }
+        }
         batch = []
         batch.reserveCapacity(Self.batchSize)
     }
 
     deinit {
         handOver(flush: true)
-        shared.stop()
-        pthread_join(thread, nil)
+        if let thread {
+            shared.stop()
+            pthread_join(thread, nil)
+        }
     }
 
     /// What the two threads share, under `lock`; the renderer is used only by the thread.

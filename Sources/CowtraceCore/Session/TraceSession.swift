@@ -50,7 +50,7 @@ public final class TraceSession {
         let text = TextRenderer(sink: options.textSink, detail: detail)
         // A log to a file or a pipe is formatted and written on a thread of its own (a line
         // per split); a terminal's stays here, line by line, in step with a break's prompt.
-        stream.add(detail == .summaryOnly || options.textSink.isTerminal ? text : BackgroundRenderer.wrapping(text))
+        stream.add(detail == .summaryOnly || options.textSink.isTerminal ? text : BackgroundRenderer(text))
         if let json = options.jsonSink { stream.add(JSONRenderer(sink: json)) }
         options.renderers.forEach(stream.add)
         if options.reportFiles?.isEmpty == false { stream.summary.keepEvents() }
