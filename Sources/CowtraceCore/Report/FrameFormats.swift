@@ -29,6 +29,15 @@ final class FrameFormats {
 
     /// "#0-#N as above: …" for a backtrace printed in full before.
     func repeatedText(_ frames: [BacktraceFrame]) -> [UInt8] {
+        if sameStorage(lastRepeatedFrames, frames) { return lastRepeatedText }
+        let text = repeatedTextLookedUp(frames)
+        (lastRepeatedFrames, lastRepeatedText) = (frames, text)
+        return text
+    }
+    private var lastRepeatedFrames: [BacktraceFrame] = []
+    private var lastRepeatedText: [UInt8] = []
+
+    private func repeatedTextLookedUp(_ frames: [BacktraceFrame]) -> [UInt8] {
         if let last = lastRepeated, sameStorage(last.frames, frames) { return last.text }
         let key = frames.map(\.ip)
         if let hit = repeated[key], hit.frames == frames {
@@ -42,6 +51,24 @@ final class FrameFormats {
     }
 
     /// What the splits of one instruction share in the text log, up to the address written.
+    /// `frames` (the split's backtrace) lets the last one be recognised without comparing
+    /// frame #0's strings.
+    func instructionText(_ w: InstructionWrite, frames: [BacktraceFrame]) -> [UInt8] {
+        if w.ip == lastInstructionIP && w.size == lastInstructionSize && sameStorage(frames, lastInstructionFrames)
+            && w.text == lastInstructionString {
+            return lastInstructionText
+        }
+        let text = instructionText(w, top: frames.first)
+        (lastInstructionIP, lastInstructionSize, lastInstructionFrames) = (w.ip, w.size, frames)
+        (lastInstructionString, lastInstructionText) = (w.text, text)
+        return text
+    }
+    private var lastInstructionIP: UInt64 = 0
+    private var lastInstructionSize = -1
+    private var lastInstructionFrames: [BacktraceFrame] = []
+    private var lastInstructionString = ""
+    private var lastInstructionText: [UInt8] = []
+
     func instructionText(_ w: InstructionWrite, top: BacktraceFrame?) -> [UInt8] {
         if let last = lastInstruction, last.write.ip == w.ip, last.write.text == w.text, last.write.size == w.size, last.top == top {
             return last.text

@@ -150,12 +150,16 @@ public struct RunLogBuilder {
     /// Backtraces of a live run, keyed by addresses and checked for equality (cheaper than
     /// hashing every frame's strings).
     private var liveStacks: [[UInt64]: [(frames: [BacktraceFrame], index: Int)]] = [:]
+    /// The last backtrace seen, recognised by identity (the symbolizer hands a loop's splits one array).
+    private var lastLiveStack: (frames: [BacktraceFrame], index: Int) = ([], 0)
 
     /// A split of a live run, with the values its JSON object would read back as.
     public mutating func add(_ s: Split, time: Int?) {
         sequence += 1
         var stack = 0
-        if !s.backtrace.isEmpty {
+        if sameStorage(s.backtrace, lastLiveStack.frames) {
+            stack = lastLiveStack.index
+        } else if !s.backtrace.isEmpty {
             let key = s.backtrace.map(\.ip)
             if let hit = liveStacks[key]?.first(where: { $0.frames == s.backtrace }) {
                 stack = hit.index
@@ -163,6 +167,7 @@ public struct RunLogBuilder {
                 stack = intern(s.backtrace)
                 liveStacks[key, default: []].append((s.backtrace, stack))
             }
+            lastLiveStack = (s.backtrace, stack)
         }
         var ip: UInt64?, instruction: String?, address: UInt64?, size: Int?, syscall: String?, cloneFlag: String?
         var detail: String?, note: String?

@@ -103,11 +103,10 @@ public final class TextRenderer: EventRenderer {
         out.append(UInt8(ascii: ")"))
         switch s.cause {
         case .instruction(let w):
-            let top = s.backtrace.first
             if let formats {
-                out.append(contentsOf: formats.instructionText(w, top: top))
+                out.append(contentsOf: formats.instructionText(w, frames: s.backtrace))
             } else {
-                out.append(contentsOf: instructionText(w, top: top).utf8)
+                out.append(contentsOf: instructionText(w, top: s.backtrace.first).utf8)
             }
             HexDigits.append(w.address, into: &out)
             if !w.ranges.isEmpty {

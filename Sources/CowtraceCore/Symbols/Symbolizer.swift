@@ -22,7 +22,7 @@ public final class Symbolizer {
         /// Named frames by address (bit 63 set for a return address): a hot loop's frames,
         /// and every forked child's, are looked up once.
         var named: [UInt64: BacktraceFrame] = [:]
-        /// Whole stacks already named (the record engine's, by their addresses): a loop
+        /// Whole stacks already named, by their addresses (unwound or sampled): a loop
         /// copying page after page gets the same array back, which the renderers recognise
         /// by identity. Bounded: past the limit stacks are named frame by frame.
         var stacks: [[UInt64]: [BacktraceFrame]] = [:]
@@ -121,13 +121,28 @@ public final class Symbolizer {
             // libunwind could not start: at least the instruction itself.
             return [frame(layout, ip: UInt64(regs.rip), returnAddress: false, fallbackName: nil, fallbackOffset: nil)]
         }
-        var result: [BacktraceFrame] = []
+        var ips: [UInt64] = []
+        ips.reserveCapacity(Int(count))
         for i in 0..<Int(count) {
+            if frames[i].ip == 0 { break }
+            ips.append(frames[i].ip)
+        }
+        // A loop copying page after page unwinds the same stack each time: the same array
+        // back (frames are named per address once anyway), which every consumer of the
+        // split (summary, text and JSON logs) recognises by identity.
+        if let last = layout.lastStack, last.ips == ips { return last.frames }
+        if let known = layout.stacks[ips] {
+            layout.lastStack = (ips, known)
+            return known
+        }
+        var result: [BacktraceFrame] = []
+        for i in ips.indices {
             let f = frames[i]
-            if f.ip == 0 { break }
             let name: String? = f.has_name != 0 ? withUnsafeBytes(of: f.name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) } : nil
             result.append(frame(layout, ip: f.ip, returnAddress: i > 0, fallbackName: name, fallbackOffset: f.has_name != 0 ? f.offset : nil))
         }
+        if layout.stacks.count < LayoutSymbols.stackLimit { layout.stacks[ips] = result }
+        layout.lastStack = (ips, result)
         return result
     }
 
