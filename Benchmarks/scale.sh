@@ -105,21 +105,45 @@ for _ in $(seq $runs); do
   d=$(python3 -c "print(min($d, $e - $s))")
   rm -f "$work/dd.out"
 done
+# CPU seconds of the tracing thread (cowtrace's busiest) and of cowtrace's other threads,
+# from perf's task-clock samples: steadier than wall time on a loaded machine, and the
+# tracing thread is the critical path (its tracees wait while it works).
+cpu() {
+  perf record -q -F 999 -e task-clock -o "$work/perf.data" -- "$@" >/dev/null 2>&1 || true
+  perf script -i "$work/perf.data" -F comm,tid 2>/dev/null | python3 -c '
+import sys, collections
+c = collections.Counter(l.split()[-1] for l in sys.stdin if l.split() and l.split()[0] == "cowtrace")
+top = c.most_common(1)[0][1] if c else 0
+print(f"{top / 999:.3f} {(sum(c.values()) - top) / 999:.3f}")'
+}
+qc=1000 tc=1000
+if command -v perf >/dev/null; then
+  for _ in $(seq $runs); do
+    read -r a _ < <(cpu "$cowtrace" -q --summary-only -o /dev/null "$work/gig_pages")
+    read -r b other < <(cpu "$cowtrace" -q -o "$work/big.log" "$work/gig_pages")
+    qc=$(python3 -c "print(min($qc, $a))"); tc=$(python3 -c "print(min($tc, $b))")
+  done
+fi
 # Peak RSS with every page split and with none (the same pages shared): what the summary
 # keeps must follow stacks and pages, not splits; and with the text log (its batches).
 read -r rss _ < <(peak "$cowtrace" -q --summary-only -o /dev/null "$work/gig_pages")
 read -r rss0 _ < <(peak "$cowtrace" -q --summary-only -o /dev/null "$work/gig_pages" 0)
 read -r rssLog _ < <(peak "$cowtrace" -q -o "$work/big.log" "$work/gig_pages")
-python3 - "$u" "$q" "$t" "$bytes" "$d" "$rss" "$rss0" "$rssLog" "$runs" "$(uptime)" <<'PY'
+python3 - "$u" "$q" "$t" "$bytes" "$d" "$rss" "$rss0" "$rssLog" "$runs" "$(uptime)" "$qc" "$tc" "${other:-0}" <<'PY'
 import sys
 u, q, t, b, d = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 rss, rss0, rssLog, runs, load = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10]
+qc, tc, other = float(sys.argv[11]), float(sys.argv[12]), float(sys.argv[13])
 dd = b / d / 1e6
 extra = max(t - q, 1e-3)
 rate = b / extra / 1e6
 print(f"   best of {runs}; {load.strip()}")
 print(f"   untraced {u:.2f} s; --summary-only {q:.2f} s ({q / u:.1f}x); with the text log {t:.2f} s: {b / 1e6:.0f} MB of log for {t - q:+.2f} s")
 print(f"   log written at {rate:.0f} MB/s of extra time; dd to the same disk (fsync): {dd:.0f} MB/s -> {rate / dd:.2f}x disk speed")
+if qc < 1000:
+    cost = max(tc - qc, 1e-3)
+    print(f"   the tracing thread's CPU: {qc:.2f} s --summary-only, {tc:.2f} s with the text log: {b / cost / 1e6:.0f} MB of log per second of it"
+          f" ({b / cost / 1e6 / dd:.2f}x disk speed); cowtrace's other threads {other:.2f} s")
 print(f"   --summary-only peak RSS {rss / 1024:.1f} MiB with 262,144 splits, {rss0 / 1024:.1f} MiB with none of the same 262,144 shared pages written"
       f" ({(rss - rss0) * 1024 / 262144:+.0f} bytes per split); with the text log {rssLog / 1024:.1f} MiB")
 PY

@@ -99,39 +99,50 @@ import Testing
         #expect(fast.contains("<store+16> fixture.c:12  movq %rax, (%rdi)  (8 bytes at 0x70001010); frame 0x1234 -> 0x5678"))
     }
 
-    /// The text log rendered on a thread of its own writes the very bytes the renderer writes
-    /// in line, over several hand-overs, with flushes before the thread starts and after (the
-    /// 250 ms tick) and with none at the end: the last batch is written when the renderer goes away.
-    @Test func backgroundRenderingWritesTheSameBytes() throws {
-        let events = (0..<(BackgroundRenderer.batchSize * 3 + 7)).map { i in
-            TraceEvent.split(Self.splits[i % Self.splits.count])
-        } + [.note("the last line")]
-        let direct = try Self.written { sink in
-            let renderer = TextRenderer(sink: sink, detail: .quiet)
-            for (i, event) in events.enumerated() { renderer.render(event, tracees: i < 5 ? 1 : 2) }
-            renderer.flush()
+    /// A log longer than a buffer is written by the sink's own thread: the very bytes the
+    /// renderer produced, in order, with a flush between (the 250 ms tick: everything so far
+    /// is in the file when it returns), and all of it once the sink goes away (the end of
+    /// the run, an interruption).
+    @Test func aSinkWritingOnItsThreadWritesTheSameBytes() throws {
+        let splits = (0..<6000).map { i in Self.splits[i % Self.splits.count] }
+        var printed: [[BacktraceFrame]] = []
+        var expected = ""
+        for s in splits {
+            let repeated = s.backtrace.count > 1 && printed.contains(s.backtrace)
+            if !printed.contains(s.backtrace) { printed.append(s.backtrace) }
+            expected += "[pid    41] " + TextRenderer.describe(s, formats: nil, repeated: repeated) + "\n"
         }
-        var flushedEarly = ""
-        let threaded = try Self.written { sink in
-            var renderer: BackgroundRenderer? = BackgroundRenderer(TextRenderer(sink: sink, detail: .quiet))
-            for (i, event) in events.enumerated() {
-                renderer?.render(event, tracees: i < 5 ? 1 : 2)
-                if i == 3 {
-                    renderer?.flush()  // the 250 ms tick before the first full batch: in line, no thread yet
-                    #expect(renderer?.threaded == false)
-                }
-                if i == BackgroundRenderer.batchSize + 3 {
-                    #expect(renderer?.threaded == true)
-                    renderer?.flush()
-                    flushedEarly = (try? RunLogReader.readFile("/proc/self/fd/\(sink.fd)")) ?? ""
-                }
+        #expect(expected.utf8.count > 3 * OutputSink.flushSize)
+        var name = Array("/tmp/cowtrace-writer-XXXXXX".utf8CString)
+        let fd = mkstemp(&name)
+        let path = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { unlink(path) }
+        var sink: OutputSink? = OutputSink(fd: fd, owns: true)
+        var renderer: TextRenderer? = TextRenderer(sink: sink!, detail: .quiet)
+        var flushedEarly = "", threadedEarly = false
+        for (i, s) in splits.enumerated() {
+            renderer?.render(.split(s), tracees: 2)
+            if i == 4000 {
+                renderer?.flush()
+                threadedEarly = sink?.threaded == true
+                flushedEarly = (try? RunLogReader.readFile(path)) ?? ""
             }
-            renderer = nil
         }
-        #expect(threaded == direct)
-        #expect(threaded.hasSuffix("cowtrace: the last line\n"))
-        // Everything handed over before the flush was in the file when it returned.
-        #expect(flushedEarly.split(separator: "\n").filter { $0.contains("cow: split") }.count == BackgroundRenderer.batchSize + 4)
+        renderer = nil
+        sink = nil  // no flush of ours: the sink's end writes what is left
+        #expect(threadedEarly)
+        #expect(flushedEarly.split(separator: "\n").filter { $0.contains("cow: split") }.count == 4001)
+        #expect(expected.hasPrefix(flushedEarly))
+        #expect(try RunLogReader.readFile(path) == expected)
+    }
+
+    /// A write that fails on the sink's thread is said at the end, as one that fails in line.
+    @Test func aWriteErrorOnTheThreadIsSaid() throws {
+        let sink = try OutputSink.open(path: "/dev/full")
+        let line = Array(String(repeating: "x", count: 999).utf8) + [10]
+        for _ in 0..<(3 * OutputSink.flushSize / line.count) { sink.write(bytes: line) }
+        #expect(sink.threaded)
+        #expect(sink.failure == "write to /dev/full failed: No space left on device (ENOSPC)")
     }
 
     /// The summary (and --summary-only) keeps counts by what is distinct (stacks,

@@ -14,10 +14,17 @@ public final class OutputSink {
     static let flushSize = 1 << 18
     /// Flush after each line (a terminal, so the user sees progress as it happens).
     private let lineBuffered: Bool
-    /// Whether lines go out as they are written (a terminal).
-    public var isTerminal: Bool { lineBuffered }
     /// The errno of the first failed write.
     public private(set) var writeError: Int32?
+    /// Full buffers of a file or pipe are written on a thread of its own, started with the
+    /// first full buffer, never before: a run that writes little needs none, and a program
+    /// launched before it exists inherits cowtrace's signal state untouched (glibc installs
+    /// a handler for its internal SIGSETXID at the first pthread_create, and exec would reset
+    /// that signal to default where it had been inherited ignored).
+    private var writer: BufferWriter?
+    private var triedWriter = false
+    /// Whether full buffers go to the writing thread (the tests' proof that it was used).
+    var threaded: Bool { writer != nil }
 
     public init(fd: Int32, owns: Bool = false, name: String? = nil) {
         self.fd = fd
@@ -53,42 +60,46 @@ public final class OutputSink {
 
     deinit {
         flush()
+        writer?.stop()
         if ownsDescriptor { close(fd) }
     }
 
     public func write(_ text: String) {
         buffer.append(contentsOf: text.utf8)
-        if buffer.count >= Self.flushSize || (lineBuffered && text.utf8.last == 10) { flush() }
+        if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && text.utf8.last == 10 { flush() }
     }
 
     /// Appends what `build` writes straight into the buffer (no intermediate copy).
     public func append(_ build: (inout [UInt8]) -> Void) {
         build(&buffer)
-        if buffer.count >= Self.flushSize || (lineBuffered && buffer.last == 10) { flush() }
+        if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && buffer.last == 10 { flush() }
     }
 
     public func write(bytes: [UInt8]) {
         buffer.append(contentsOf: bytes)
-        if buffer.count >= Self.flushSize || (lineBuffered && bytes.last == 10) { flush() }
+        if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && bytes.last == 10 { flush() }
     }
 
+    /// A full buffer: to the writing thread (a file or pipe), else written here.
+    private func handOver() {
+        if writer == nil && !triedWriter && !lineBuffered && writeError == nil {
+            triedWriter = true
+            writer = BufferWriter.start(fd: fd)
+        }
+        if let writer { writer.hand(&buffer) } else { flush() }
+    }
+
+    /// Everything buffered or handed over is written when this returns (the periodic tick,
+    /// the end, a signal that ends the run, a break's prompt).
     public func flush() {
+        if let writer {
+            if !buffer.isEmpty { writer.hand(&buffer) }
+            if writeError == nil { writeError = writer.drain() }
+            return
+        }
         defer { buffer.removeAll(keepingCapacity: true) }
         guard writeError == nil else { return }
-        var offset = 0
-        while offset < buffer.count {
-            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 {
-                writeError = errno
-                return
-            }
-            if n == 0 {
-                writeError = EIO
-                return
-            }
-            offset += n
-        }
+        writeError = BufferWriter.writeAll(fd, buffer)
     }
 
     /// "write to NAME: message (ENAME)" once a write has failed, else nil.

@@ -47,10 +47,7 @@ public final class TraceSession {
     public init(_ options: Options) throws {
         self.options = options
         let detail: TextRenderer.Detail = options.summaryOnly ? .summaryOnly : options.quiet ? .quiet : .full
-        let text = TextRenderer(sink: options.textSink, detail: detail)
-        // A log to a file or a pipe is formatted and written on a thread of its own (a line
-        // per split); a terminal's stays here, line by line, in step with a break's prompt.
-        stream.add(detail == .summaryOnly || options.textSink.isTerminal ? text : BackgroundRenderer(text))
+        stream.add(TextRenderer(sink: options.textSink, detail: detail))
         if let json = options.jsonSink { stream.add(JSONRenderer(sink: json)) }
         options.renderers.forEach(stream.add)
         if options.reportFiles?.isEmpty == false { stream.summary.keepEvents() }
