@@ -159,9 +159,10 @@ public class CowEngine: TraceObserver, StopArbiter {
     public func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer) {
         if SignalMasks.changingSyscalls.contains(call.name) { masks.invalidate(tracee.tid) }
         var child: pid_t?
-        if let clone, let snapshot = clones[tracee.tid]?.snapshot, case .value(let value) = outcome, value > 0 {
+        if let clone, let inFlight = clones[tracee.tid], case .value(let value) = outcome, value > 0 {
             child = pid_t(value)
-            tracker.cloneCompleted(snapshot, child: pid_t(value), request: clone)
+            tracker.cloneCompleted(inFlight.snapshot, child: pid_t(value), request: clone,
+                                   parentStill: !inFlight.holdsSiblings)
         }
         // Before a new child runs: what changed now is this syscall's doing.
         if tracker.shares(tracee.tgid) {
@@ -226,6 +227,11 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     /// The parent reported the clone (its PTRACE_EVENT_FORK/VFORK/CLONE stop).
     public func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {
+        if let request, !request.sharesMemory {
+            // A forked child starts with its parent thread's signal mask and rseq registration.
+            masks.inherit(child.tid, from: parent.tid)
+            if let known = rseqPages[parent.tid] { rseqPages[child.tid] = known }
+        }
         if clones[parent.tid]?.takenLate == true, let request {
             snapshotBeforeParentStores(parent, child: child.tid, request: request, tracer: tracer)
             clones[parent.tid]?.takenLate = false
@@ -280,9 +286,17 @@ public class CowEngine: TraceObserver, StopArbiter {
             sharingStarted(tracee.tgid, tracer: tracer)
             return
         }
-        tracker.sweep(tracee.tgid, dropReason: "exit") { page in
-            if let tidPage, page == tidPage & ~4095 { return .clone(.childSetTID, pointer: tidPage) }
-            return .unknown(note: "copied in the child before its first instruction")
+        if request != nil && tracker.framesVisible {
+            // Its frames were read at the clone's exit, after the fork: since then only the
+            // kernel's CLONE_CHILD_SETTID store can have run in it.
+            if let tidPage {
+                tracker.check(tracee.tgid, pages: [tidPage & ~4095], dropReason: "exit") { _ in .clone(.childSetTID, pointer: tidPage) }
+            }
+        } else {
+            tracker.sweep(tracee.tgid, dropReason: "exit") { page in
+                if let tidPage, page == tidPage & ~4095 { return .clone(.childSetTID, pointer: tidPage) }
+                return .unknown(note: "copied in the child before its first instruction")
+            }
         }
         sharingStarted(tracee.tgid, tracer: tracer)
     }
