@@ -117,15 +117,23 @@ import Testing
                 case 0:  // pid forks `child`: every page it shares, and a few of its own, join the child
                     let child = pid_t.random(in: 1...6, using: &rng)
                     guard child != pid, !model.values.contains(where: { $0.pids.contains(child) }) else { continue }
+                    // One page at a time or all at once, as a fork shares them.
+                    var batch: [(page: UInt64, frame: UInt64, kind: PageKind, region: String)] = []
+                    let bulk = Bool.random(using: &rng)
                     for page in pages {
                         if let m = model[page], m.pids.contains(pid) {
-                            ledger.share(page: page, frame: m.frame, kind: .anon, region: "r", among: [pid, child])
+                            batch.append((page, m.frame, .anon, "r"))
                             model[page]!.pids.insert(child)
                         } else if model[page] == nil, Bool.random(using: &rng) {
                             nextFrame += 1
-                            ledger.share(page: page, frame: nextFrame, kind: .anon, region: "r", among: [pid, child])
+                            batch.append((page, nextFrame, .anon, "r"))
                             model[page] = (nextFrame, [pid, child])
                         }
+                    }
+                    if bulk {
+                        ledger.shareAll(batch, among: [pid, child])
+                    } else {
+                        for p in batch { ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [pid, child]) }
                     }
                 case 1:  // pid copies one page
                     guard let page = pages.filter({ model[$0]?.pids.contains(pid) == true }).randomElement(using: &rng) else { continue }

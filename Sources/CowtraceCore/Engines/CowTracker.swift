@@ -153,8 +153,8 @@ public final class CowTracker {
             parentEntries = entries(parent, snapshot.pages.map(\.page))
         }
         var splits: [Split] = []
-        ledger.reserve(child, snapshot.pages.count)
-        let pair = [parent, child]
+        var shared: [(page: UInt64, frame: UInt64, kind: PageKind, region: String)] = []
+        shared.reserveCapacity(snapshot.pages.count)
         for (i, p) in snapshot.pages.enumerated() {
             guard let c = childEntries[i], let now = parentEntries[i], c.present, now.present else { continue }
             // Without frames: the process that left the shared page has a new one; when
@@ -167,7 +167,7 @@ public final class CowTracker {
                 parentFrame = parentCopied ? 0 : p.frame
             }
             if childFrame == p.frame && parentFrame == p.frame {
-                ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: pair)
+                shared.append(p)
                 counts[p.kind, default: 0] += 1
                 continue
             }
@@ -183,10 +183,11 @@ public final class CowTracker {
                 ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [child] + Array(before))
             }
         }
-        let shared = SharedPages(parent: parent, child: child, call: request.call.rawValue,
-                                 anon: counts[.anon] ?? 0, file: counts[.file] ?? 0, zero: counts[.zero] ?? 0)
-        sharedAtClone[child] = shared.total
-        stream.emit(.shared(shared))
+        ledger.shareAll(shared, among: [parent, child])
+        let sharedPages = SharedPages(parent: parent, child: child, call: request.call.rawValue,
+                                      anon: counts[.anon] ?? 0, file: counts[.file] ?? 0, zero: counts[.zero] ?? 0)
+        sharedAtClone[child] = sharedPages.total
+        stream.emit(.shared(sharedPages))
         for split in splits {
             stream.emit(.split(split))
             breaker?.splitReported(split)

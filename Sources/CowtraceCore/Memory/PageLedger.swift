@@ -138,10 +138,41 @@ public final class PageLedger {
         }
     }
 
-    /// Room for `count` more pages of `pid` (a fork about to share them), so the table is not
-    /// grown step by step.
-    public func reserve(_ pid: pid_t, _ count: Int) {
-        pagesByProcess[pid, default: [:]].reserveCapacity((pagesByProcess[pid]?.count ?? 0) + count)
+    /// `share` for many pages among the same processes (a fork: every page the parent has
+    /// present joins the child), with the tables sized once and each process's own table
+    /// held while it is filled.
+    public func shareAll(_ pages: [(page: UInt64, frame: UInt64, kind: PageKind, region: String)], among pids: [pid_t]) {
+        guard !pages.isEmpty else { return }
+        holders.reserveCapacity(holders.count + pages.count)
+        var tables = pids.map { pid in
+            var table = pagesByProcess.removeValue(forKey: pid) ?? [:]
+            table.reserveCapacity(table.count + pages.count)
+            return table
+        }
+        for p in pages {
+            let key = Key(frame: p.frame, page: p.page)
+            let old = holders[key] ?? -1
+            guard let g = retainJoined(old, pids) else { continue }
+            if g == old {
+                groups[Int(g)].uses -= 1
+            } else {
+                holders[key] = g
+                if old >= 0 { release(old) }
+            }
+            for pid in groups[Int(g)].pids {
+                let missing: Bool
+                if let i = pids.firstIndex(of: pid) {
+                    missing = tables[i][p.page] == nil
+                    if missing { tables[i][p.page] = PageRecord(frame: p.frame, kind: p.kind, region: p.region) }
+                } else {
+                    // A holder from before (a grandparent): its table stays in place.
+                    missing = pagesByProcess[pid]?[p.page] == nil
+                    if missing { pagesByProcess[pid, default: [:]][p.page] = PageRecord(frame: p.frame, kind: p.kind, region: p.region) }
+                }
+                if missing { onRecord?(p.page, true) }
+            }
+        }
+        for (i, table) in tables.enumerated() where !table.isEmpty { pagesByProcess[pids[i]] = table }
     }
 
     /// `pid` no longer maps its old frame at `page` (it wrote it, or the page is gone).
@@ -183,13 +214,22 @@ public final class PageLedger {
     /// the one process left holding it, if only one is.
     public func removeProcess(_ pid: pid_t) -> [(page: UInt64, record: PageRecord, lastHolder: pid_t?)] {
         guard let pages = pagesByProcess.removeValue(forKey: pid) else { return [] }
+        // The process left alone on most pages (the parent of an exiting child) has its table
+        // held out while its records go.
+        var heldPid: pid_t = 0
+        var held: [UInt64: PageRecord] = [:]
+        defer { if !held.isEmpty { pagesByProcess[heldPid] = held } }
         return pages.keys.sorted().map { page in
             let record = pages[page]!
             onRecord?(page, false)
             let left = leaveGroup(Key(frame: record.frame, page: page), pid)
-            if left.count == 1, pagesByProcess[left[0]]?.removeValue(forKey: page) != nil {
-                onRecord?(page, false)
-                if pagesByProcess[left[0]]?.isEmpty == true { pagesByProcess[left[0]] = nil }
+            if left.count == 1 {
+                if heldPid != left[0] {
+                    if !held.isEmpty { pagesByProcess[heldPid] = held }
+                    heldPid = left[0]
+                    held = pagesByProcess.removeValue(forKey: heldPid) ?? [:]
+                }
+                if held.removeValue(forKey: page) != nil { onRecord?(page, false) }
             }
             return (page, record, left.count == 1 ? left[0] : nil)
         }
