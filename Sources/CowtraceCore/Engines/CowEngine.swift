@@ -107,9 +107,10 @@ public class CowEngine: TraceObserver, StopArbiter {
     var kernelFaultsTrapped: Bool { false }
 
     /// At a syscall entry: what changed since the last stop. The rseq page (the kernel
-    /// rewrites it on every return to user mode) is always read; every shared page only
-    /// when the call's stores cannot be bounded (so its exit sweep blames nothing earlier on
-    /// it) or a sweep is owed.
+    /// rewrites it on every return to user mode) is read unless the kernel's own stores stop
+    /// the thread by themselves (the fault engine, as root: its rseq update faults); every
+    /// shared page only when the call's stores cannot be bounded (so its exit sweep blames
+    /// nothing earlier on it) or a sweep is owed.
     private func entrySweep(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?) {
         let pid = tracee.tgid
         let before = causeBeforeSyscall(tracee, call)
@@ -117,7 +118,7 @@ public class CowEngine: TraceObserver, StopArbiter {
             fullSweep(tracee, call, before)
         } else if sweepOwed.contains(pid) || userWritesUnwatched(tracee) {
             fullSweep(tracee, call, before)
-        } else if let rseq = rseqPage(tracee) {
+        } else if !kernelFaultsTrapped, let rseq = rseqPage(tracee) {
             tracker.check(pid, pages: [rseq], dropReason: call.name, cause: before)
         }
     }
