@@ -163,7 +163,7 @@ public class CowEngine: TraceObserver, StopArbiter {
         if let clone, let inFlight = clones[tracee.tid], case .value(let value) = outcome, value > 0 {
             child = pid_t(value)
             tracker.cloneCompleted(inFlight.snapshot, child: pid_t(value), request: clone,
-                                   parentStill: !inFlight.holdsSiblings)
+                                   parentStill: !inFlight.holdsSiblings, childEntries: inFlight.childEntries)
         }
         // Before a new child runs: what changed now is this syscall's doing.
         if tracker.shares(tracee.tgid) {
@@ -224,6 +224,7 @@ public class CowEngine: TraceObserver, StopArbiter {
             if page == parentTidPage || siblings { snapshot.pages[i].frame = entry.frame }
         }
         clones[parent.tid]?.snapshot = snapshot
+        clones[parent.tid]?.childEntries = entries
     }
 
     /// The parent reported the clone (its PTRACE_EVENT_FORK/VFORK/CLONE stop).

@@ -132,7 +132,10 @@ public final class CowTracker {
     /// `parentStill`: the parent is one thread that has run no instruction since the snapshot
     /// (taken at the clone's entry, or at its event stop), so only the kernel's
     /// CLONE_PARENT_SETTID store can have changed its pages since: that page alone is read again.
-    public func cloneCompleted(_ snapshot: Snapshot, child: pid_t, request: CloneRequest, parentStill: Bool = false) {
+    /// `childEntries`: the child's entries of the snapshot's pages, read since the fork
+    /// (only its CLONE_CHILD_SETTID page is read again).
+    public func cloneCompleted(_ snapshot: Snapshot, child: pid_t, request: CloneRequest, parentStill: Bool = false,
+                               childEntries readBefore: [PagemapEntry?]? = nil) {
         let parent = snapshot.parent
         // Right after fork the child maps exactly what its parent maps.
         pages.inheritMappings(child: child, from: parent)
@@ -140,7 +143,15 @@ public final class CowTracker {
         var counts: [PageKind: Int] = [:]
         let childTidPage = request.flags.contains(.childSettid) ? request.childTidPointer.map { $0 & ~4095 } : nil
         let parentTidPage = request.flags.contains(.parentSettid) ? request.parentTidPointer.map { $0 & ~4095 } : nil
-        let childEntries = entries(child, snapshot.pages.map(\.page))
+        var childEntries: [PagemapEntry?]
+        if let readBefore, readBefore.count == snapshot.pages.count {
+            childEntries = readBefore
+            if let childTidPage, let i = snapshot.pages.firstIndex(where: { $0.page == childTidPage }) {
+                childEntries[i] = entries(child, [childTidPage])[0]
+            }
+        } else {
+            childEntries = entries(child, snapshot.pages.map(\.page))
+        }
         let parentEntries: [PagemapEntry?]
         if parentStill && framesVisible {
             // What the snapshot read, but for the tid store's page.
