@@ -73,6 +73,62 @@ import Testing
         #expect(faults > 0 && faults < 100, "\(faults) page faults stopped the program")
     }
 
+    /// Every exec'd program is a new address-space layout, and each layout had a libdw session
+    /// of its own that read (and decompressed) libc's separate debug info again: every shell of
+    /// a script paid for it. strace, attached to cowtrace's tracing process, now sees each
+    /// .debug file opened once for six shells that each fork children which split pages in
+    /// libc, and those splits still name libc's functions with their source lines.
+    @Test func debugInfoIsReadOncePerFile() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("cowtrace-debugfiles-\(getpid())")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let json = work.appendingPathComponent("events.json").path, opens = work.appendingPathComponent("opens.txt").path
+        let script = "sleep 1; for i in 1 2 3 4 5 6; do bash -c '/bin/true; /bin/true'; done"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["--signal=KILL", "120", Paths.cowtrace, "-q", "--json", json, "-o", "/dev/null", "bash", "-c", script]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        func firstChild(_ pid: Int32) -> Int32? {
+            let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            return children.split(separator: " ").first.flatMap { Int32($0) }
+        }
+        var tracing: Int32?
+        for _ in 0..<100 where tracing == nil {
+            tracing = firstChild(process.processIdentifier).flatMap(firstChild)
+            if tracing == nil { usleep(10_000) }
+        }
+        let strace = Process()
+        strace.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
+        strace.arguments = ["-qq", "-e", "trace=openat", "-o", opens, "-p", "\(try #require(tracing))"]
+        strace.standardError = FileHandle.nullDevice
+        try strace.run()
+        process.waitUntilExit()
+        strace.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let debugOpens = try String(contentsOfFile: opens, encoding: .utf8).split(separator: "\n")
+            .compactMap { line -> String? in
+                guard let start = line.range(of: "\"/usr/lib/debug/"), !line.contains("ENOENT") else { return nil }
+                return String(line[start.upperBound...].prefix { $0 != "\"" })
+            }
+        let perFile = Dictionary(grouping: debugOpens, by: { $0 }).mapValues(\.count)
+        #expect(!perFile.isEmpty, "no separate debug file opened (libc6-dbg?)")
+        #expect(perFile.values.allSatisfy { $0 == 1 }, "\(perFile)")
+        // The shells' splits in libc are named, with libc's source lines.
+        let run = TraceRun.parseEvents(try String(contentsOfFile: json, encoding: .utf8))
+        let stacks = Dictionary(uniqueKeysWithValues: run.filter { $0["event"] as? String == "stack" }.compactMap { e -> (Int, [[String: Any]])? in
+            guard let id = e["id"] as? Int, let frames = e["frames"] as? [[String: Any]] else { return nil }
+            return (id, frames)
+        })
+        let namedInLibc = run.filter { $0["event"] as? String == "split" }.filter { split in
+            guard let id = split["stack"] as? Int, let top = stacks[id]?.first else { return false }
+            return (top["module"] as? String)?.contains("libc.so") == true && top["symbol"] != nil && (top["source"] as? String)?.contains(".c:") == true
+        }
+        let writers = Set(namedInLibc.compactMap { $0["writer"] as? Int })
+        #expect(writers.count >= 6, "libc splits named in \(writers.count) processes")
+    }
+
     /// A 16 TiB MAP_NORESERVE reservation (AddressSanitizer's shadow size) with 8 pages
     /// present: snapshotting it reads present pages only, so cowtrace neither aborts nor
     /// stalls, and the child's one store into it is reported.
