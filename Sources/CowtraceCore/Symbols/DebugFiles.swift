@@ -14,6 +14,10 @@ final class DebugFiles {
         /// This session's address of the file's vaddr 0.
         let bias: UInt64
         private let callbacks: UnsafeMutablePointer<Dwfl_Callbacks>
+        /// What was found at an address of the file (its symbol and the offset into it, its
+        /// source line): libdw searches the symbol table anew for every address asked.
+        var located: [UInt64: (symbol: String?, offset: UInt64?, file: String?, line: Int?)] = [:]
+        static let locatedLimit = 1 << 16
 
         fileprivate init?(path: String) {
             callbacks = .allocate(capacity: 1)
