@@ -52,6 +52,8 @@ public final class PageLedger {
     public func sharedCount(of pid: pid_t) -> Int { pagesByProcess[pid]?.count ?? 0 }
     public func record(_ pid: pid_t, _ page: UInt64) -> PageRecord? { pagesByProcess[pid]?[page] }
     public var processes: [pid_t] { Array(pagesByProcess.keys) }
+    /// Nothing is shared.
+    public var isEmpty: Bool { pagesByProcess.isEmpty }
     /// Told of every (process, page) record as it is added (true) or removed (false): the
     /// fault engine's filter lets the faults on recorded pages stop their thread.
     public var onRecord: ((UInt64, Bool) -> Void)?
