@@ -31,9 +31,9 @@ public final class Symbolizer {
         /// libunwind's address space, with a cached ELF image per module.
         let unwinder: OpaquePointer?
 
-        init(key: String, pid: pid_t, mappings: [Mapping]) {
+        init(key: String, pid: pid_t, mappings: [Mapping], files: DebugFiles) {
             self.key = key
-            debugInfo = DebugInfo(pid: pid)
+            debugInfo = DebugInfo(pid: pid, files: files)
             modules = Symbolizer.moduleBounds(mappings)
             constantCode = Symbolizer.constantCode(mappings)
             unwinder = cow_unwinder_create()
@@ -51,6 +51,8 @@ public final class Symbolizer {
     private var layouts: [pid_t: LayoutSymbols] = [:]
     /// Layouts by key, held weakly: a new process with a known layout finds its session.
     private var sessions: [String: WeakLayout] = [:]
+    /// Debug info per file, shared by the layouts (each exec'd program is a new one).
+    private let debugFiles = DebugFiles()
     private var sources: [String: [String]?] = [:]
     private var frames = [cow_frame](repeating: cow_frame(), count: Symbolizer.maxFrames)
     /// Source lines already read, by "file:line".
@@ -79,6 +81,16 @@ public final class Symbolizer {
         pruneSessions()
     }
 
+    /// Reads ahead the debug info of a file `pid` maps as code, while it runs and the tracer
+    /// has nothing else to do: one file a call, so that a stop coming meanwhile waits for one
+    /// file's reading at most. Returns whether a file was read (there may be more).
+    public func warm(pid: pid_t, mappings: [Mapping]) -> Bool {
+        for m in mappings where m.executable && m.path.hasPrefix("/") && m.inode != 0 {
+            if debugFiles.warm(path: "/proc/\(pid)/root" + m.path, identity: "\(m.inode) \(m.path)") { return true }
+        }
+        return false
+    }
+
     /// The process is gone (exit): nothing of it stays, so a reused pid starts afresh.
     public func processGone(_ pid: pid_t) { invalidate(pid) }
 
@@ -96,7 +108,7 @@ public final class Symbolizer {
         if let known = layouts[pid] { return known }
         let relevant = mappings.filter { $0.executable || (!$0.writable && ($0.path.hasPrefix("/") || $0.path == "[vdso]")) }
         let key = relevant.map { "\($0.start)-\($0.end) \($0.executable) \($0.path)" }.joined(separator: "\n")
-        let made = sessions[key]?.value ?? LayoutSymbols(key: key, pid: pid, mappings: mappings)
+        let made = sessions[key]?.value ?? LayoutSymbols(key: key, pid: pid, mappings: mappings, files: debugFiles)
         sessions[key] = WeakLayout(value: made)
         layouts[pid] = made
         return made
