@@ -51,6 +51,24 @@ import Testing
         #expect(named.allSatisfy { $0["cause"] as? String == "instruction" && hexValue($0["ip"]) == label })
     }
 
+    /// The ring buffers are per CPU: a thread that moves to another CPU before each store
+    /// leaves its samples in every buffer, and each copy is still its own store's, none lost
+    /// or given to another cause (without syscall stops: nothing but the samples' times puts
+    /// them in order).
+    @Test(arguments: [[], ["--no-syscall-stops"]])
+    func samplesOfOneThreadOnEveryCPU(_ options: [String]) throws {
+        let binary = try Fixtures.path("cpu_hop")
+        let store = try Fixtures.symbol("hop_store", in: binary)
+        let pages = try Fixtures.symbol("hops", in: binary)
+        let run = try TraceRun.run(["--engine", "record", "-q"] + options, [binary])
+        #expect(run.result.status == 0, "\(run.result.stderr.suffix(2000))")
+        let child = try #require(run.clones.first?["child"] as? Int)
+        let splits = run.splits.filter { hexValue($0["page"]).map { $0 >= pages && $0 < pages + 64 * 4096 } ?? false }
+        #expect(splits.count == 64, "\(run.result.stderr.suffix(2000))")
+        #expect(splits.allSatisfy { $0["writer"] as? Int == child && $0["cause"] as? String == "instruction" && hexValue($0["ip"]) == store })
+        #expect(run.summary?["lost_samples"] as? Int == 0)
+    }
+
     /// -p PID --engine record --while-shared on a running server: its fork is recorded, and
     /// once the child is gone cowtrace detaches by itself and ends with the summary; the
     /// process runs on, untraced, and forks again normally.
