@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -50,6 +51,7 @@ struct cow_recorder {
     pthread_mutex_t lock;
     pthread_t thread;
     int running, stop;
+    int wake;  // eventfd: a thread added (or the end) wakes a reader asleep with nothing recorded
     struct ring *rings;  // per CPU, mapped at the first thread added
     int ring_count;
     struct thread_events **threads;
@@ -84,6 +86,7 @@ cow_recorder *cow_recorder_create(int buffer_pages, int stack_bytes, uint64_t tr
     r->tracepoint_syscalls = tracepoint_syscalls;
     r->unwinder = cow_sample_unwinder_create();
     r->anchors[0] = r->anchors[1] = r->anchors[2] = -1;
+    r->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     return r;
 }
 
@@ -113,14 +116,21 @@ static void close_ring(struct ring *ring) {
     ring->fd = -1;
 }
 
+static void wake_reader(cow_recorder *r) {
+    uint64_t one = 1;
+    if (r->wake >= 0 && write(r->wake, &one, sizeof one) < 0) { /* already signalled: the counter is not 0 */ }
+}
+
 void cow_recorder_destroy(cow_recorder *r) {
     if (!r) return;
     if (r->running) {
         pthread_mutex_lock(&r->lock);
         r->stop = 1;
         pthread_mutex_unlock(&r->lock);
+        wake_reader(r);
         pthread_join(r->thread, NULL);
     }
+    if (r->wake >= 0) close(r->wake);
     // The threads' events before the buffers they write into, the anchors last.
     for (int i = 0; i < r->thread_count; i++) close_thread(r->threads[i]);
     free(r->threads);
@@ -294,26 +304,33 @@ static void *reader(void *arg) {
         if (!stop) {
             busy = drain_all(r);
             kick(r);
-            if (capacity < r->ring_count) {
-                struct pollfd *grown = realloc(fds, sizeof(*grown) * (size_t)r->ring_count);
+            if (capacity < r->ring_count + 1) {
+                struct pollfd *grown = realloc(fds, sizeof(*grown) * (size_t)(r->ring_count + 1));
                 if (grown) {
                     fds = grown;
-                    capacity = r->ring_count;
+                    capacity = r->ring_count + 1;
                 }
             }
+            if (capacity > 0) fds[count++] = (struct pollfd){r->wake, POLLIN, 0};
             for (int i = 0; i < r->ring_count && count < capacity; i++) {
                 if (r->rings[i].base) fds[count++] = (struct pollfd){r->rings[i].fd, POLLIN, 0};
             }
         }
         int pending = r->out_count > 0 && r->waiting;
+        int idle = r->thread_count == 0 && r->out_count == 0 && r->wake >= 0;
         pthread_mutex_unlock(&r->lock);
         if (stop) break;
         if (busy) continue;
         // The kernel wakes the reader when a buffer is a quarter full (wakeup_watermark: some
         // 480 samples of 8.4 KB in 16 MiB), else it looks every few ms: no wake-up per
-        // sample, and none at all while nothing is recorded. Samples waiting for a blocked
-        // tracer are handed over within a few ms (kick).
-        poll(fds, (nfds_t)count, pending ? 1 : 4);
+        // sample. Samples waiting for a blocked tracer are handed over within a few ms (kick).
+        // While no thread is recorded (a server attached, waiting for its next fork) it
+        // sleeps until one is added.
+        if (count == 0) idle = 0;  // no room for the eventfd: look every few ms instead
+        if (poll(fds, (nfds_t)count, idle ? -1 : pending ? 1 : 4) > 0 && (fds[0].revents & POLLIN)) {
+            uint64_t value;
+            if (read(r->wake, &value, sizeof value) < 0) { /* EAGAIN: another read took it */ }
+        }
     }
     free(fds);
     return NULL;
@@ -492,6 +509,7 @@ int cow_recorder_add_thread(cow_recorder *r, pid_t tid) {
     }
     r->threads[r->thread_count++] = t;
     pthread_mutex_unlock(&r->lock);
+    wake_reader(r);
     return 0;
 }
 

@@ -108,6 +108,39 @@ import Testing
         #expect(target.process.isRunning)
     }
 
+    /// Attached to a server that does not fork, nothing is recorded and cowtrace sleeps: no
+    /// thread of it wakes every few milliseconds (its reader polled every 4 ms: some 250
+    /// context switches a second, for as long as the server waits for its next BGSAVE).
+    @Test func idleWhileNothingIsRecorded() throws {
+        let target = try Sleeper(seconds: 20)
+        defer { target.process.terminate() }
+        let tracer = Process()
+        tracer.executableURL = URL(fileURLWithPath: Paths.cowtrace)
+        tracer.arguments = ["-q", "--engine", "record", "--while-shared", "-p", "\(target.pid)"]
+        tracer.standardError = FileHandle.nullDevice
+        try tracer.run()
+        defer {
+            kill(tracer.processIdentifier, SIGINT)
+            tracer.waitUntilExit()
+        }
+        usleep(700_000)
+        // The guardian's child does the tracing.
+        let children = (try? String(contentsOfFile: "/proc/\(tracer.processIdentifier)/task/\(tracer.processIdentifier)/children", encoding: .utf8)) ?? ""
+        let tracing = try #require(children.split(separator: " ").first.flatMap { Int($0) })
+        func switches() -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(tracing)/task")) ?? []
+            return tasks.reduce(0) { sum, task in
+                let status = (try? String(contentsOfFile: "/proc/\(tracing)/task/\(task)/status", encoding: .utf8)) ?? ""
+                let line = status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") }
+                return sum + (line.flatMap { Int($0.split(separator: "\t").last ?? "") } ?? 0)
+            }
+        }
+        let before = switches()
+        usleep(1_000_000)
+        let woken = switches() - before
+        #expect(woken < 25, "\(woken) wake-ups in a second with nothing recorded")
+    }
+
     /// Without syscall stops the mapping calls are recorded as samples: a shared page the
     /// child discards with madvise(MADV_DONTNEED) is dropped (reason madvise), not copied.
     @Test func discardedPageIsADropWithoutSyscallStops() throws {
