@@ -292,10 +292,20 @@ static void kick(cow_recorder *r) {
     }
 }
 
+int cow_raise_priority(int steps) {
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, tid);
+    if (nice == -1 && errno != 0) return -1;
+    int raised = nice - steps < -20 ? -20 : nice - steps;
+    return setpriority(PRIO_PROCESS, tid, raised);
+}
+
 static void *reader(void *arg) {
     cow_recorder *r = arg;
-    // A reader starved of CPU loses samples: as root it runs ahead of ordinary processes.
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -10);
+    // A reader starved of CPU loses samples: as root it runs ahead of the program (and of
+    // whatever ran at cowtrace's own priority).
+    cow_raise_priority(10);
     struct pollfd *fds = NULL;
     int capacity = 0;
     for (;;) {

@@ -228,6 +228,9 @@ uint64_t cow_recorder_lost(cow_recorder *recorder);
 void cow_recorder_waiting(cow_recorder *recorder);
 // Samples drained so far.
 uint64_t cow_recorder_samples(cow_recorder *recorder);
+// Raises the calling thread's priority by `steps` nice levels (to -20 at most): root only.
+// Returns 0 or -1 with errno set.
+int cow_raise_priority(int steps);
 // Mounts tracefs at /sys/kernel/tracing if it is not there. Returns 0 or -1 with errno set.
 int cow_mount_tracefs(void);
 

@@ -245,8 +245,8 @@ public final class RecordEngine: CowEngine {
             // A tracer starved of CPU holds the program: a fork, an exit wait stopped until
             // it has had its turn (measured on Redis with the machine busy: the BGSAVE child
             // held 13 ms at its exit stop while the tracer waited to run). As root it runs
-            // ahead of ordinary processes, as its reader thread does.
-            if geteuid() == 0 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(cow_gettid()), -10) }
+            // ahead of the program (ten nice levels above cowtrace's own), as its reader does.
+            if geteuid() == 0 { _ = cow_raise_priority(10) }
         }
         if tracker.framesVisible, let tracer { replay(tracer) }
         super.beforeWait()
