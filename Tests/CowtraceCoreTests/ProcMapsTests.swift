@@ -1,3 +1,4 @@
+import Glibc
 import CowtraceCore
 import Testing
 
@@ -95,6 +96,74 @@ import Testing
         _ = ledger.removeProcess(2)
         _ = ledger.removeProcess(3)
         #expect(counts.values.allSatisfy { $0 == 0 } && ledger.totalShared == 0)
+    }
+
+    /// Forks share thousands of pages between the same sets and exits take a process out of
+    /// them all: the ledger works each move between two sets out once per batch. Against a
+    /// plain model (holders per (frame, page), records per process), over random forks,
+    /// copies, migrations and exits that free set numbers and make them again for other sets.
+    @Test func bulkMovesBetweenSetsAgreeWithAPlainModel() {
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<40 {
+            let ledger = PageLedger()
+            var model: [UInt64: (frame: UInt64, pids: Set<pid_t>)] = [:]  // page -> one shared frame
+            var records = 0
+            ledger.onRecord = { _, added in records += added ? 1 : -1 }
+            var nextFrame: UInt64 = 100
+            let pages = (0..<UInt64(24)).map { 0x1000 * ($0 + 1) }
+            for _ in 0..<200 {
+                let pid = pid_t.random(in: 1...6, using: &rng)
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0:  // pid forks `child`: every page it shares, and a few of its own, join the child
+                    let child = pid_t.random(in: 1...6, using: &rng)
+                    guard child != pid, !model.values.contains(where: { $0.pids.contains(child) }) else { continue }
+                    // One page at a time or all at once, as a fork shares them.
+                    var batch: [(page: UInt64, frame: UInt64, kind: PageKind, region: String)] = []
+                    let bulk = Bool.random(using: &rng)
+                    for page in pages {
+                        if let m = model[page], m.pids.contains(pid) {
+                            batch.append((page, m.frame, .anon, "r"))
+                            model[page]!.pids.insert(child)
+                        } else if model[page] == nil, Bool.random(using: &rng) {
+                            nextFrame += 1
+                            batch.append((page, nextFrame, .anon, "r"))
+                            model[page] = (nextFrame, [pid, child])
+                        }
+                    }
+                    if bulk {
+                        ledger.shareAll(batch, among: [pid, child])
+                    } else {
+                        for p in batch { ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [pid, child]) }
+                    }
+                case 1:  // pid copies one page
+                    guard let page = pages.filter({ model[$0]?.pids.contains(pid) == true }).randomElement(using: &rng) else { continue }
+                    ledger.leave(pid, page: page)
+                    model[page]!.pids.remove(pid)
+                    if model[page]!.pids.count < 2 { model[page] = nil }
+                case 2:  // a page moves frame under everyone
+                    guard let page = model.keys.randomElement(using: &rng) else { continue }
+                    nextFrame += 1
+                    ledger.migrate(page: page, from: model[page]!.frame, to: nextFrame)
+                    model[page]!.frame = nextFrame
+                default:  // pid exits
+                    let removed = ledger.removeProcess(pid)
+                    #expect(removed.map(\.page) == pages.filter { model[$0]?.pids.contains(pid) == true }, "round \(round)")
+                    for item in removed {
+                        let left = model[item.page]!.pids.subtracting([pid])
+                        #expect(item.lastHolder == (left.count == 1 ? left.first : nil), "round \(round)")
+                        model[item.page] = left.count >= 2 ? (model[item.page]!.frame, left) : nil
+                    }
+                }
+                for page in pages {
+                    let expected = model[page]
+                    #expect(ledger.holders(frame: expected?.frame ?? 0, page: page) == (expected?.pids ?? []), "round \(round)")
+                    for p in pid_t(1)...6 {
+                        #expect((ledger.record(p, page)?.frame) == (expected?.pids.contains(p) == true ? expected!.frame : nil), "round \(round)")
+                    }
+                }
+                #expect(records == model.values.reduce(0) { $0 + $1.pids.count })
+            }
+        }
     }
 
     @Test func migrationMovesEveryone() {

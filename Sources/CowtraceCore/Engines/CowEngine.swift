@@ -107,9 +107,10 @@ public class CowEngine: TraceObserver, StopArbiter {
     var kernelFaultsTrapped: Bool { false }
 
     /// At a syscall entry: what changed since the last stop. The rseq page (the kernel
-    /// rewrites it on every return to user mode) is always read; every shared page only
-    /// when the call's stores cannot be bounded (so its exit sweep blames nothing earlier on
-    /// it) or a sweep is owed.
+    /// rewrites it on every return to user mode) is read unless the kernel's own stores stop
+    /// the thread by themselves (the fault engine, as root: its rseq update faults); every
+    /// shared page only when the call's stores cannot be bounded (so its exit sweep blames
+    /// nothing earlier on it) or a sweep is owed.
     private func entrySweep(_ tracee: Tracee, _ call: SyscallArguments, clone: CloneRequest?) {
         let pid = tracee.tgid
         let before = causeBeforeSyscall(tracee, call)
@@ -117,7 +118,7 @@ public class CowEngine: TraceObserver, StopArbiter {
             fullSweep(tracee, call, before)
         } else if sweepOwed.contains(pid) || userWritesUnwatched(tracee) {
             fullSweep(tracee, call, before)
-        } else if let rseq = rseqPage(tracee) {
+        } else if !kernelFaultsTrapped, let rseq = rseqPage(tracee) {
             tracker.check(pid, pages: [rseq], dropReason: call.name, cause: before)
         }
     }
@@ -159,9 +160,10 @@ public class CowEngine: TraceObserver, StopArbiter {
     public func syscallExited(_ tracee: Tracee, _ call: SyscallArguments, _ outcome: SyscallOutcome, clone: CloneRequest?, tracer: Tracer) {
         if SignalMasks.changingSyscalls.contains(call.name) { masks.invalidate(tracee.tid) }
         var child: pid_t?
-        if let clone, let snapshot = clones[tracee.tid]?.snapshot, case .value(let value) = outcome, value > 0 {
+        if let clone, let inFlight = clones[tracee.tid], case .value(let value) = outcome, value > 0 {
             child = pid_t(value)
-            tracker.cloneCompleted(snapshot, child: pid_t(value), request: clone)
+            tracker.cloneCompleted(inFlight.snapshot, child: pid_t(value), request: clone,
+                                   parentStill: !inFlight.holdsSiblings, childEntries: inFlight.childEntries)
         }
         // Before a new child runs: what changed now is this syscall's doing.
         if tracker.shares(tracee.tgid) {
@@ -222,10 +224,16 @@ public class CowEngine: TraceObserver, StopArbiter {
             if page == parentTidPage || siblings { snapshot.pages[i].frame = entry.frame }
         }
         clones[parent.tid]?.snapshot = snapshot
+        clones[parent.tid]?.childEntries = entries
     }
 
     /// The parent reported the clone (its PTRACE_EVENT_FORK/VFORK/CLONE stop).
     public func created(_ child: Tracee, by parent: Tracee, request: CloneRequest?, tracer: Tracer) {
+        if let request, !request.sharesMemory {
+            // A forked child starts with its parent thread's signal mask and rseq registration.
+            masks.inherit(child.tid, from: parent.tid)
+            if let known = rseqPages[parent.tid] { rseqPages[child.tid] = known }
+        }
         if clones[parent.tid]?.takenLate == true, let request {
             snapshotBeforeParentStores(parent, child: child.tid, request: request, tracer: tracer)
             clones[parent.tid]?.takenLate = false
@@ -280,9 +288,17 @@ public class CowEngine: TraceObserver, StopArbiter {
             sharingStarted(tracee.tgid, tracer: tracer)
             return
         }
-        tracker.sweep(tracee.tgid, dropReason: "exit") { page in
-            if let tidPage, page == tidPage & ~4095 { return .clone(.childSetTID, pointer: tidPage) }
-            return .unknown(note: "copied in the child before its first instruction")
+        if request != nil && tracker.framesVisible {
+            // Its frames were read at the clone's exit, after the fork: since then only the
+            // kernel's CLONE_CHILD_SETTID store can have run in it.
+            if let tidPage {
+                tracker.check(tracee.tgid, pages: [tidPage & ~4095], dropReason: "exit") { _ in .clone(.childSetTID, pointer: tidPage) }
+            }
+        } else {
+            tracker.sweep(tracee.tgid, dropReason: "exit") { page in
+                if let tidPage, page == tidPage & ~4095 { return .clone(.childSetTID, pointer: tidPage) }
+                return .unknown(note: "copied in the child before its first instruction")
+            }
         }
         sharingStarted(tracee.tgid, tracer: tracer)
     }

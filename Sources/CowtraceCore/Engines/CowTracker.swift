@@ -129,7 +129,13 @@ public final class CowTracker {
     /// At the parent's clone exit: which snapshot pages the child shares, and which were
     /// already copied inside clone (by the kernel's CLONE_CHILD_SETTID / CLONE_PARENT_SETTID
     /// stores, or for no reason we can name).
-    public func cloneCompleted(_ snapshot: Snapshot, child: pid_t, request: CloneRequest) {
+    /// `parentStill`: the parent is one thread that has run no instruction since the snapshot
+    /// (taken at the clone's entry, or at its event stop), so only the kernel's
+    /// CLONE_PARENT_SETTID store can have changed its pages since: that page alone is read again.
+    /// `childEntries`: the child's entries of the snapshot's pages, read since the fork
+    /// (only its CLONE_CHILD_SETTID page is read again).
+    public func cloneCompleted(_ snapshot: Snapshot, child: pid_t, request: CloneRequest, parentStill: Bool = false,
+                               childEntries readBefore: [PagemapEntry?]? = nil) {
         let parent = snapshot.parent
         // Right after fork the child maps exactly what its parent maps.
         pages.inheritMappings(child: child, from: parent)
@@ -137,12 +143,31 @@ public final class CowTracker {
         var counts: [PageKind: Int] = [:]
         let childTidPage = request.flags.contains(.childSettid) ? request.childTidPointer.map { $0 & ~4095 } : nil
         let parentTidPage = request.flags.contains(.parentSettid) ? request.parentTidPointer.map { $0 & ~4095 } : nil
-        let childEntries = entries(child, snapshot.pages.map(\.page))
-        let parentEntries = entries(parent, snapshot.pages.map(\.page))
+        var childEntries: [PagemapEntry?]
+        if let readBefore, readBefore.count == snapshot.pages.count {
+            childEntries = readBefore
+            if let childTidPage, let i = snapshot.pages.firstIndex(where: { $0.page == childTidPage }) {
+                childEntries[i] = entries(child, [childTidPage])[0]
+            }
+        } else {
+            childEntries = entries(child, snapshot.pages.map(\.page))
+        }
+        let parentEntries: [PagemapEntry?]
+        if parentStill && framesVisible {
+            // What the snapshot read, but for the tid store's page.
+            var known: [PagemapEntry?] = snapshot.pages.map { PagemapEntry(raw: 1 << 63 | $0.frame) }
+            if let parentTidPage, let i = snapshot.pages.firstIndex(where: { $0.page == parentTidPage }) {
+                known[i] = entries(parent, [parentTidPage])[0]
+            }
+            parentEntries = known
+        } else {
+            parentEntries = entries(parent, snapshot.pages.map(\.page))
+        }
         var splits: [Split] = []
+        var shared: [(page: UInt64, frame: UInt64, kind: PageKind, region: String)] = []
+        shared.reserveCapacity(snapshot.pages.count)
         for (i, p) in snapshot.pages.enumerated() {
             guard let c = childEntries[i], let now = parentEntries[i], c.present, now.present else { continue }
-            let before = ledger.holders(frame: p.frame, page: p.page).subtracting([parent])
             // Without frames: the process that left the shared page has a new one; when
             // both did, the tid stores say which, else the child's copy is the kernel's.
             var childFrame = c.frame, parentFrame = now.frame
@@ -153,9 +178,12 @@ public final class CowTracker {
                 parentFrame = parentCopied ? 0 : p.frame
             }
             if childFrame == p.frame && parentFrame == p.frame {
-                ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [parent, child])
+                shared.append(p)
                 counts[p.kind, default: 0] += 1
-            } else if childFrame != p.frame && parentFrame == p.frame {
+                continue
+            }
+            let before = ledger.holders(frame: p.frame, page: p.page).subtracting([parent])
+            if childFrame != p.frame && parentFrame == p.frame {
                 splits.append(copiedInClone(p, writer: child, other: parent, before: before, frameAfter: childFrame,
                                             tidPage: childTidPage, store: .childSetTID, pointer: request.childTidPointer, role: "child"))
             } else if parentFrame != p.frame && childFrame == p.frame {
@@ -166,10 +194,11 @@ public final class CowTracker {
                 ledger.share(page: p.page, frame: p.frame, kind: p.kind, region: p.region, among: [child] + Array(before))
             }
         }
-        let shared = SharedPages(parent: parent, child: child, call: request.call.rawValue,
-                                 anon: counts[.anon] ?? 0, file: counts[.file] ?? 0, zero: counts[.zero] ?? 0)
-        sharedAtClone[child] = shared.total
-        stream.emit(.shared(shared))
+        ledger.shareAll(shared, among: [parent, child])
+        let sharedPages = SharedPages(parent: parent, child: child, call: request.call.rawValue,
+                                      anon: counts[.anon] ?? 0, file: counts[.file] ?? 0, zero: counts[.zero] ?? 0)
+        sharedAtClone[child] = sharedPages.total
+        stream.emit(.shared(sharedPages))
         for split in splits {
             stream.emit(.split(split))
             breaker?.splitReported(split)

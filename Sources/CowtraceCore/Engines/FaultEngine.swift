@@ -123,7 +123,9 @@ public final class FaultEngine: CowEngine {
             if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed
             tracee.observerState = nil
             masks.restoreAfterStep(tracee.tid)  // a step cut short by this stop is abandoned
-            masks.invalidate(tracee.tid)  // its syscalls may no longer stop it (seccomp filter)
+            // Running free, its syscalls no longer stop it (-q): its mask may change unseen.
+            // Inside a syscall it stops at the exit first (a fork's parent, before its ledger).
+            if tracee.inFlight == nil { masks.invalidate(tracee.tid) }
             return .run
         }
         openEvent(tracee.tid)  // a thread created since sharing began

@@ -32,4 +32,7 @@ struct CloneInFlight {
     var takenLate: Bool
     /// The process's other threads are held stopped until the clone's exit.
     var holdsSiblings: Bool
+    /// The child's pagemap entries of the snapshot's pages, read at the clone's event stop
+    /// (a late snapshot): until the clone's exit only its CLONE_CHILD_SETTID store can change them.
+    var childEntries: [PagemapEntry?]? = nil
 }

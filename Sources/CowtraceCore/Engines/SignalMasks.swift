@@ -43,6 +43,13 @@ final class SignalMasks {
     /// The mask may have changed (a syscall or a signal handler).
     func invalidate(_ tid: pid_t) { masks[tid] = nil }
 
+    /// A forked child starts with the mask of the thread that forked it (read now if not
+    /// known: the parent's is needed too, now that it shares pages).
+    func inherit(_ child: pid_t, from parent: pid_t) {
+        guard unblocked[parent] == nil, let mask = mask(parent) else { return }
+        masks[child] = mask
+    }
+
     func forget(_ tid: pid_t) {
         masks[tid] = nil
         unblocked[tid] = nil

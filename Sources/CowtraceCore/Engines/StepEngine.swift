@@ -71,7 +71,9 @@ public final class StepEngine: CowEngine {
         // Between a syscall's entry and exit stops: PTRACE_SYSCALL, or the exit stop is lost.
         if tracee.inFlight != nil { return .syscall }
         guard tracker.shares(tracee.tgid) else {
-            masks.invalidate(tracee.tid)  // its syscalls may no longer stop it (seccomp filter)
+            // Running free, its syscalls no longer stop it (-q): its mask may change unseen.
+            // Inside a syscall it stops at the exit first (a fork's parent, before its ledger).
+            if tracee.inFlight == nil { masks.invalidate(tracee.tid) }
             return .run
         }
         let thread = state(tracee)

@@ -71,8 +71,6 @@ public final class PageLedger {
         return groups[Int(g)].pids.filter { $0 != pid }
     }
 
-    private func pids(of key: Key) -> [pid_t] { holders[key].map { groups[Int($0)].pids } ?? [] }
-
     /// The number of the set `pids` (sorted, distinct), counting one more use.
     private func retain(_ pids: [pid_t]) -> Int32 {
         if let g = groupNumbers[pids] {
@@ -97,33 +95,84 @@ public final class PageLedger {
         groupNumbers[groups[Int(g)].pids] = nil
         groups[Int(g)].pids = []
         freeGroups.append(g)
+        // A freed number may come back as another set: what was learnt of it is void.
+        joined = [:]
+        leftBy = [:]
     }
 
-    /// Sets `key`'s holders (none when fewer than two).
-    private func setHolders(_ key: Key, _ pids: [pid_t]) {
-        let old = holders[key]
-        if pids.count >= 2 {
-            if let old, groups[Int(old)].pids == pids { return }
-            holders[key] = retain(pids)
-        } else {
-            holders[key] = nil
+    /// Bulk work moves many pages between the same two sets (a fork: every page the parent
+    /// shared with {A, B} is now shared with {A, B, child}): each move is worked out once.
+    /// (old set or -1, the pids joining) -> new set; (old set, the pid leaving) -> new set or -1.
+    private var joined: [Int32: (among: [pid_t], to: Int32)] = [:]
+    private var leftBy: [Int64: Int32] = [:]
+
+    /// The set `old` (or none: -1) with `pids` added, counted as one more use.
+    private func retainJoined(_ old: Int32, _ pids: [pid_t]) -> Int32? {
+        if let hit = joined[old], hit.among == pids {
+            groups[Int(hit.to)].uses += 1
+            return hit.to
         }
-        if let old { release(old) }
+        var set = old >= 0 ? groups[Int(old)].pids : []
+        for pid in pids where !set.contains(pid) { set.append(pid) }
+        guard set.count >= 2 else { return nil }
+        set.sort()
+        let g = retain(set)
+        joined[old] = (pids, g)
+        return g
     }
 
     /// Records that `pids` all map `frame` at `page`.
     public func share(page: UInt64, frame: UInt64, kind: PageKind, region: String, among pids: [pid_t]) {
         let key = Key(frame: frame, page: page)
-        let current = self.pids(of: key)
-        var set = current
-        for pid in pids where !set.contains(pid) { set.append(pid) }
-        guard set.count >= 2 else { return }
-        if set.count != current.count { set.sort() }
-        setHolders(key, set)
-        for pid in set where pagesByProcess[pid]?[page] == nil {
+        let old = holders[key] ?? -1
+        guard let g = retainJoined(old, pids) else { return }
+        if g == old {
+            groups[Int(g)].uses -= 1  // no change: the use just counted is not a new one
+        } else {
+            holders[key] = g
+            if old >= 0 { release(old) }
+        }
+        for pid in groups[Int(g)].pids where pagesByProcess[pid]?[page] == nil {
             pagesByProcess[pid, default: [:]][page] = PageRecord(frame: frame, kind: kind, region: region)
             onRecord?(page, true)
         }
+    }
+
+    /// `share` for many pages among the same processes (a fork: every page the parent has
+    /// present joins the child), with the tables sized once and each process's own table
+    /// held while it is filled.
+    public func shareAll(_ pages: [(page: UInt64, frame: UInt64, kind: PageKind, region: String)], among pids: [pid_t]) {
+        guard !pages.isEmpty else { return }
+        holders.reserveCapacity(holders.count + pages.count)
+        var tables = pids.map { pid in
+            var table = pagesByProcess.removeValue(forKey: pid) ?? [:]
+            table.reserveCapacity(table.count + pages.count)
+            return table
+        }
+        for p in pages {
+            let key = Key(frame: p.frame, page: p.page)
+            let old = holders[key] ?? -1
+            guard let g = retainJoined(old, pids) else { continue }
+            if g == old {
+                groups[Int(g)].uses -= 1
+            } else {
+                holders[key] = g
+                if old >= 0 { release(old) }
+            }
+            for pid in groups[Int(g)].pids {
+                let missing: Bool
+                if let i = pids.firstIndex(of: pid) {
+                    missing = tables[i][p.page] == nil
+                    if missing { tables[i][p.page] = PageRecord(frame: p.frame, kind: p.kind, region: p.region) }
+                } else {
+                    // A holder from before (a grandparent): its table stays in place.
+                    missing = pagesByProcess[pid]?[p.page] == nil
+                    if missing { pagesByProcess[pid, default: [:]][p.page] = PageRecord(frame: p.frame, kind: p.kind, region: p.region) }
+                }
+                if missing { onRecord?(p.page, true) }
+            }
+        }
+        for (i, table) in tables.enumerated() where !table.isEmpty { pagesByProcess[pids[i]] = table }
     }
 
     /// `pid` no longer maps its old frame at `page` (it wrote it, or the page is gone).
@@ -142,9 +191,7 @@ public final class PageLedger {
         guard let record = pagesByProcess[pid]?.removeValue(forKey: page) else { return [] }
         onRecord?(page, false)
         if pagesByProcess[pid]?.isEmpty == true { pagesByProcess[pid] = nil }
-        let key = Key(frame: record.frame, page: page)
-        let left = pids(of: key).filter { $0 != pid }
-        setHolders(key, left)
+        let left = leaveGroup(Key(frame: record.frame, page: page), pid)
         if left.count <= 1 {
             for last in left {
                 if pagesByProcess[last]?.removeValue(forKey: page) != nil { onRecord?(page, false) }
@@ -166,10 +213,54 @@ public final class PageLedger {
     /// Forgets a process (exit, exec); returns its pages, so drops can be reported, each with
     /// the one process left holding it, if only one is.
     public func removeProcess(_ pid: pid_t) -> [(page: UInt64, record: PageRecord, lastHolder: pid_t?)] {
-        let pages = pagesByProcess[pid] ?? [:]
-        return pages.sorted { $0.key < $1.key }.map { page, record in
-            let left = leaving(pid, page: page)
+        guard let pages = pagesByProcess.removeValue(forKey: pid) else { return [] }
+        // The process left alone on most pages (the parent of an exiting child) has its table
+        // held out while its records go.
+        var heldPid: pid_t = 0
+        var held: [UInt64: PageRecord] = [:]
+        defer { if !held.isEmpty { pagesByProcess[heldPid] = held } }
+        return pages.keys.sorted().map { page in
+            let record = pages[page]!
+            onRecord?(page, false)
+            let left = leaveGroup(Key(frame: record.frame, page: page), pid)
+            if left.count == 1 {
+                if heldPid != left[0] {
+                    if !held.isEmpty { pagesByProcess[heldPid] = held }
+                    heldPid = left[0]
+                    held = pagesByProcess.removeValue(forKey: heldPid) ?? [:]
+                }
+                if held.removeValue(forKey: page) != nil { onRecord?(page, false) }
+            }
             return (page, record, left.count == 1 ? left[0] : nil)
         }
+    }
+
+    /// Takes `pid` out of `key`'s holders; returns those left (the set is dropped when fewer
+    /// than two are).
+    private func leaveGroup(_ key: Key, _ pid: pid_t) -> [pid_t] {
+        guard let old = holders[key] else { return [] }
+        let memo = Int64(old) << 32 | Int64(UInt32(bitPattern: pid))
+        let to: Int32
+        if let hit = leftBy[memo] {
+            to = hit
+        } else {
+            let left = groups[Int(old)].pids.filter { $0 != pid }
+            if left.count < 2 {
+                // Not memoised: the set is gone, but who is left is asked for.
+                holders[key] = nil
+                release(old)
+                return left
+            }
+            to = retain(left)
+            groups[Int(to)].uses -= 1  // counted below, like a hit
+            leftBy[memo] = to
+        }
+        let left = groups[Int(to)].pids
+        if to != old {
+            groups[Int(to)].uses += 1
+            holders[key] = to
+            release(old)
+        }
+        return left
     }
 }

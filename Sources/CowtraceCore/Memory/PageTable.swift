@@ -32,7 +32,7 @@ public final class ProcPageTable: PageTable {
     public func maps(_ pid: pid_t) -> [Mapping] {
         let process = processes[pid]
         if let known = process.mappings { return known }
-        let read = (try? ProcMaps.read(pid: pid)) ?? []
+        let read = (try? process.readMappings()) ?? []
         process.mappings = read
         return read
     }

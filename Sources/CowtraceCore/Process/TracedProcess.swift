@@ -32,15 +32,35 @@ public final class TracedProcess {
     /// Its mappings may have changed (mmap, munmap, mprotect, brk, madvise, mremap, a clone).
     func mappingsChanged() { mappings = nil }
 
+    /// /proc/PID/maps, kept open: a fork reads its parent's again, from the start (a seq file
+    /// starts over at offset 0), without a path lookup each time.
+    private var mapsFile: OwnedFileDescriptor?
+
+    /// Its mappings, read now.
+    func readMappings() throws -> [Mapping] {
+        if mapsFile == nil { mapsFile = try OwnedFileDescriptor.open("/proc/\(pid)/maps", flags: O_RDONLY, pid: pid) }
+        guard let fd = mapsFile else { return [] }
+        var bytes: [UInt8] = []
+        try withUnsafeTemporaryAllocation(byteCount: 16384, alignment: 8) { (chunk: UnsafeMutableRawBufferPointer) throws(CowtraceError) in
+            while true {
+                let n = try fd.pread(into: chunk, offset: UInt64(bytes.count), what: "pread(/proc/\(pid)/maps)", pid: pid)
+                bytes.append(contentsOf: chunk[0..<n])
+                if n < chunk.count { break }
+            }
+        }
+        return try ProcMaps.parse(bytes: bytes)
+    }
+
     /// Everything dropped and every descriptor closed.
     func close() {
         memory.invalidate()
         pagemapFile = nil
+        mapsFile = nil
         mappings = nil
         instructions.removeAll()
     }
 
-    var openDescriptors: Int { (pagemapFile == nil ? 0 : 1) + (memory.isOpen ? 1 : 0) }
+    var openDescriptors: Int { (pagemapFile == nil ? 0 : 1) + (mapsFile == nil ? 0 : 1) + (memory.isOpen ? 1 : 0) }
 }
 
 /// The traced processes' resources, by pid: kept from when the tracer first sees a process
