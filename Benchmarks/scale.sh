@@ -6,7 +6,8 @@
 #  2. 64 GiB and 16 TiB MAP_NORESERVE reservations with 8 pages present
 #     (Fixtures/huge_reserve.c): wall time (target < 1 s), peak RSS (target <= 64 MiB), exit
 #     status (no crash, the program's one split found);
-#  3. the 585-process tree (Benchmarks/process_tree.sh) and 200 x /bin/true from a shell:
+#  3. the 585-process tree (Benchmarks/process_tree.sh), 200 x /bin/true from a shell and a
+#     make of 100 shell recipes:
 #     cowtrace -q against strace -f -qq -e trace=clone,clone3,fork,vfork,execve (target <= 1x);
 #  4. 262,144 splits (a child writing 1 GiB): the text log's write rate against dd to the
 #     same disk.
@@ -86,6 +87,17 @@ tree() {
 }
 tree "585-process tree" Benchmarks/process_tree.sh
 tree "200 x /bin/true" bash -c 'for i in $(seq 200); do /bin/true; done'
+need make
+# make: each recipe is a shell of its own (a new program, a new address-space layout) that
+# forks its commands.
+python3 - "$work/Makefile" <<'PY'
+import sys
+n = 100
+rules = "\n".join(f"t{i}:\n\t@/bin/true; echo {i} | /bin/cat >/dev/null" for i in range(n))
+targets = " ".join(f"t{i}" for i in range(n))
+open(sys.argv[1], "w").write(f".PHONY: all {targets}\nall: {targets}\n{rules}\n")
+PY
+tree "make, 100 recipes" make -s -f "$work/Makefile"
 fi
 
 want 4 || exit 0

@@ -48,8 +48,9 @@ import Testing
         #expect(!few.isEmpty)
         // Each exited child used to leave its /proc/PID/mem open (and its unwinder).
         #expect(many.count <= few.count, "after 3 children: \(few.count) open\nafter 150: \(many.count) open: \(many)")
+        // The live parent's mem, pagemap and maps, /proc/kpageflags, the unwinder's mem.
         let procFiles = many.filter { $0.hasPrefix("/proc/") }
-        #expect(procFiles.count <= 4, "\(procFiles)")
+        #expect(procFiles.count <= 5, "\(procFiles)")
     }
 
     /// The fault engine stops a thread only at faults on pages that may be shared (a BPF
@@ -71,6 +72,67 @@ import Testing
         guard geteuid() == 0, version.count == 2, version[0] * 100 + version[1] >= 610 else { return }
         let faults = run.summary?["faults"] as? Int ?? 0
         #expect(faults > 0 && faults < 100, "\(faults) page faults stopped the program")
+    }
+
+    /// Every exec'd program is a new address-space layout, and each layout had a libdw session
+    /// of its own that read (and decompressed) libc's separate debug info again: every shell of
+    /// a script paid for it. strace, attached to cowtrace's tracing process, now sees each
+    /// .debug file opened once for six shells that each fork children which split pages in
+    /// libc, and those splits still name libc's functions with their source lines.
+    @Test func debugInfoIsReadOncePerFile() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("cowtrace-debugfiles-\(getpid())")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let json = work.appendingPathComponent("events.json").path, opens = work.appendingPathComponent("opens.txt").path
+        let script = "sleep 1; for i in 1 2 3 4 5 6; do bash -c '/bin/true; /bin/true'; done"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["--signal=KILL", "120", Paths.cowtrace, "-q", "--json", json, "-o", "/dev/null", "bash", "-c", script]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        func firstChild(_ pid: Int32) -> Int32? {
+            let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            return children.split(separator: " ").first.flatMap { Int32($0) }
+        }
+        var tracing: Int32?
+        for _ in 0..<100 where tracing == nil {
+            tracing = firstChild(process.processIdentifier).flatMap(firstChild)
+            if tracing == nil { usleep(10_000) }
+        }
+        let strace = Process()
+        strace.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
+        strace.arguments = ["-qq", "-e", "trace=openat", "-o", opens, "-p", "\(try #require(tracing))"]
+        strace.standardError = FileHandle.nullDevice
+        try strace.run()
+        process.waitUntilExit()
+        strace.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let lines = try String(contentsOfFile: opens, encoding: .utf8).split(separator: "\n")
+        func opened(_ prefix: String) -> [String] {
+            lines.compactMap { line -> String? in
+                guard let start = line.range(of: "\"" + prefix), !line.contains("ENOENT") else { return nil }
+                return String(line[start.upperBound...].prefix { $0 != "\"" })
+            }
+        }
+        // strace was there while the shells ran: it saw their pagemaps opened. (libc's debug
+        // file may have been read before it attached, for the first shell's `sleep`.)
+        let pagemaps = Set(opened("/proc/").filter { $0.hasSuffix("/pagemap") })
+        #expect(pagemaps.count >= 6, "strace saw \(pagemaps.count) pagemaps opened")
+        let perFile = Dictionary(grouping: opened("/usr/lib/debug/"), by: { $0 }).mapValues(\.count)
+        #expect(perFile.values.allSatisfy { $0 == 1 }, "\(perFile)")
+        // The shells' splits in libc are named, with libc's source lines.
+        let run = TraceRun.parseEvents(try String(contentsOfFile: json, encoding: .utf8))
+        let stacks = Dictionary(uniqueKeysWithValues: run.filter { $0["event"] as? String == "stack" }.compactMap { e -> (Int, [[String: Any]])? in
+            guard let id = e["id"] as? Int, let frames = e["frames"] as? [[String: Any]] else { return nil }
+            return (id, frames)
+        })
+        let namedInLibc = run.filter { $0["event"] as? String == "split" }.filter { split in
+            guard let id = split["stack"] as? Int, let top = stacks[id]?.first else { return false }
+            return (top["module"] as? String)?.contains("libc.so") == true && top["symbol"] != nil && (top["source"] as? String)?.contains(".c:") == true
+        }
+        let writers = Set(namedInLibc.compactMap { $0["writer"] as? Int })
+        #expect(writers.count >= 6, "libc splits named in \(writers.count) processes")
     }
 
     /// A 16 TiB MAP_NORESERVE reservation (AddressSanitizer's shadow size) with 8 pages

@@ -16,8 +16,15 @@ final class DebugInfo {
     private let dwfl: OpaquePointer
     /// libdw keeps a pointer to the callbacks: they must live as long as the Dwfl.
     private let callbacks: UnsafeMutablePointer<Dwfl_Callbacks>
+    /// Symbols and lines are asked of each module's file on its own (`DebugFiles`), shared
+    /// with other layouts; this session names the modules and places them.
+    private let files: DebugFiles?
+    /// Per module of this session: its file, and this layout's address of the file's vaddr 0
+    /// (nil: asked of this session's module itself).
+    private var shared: [OpaquePointer: (file: DebugFiles.File, bias: UInt64)?] = [:]
 
-    init?(pid: pid_t) {
+    init?(pid: pid_t, files: DebugFiles? = nil) {
+        self.files = files
         callbacks = .allocate(capacity: 1)
         callbacks.initialize(to: Dwfl_Callbacks(find_elf: dwfl_linux_proc_find_elf,
                                                 find_debuginfo: dwfl_standard_find_debuginfo,
@@ -48,19 +55,26 @@ final class DebugInfo {
             result.module = String(cString: name)
             result.moduleOffset = address &- UInt64(start)
         }
+        // The same lookups, in the file's own session when it has one.
+        var symbolModule = module
+        var symbolLookup = lookup
+        if let (file, bias) = sharedFile(module) {
+            symbolModule = file.module
+            symbolLookup = lookup &- bias &+ file.bias
+        }
         var offset: GElf_Off = 0
         var sym = GElf_Sym()
         // libdw falls back to the nearest symbol below the address even when that symbol
         // ends before it (a static function in a binary stripped to .dynsym): that would
         // be a wrong name, so a symbol must cover the address (or be a label at it).
-        if let name = dwfl_module_addrinfo(module, GElf_Addr(lookup), &offset, &sym, nil, nil, nil),
+        if let name = dwfl_module_addrinfo(symbolModule, GElf_Addr(symbolLookup), &offset, &sym, nil, nil, nil),
            sym.st_size > 0 ? UInt64(offset) < UInt64(sym.st_size) : offset == 0 {
             // "__libc_start_main@@GLIBC_2.34": the version is not part of the function's name.
             let full = String(cString: name)
             result.symbol = full.firstIndex(of: "@").map { String(full[..<$0]) } ?? full
             result.offset = UInt64(offset) &+ (address &- lookup)
         }
-        if let line = dwfl_module_getsrc(module, Dwarf_Addr(lookup)) {
+        if let line = dwfl_module_getsrc(symbolModule, Dwarf_Addr(symbolLookup)) {
             var lineNumber: Int32 = 0
             if let file = dwfl_lineinfo(line, nil, &lineNumber, nil, nil, nil) {
                 result.file = String(cString: file)
@@ -68,5 +82,23 @@ final class DebugInfo {
             }
         }
         return result
+    }
+
+    /// The module's file in `files` (by build-id), and where this layout placed it.
+    private func sharedFile(_ module: OpaquePointer) -> (file: DebugFiles.File, bias: UInt64)? {
+        if let known = shared[module] { return known }
+        var found: (file: DebugFiles.File, bias: UInt64)?
+        var bias: GElf_Addr = 0
+        var bits: UnsafePointer<UInt8>?
+        var idAddress: GElf_Addr = 0
+        var mainFile: UnsafePointer<CChar>?
+        if let files, dwfl_module_getelf(module, &bias) != nil,
+           case let n = dwfl_module_build_id(module, &bits, &idAddress), n > 0, let bits,
+           dwfl_module_info(module, nil, nil, nil, nil, nil, &mainFile, nil) != nil, let mainFile,
+           let file = files.file(buildID: Array(UnsafeBufferPointer(start: bits, count: Int(n))), path: String(cString: mainFile)) {
+            found = (file, UInt64(bias))
+        }
+        shared[module] = .some(found)
+        return found
     }
 }

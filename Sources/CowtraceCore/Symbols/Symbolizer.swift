@@ -31,9 +31,9 @@ public final class Symbolizer {
         /// libunwind's address space, with a cached ELF image per module.
         let unwinder: OpaquePointer?
 
-        init(key: String, pid: pid_t, mappings: [Mapping]) {
+        init(key: String, pid: pid_t, mappings: [Mapping], files: DebugFiles) {
             self.key = key
-            debugInfo = DebugInfo(pid: pid)
+            debugInfo = DebugInfo(pid: pid, files: files)
             modules = Symbolizer.moduleBounds(mappings)
             constantCode = Symbolizer.constantCode(mappings)
             unwinder = cow_unwinder_create()
@@ -51,6 +51,8 @@ public final class Symbolizer {
     private var layouts: [pid_t: LayoutSymbols] = [:]
     /// Layouts by key, held weakly: a new process with a known layout finds its session.
     private var sessions: [String: WeakLayout] = [:]
+    /// Debug info per file, shared by the layouts (each exec'd program is a new one).
+    private let debugFiles = DebugFiles()
     private var sources: [String: [String]?] = [:]
     private var frames = [cow_frame](repeating: cow_frame(), count: Symbolizer.maxFrames)
     /// Source lines already read, by "file:line".
@@ -96,7 +98,7 @@ public final class Symbolizer {
         if let known = layouts[pid] { return known }
         let relevant = mappings.filter { $0.executable || (!$0.writable && ($0.path.hasPrefix("/") || $0.path == "[vdso]")) }
         let key = relevant.map { "\($0.start)-\($0.end) \($0.executable) \($0.path)" }.joined(separator: "\n")
-        let made = sessions[key]?.value ?? LayoutSymbols(key: key, pid: pid, mappings: mappings)
+        let made = sessions[key]?.value ?? LayoutSymbols(key: key, pid: pid, mappings: mappings, files: debugFiles)
         sessions[key] = WeakLayout(value: made)
         layouts[pid] = made
         return made
