@@ -340,8 +340,12 @@ public final class RecordEngine: CowEngine {
             if sample.kernel == 0 && tracker.watchesReuse(pid) { tracker.checkReuse(pid, pages: [page], ip: UInt64(sample.regs.rip)) }
             return
         }
-        if pendingFaults[pid]?[page] == nil { pendingFaults[pid, default: [:]][page] = sample }
-        confirm(pid, page, tracer: tracer)
+        if pendingFaults[pid]?[page] != nil {
+            confirm(pid, page, tracer: tracer)  // an earlier fault on the page is the candidate
+        } else if !confirm(pid, page, sample, tracer: tracer) {
+            // Its copy not visible yet (or not the instruction's store): kept for later looks.
+            pendingFaults[pid, default: [:]][page] = sample
+        }
     }
 
     /// The thread stopped: its faults are over; those pagemap does not show as copies were not.
@@ -354,12 +358,19 @@ public final class RecordEngine: CowEngine {
         if pendingFaults[tracee.tgid]?.isEmpty == true { pendingFaults[tracee.tgid] = nil }
     }
 
-    /// Reads the page's frame; a new one is the sampled fault's copy.
+    /// Reads the page's frame for the pending fault on it; settled, the fault is forgotten.
     private func confirm(_ pid: pid_t, _ page: UInt64, tracer: Tracer) {
         guard let sample = pendingFaults[pid]?[page] else { return }
+        if confirm(pid, page, sample, tracer: tracer) { pendingFaults[pid]?[page] = nil }
+    }
+
+    /// Reads the page's frame; a new one is the sampled fault's copy. Returns whether the
+    /// fault is settled: the page split (or left the ledger), or the sampled instruction does
+    /// not store there (a software sample of a read explains nothing later). Most faults
+    /// settle at once and are never kept.
+    private func confirm(_ pid: pid_t, _ page: UInt64, _ sample: cow_sample, tracer: Tracer) -> Bool {
         if sample.kernel == 1 {
-            confirmKernelStore(pid, page, sample, tracer: tracer)
-            return
+            return confirmKernelStore(pid, page, sample, tracer: tracer)
         }
         var regs = sample.regs
         if let bases = segmentBases[pid_t(sample.tid)] {
@@ -385,16 +396,14 @@ public final class RecordEngine: CowEngine {
         }
         // Split (or dropped): settled. A fault whose instruction does not store there (a
         // software sample of a read) explains nothing later.
-        if tracker.ledger.record(pid, page) == nil || writes.range(on: page) == nil && instruction?.kind != .notComputable {
-            pendingFaults[pid]?[page] = nil
-        }
+        return tracker.ledger.record(pid, page) == nil || writes.range(on: page) == nil && instruction?.kind != .notComputable
     }
 
     // MARK: Without syscall stops
 
     /// A kernel-mode write fault (no syscall stop to name it): the kernel call chain says
     /// whose store it was, the syscall's name and arguments from the registers at its entry.
-    private func confirmKernelStore(_ pid: pid_t, _ page: UInt64, _ sample: cow_sample, tracer: Tracer) {
+    private func confirmKernelStore(_ pid: pid_t, _ page: UInt64, _ sample: cow_sample, tracer: Tracer) -> Bool {
         let rseq = tracer.tracees[pid_t(sample.tid)].flatMap { rseqPage($0) }
         let count = Int(sample.kernel_frame_count)
         let chain: [UInt64] = withUnsafeBytes(of: sample.kernel_frames) { Array($0.bindMemory(to: UInt64.self).prefix(count)) }
@@ -419,7 +428,7 @@ public final class RecordEngine: CowEngine {
         }
         tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: pid_t(sample.tid), regs: sample.regs, frames: frames),
                       siblingsMayHaveWritten: false) { _ in cause }
-        if tracker.ledger.record(pid, page) == nil { pendingFaults[pid]?[page] = nil }
+        return tracker.ledger.record(pid, page) == nil
     }
 
     /// The entry of a call that takes pages out of the address space: they are dropped (the
