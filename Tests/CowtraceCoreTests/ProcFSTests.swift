@@ -41,5 +41,8 @@ import Testing
         #expect(ProcFS.state(parsingStat: Array("1 (init) S 0".utf8)) == "S")
         #expect(ProcFS.state(parsingStat: Array("garbage".utf8)) == nil)
         #expect(ProcFS.state(parsingStat: Array("1 (x)".utf8)) == nil)
+        #expect(ProcFS.parentPid(parsingStat: stat) == 1)
+        #expect(ProcFS.parentPid(parsingStat: Array("7 (a) b) (c) R 42 7 7 0".utf8)) == 42)
+        #expect(ProcFS.parentPid(parsingStat: Array("1 (x) S".utf8)) == nil)
     }
 }

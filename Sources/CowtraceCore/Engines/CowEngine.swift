@@ -340,7 +340,24 @@ public class CowEngine: TraceObserver, StopArbiter {
 
     // MARK: Exec and exit
 
+    /// Processes whose code files' debug info was read ahead since their exec.
+    private var warmed: Set<pid_t> = []
+
+    /// While nothing is shared the tracer only waits: it reads ahead the debug info of the
+    /// programs' code files (libdw decompresses a separate debug file in tens to hundreds of
+    /// milliseconds: a Python server's first split after its fork waited for libpython's).
+    public func ticked(tracer: Tracer) {
+        guard let symbols = tracker.symbolizer, tracker.ledger.isEmpty else { return }
+        for (pid, tracee) in tracer.tracees where tracee.tid == pid && !warmed.contains(pid) {
+            guard let maps = try? ProcMaps.read(pid: pid) else { continue }
+            while symbols.warm(pid: pid, mappings: maps) {}
+            warmed.insert(pid)
+            return  // one process a tick
+        }
+    }
+
     public func execed(_ tracee: Tracee, tracer: Tracer) {
+        warmed.remove(tracee.tgid)
         tracker.processGone(tracee.tgid, reason: "exec")
         tracker.addressSpaceReplaced(tracee.tgid)
         codeChanged(tracee.tgid)
@@ -372,6 +389,7 @@ public class CowEngine: TraceObserver, StopArbiter {
         rseqPages[tracee.tid] = nil
         masks.forget(tracee.tid)
         if tracee.isLeader {
+            warmed.remove(tracee.tgid)
             sweepOwed.remove(tracee.tgid)
             checkedSinceSweep.remove(tracee.tgid)
         }

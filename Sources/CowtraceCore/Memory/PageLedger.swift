@@ -52,6 +52,8 @@ public final class PageLedger {
     public func sharedCount(of pid: pid_t) -> Int { pagesByProcess[pid]?.count ?? 0 }
     public func record(_ pid: pid_t, _ page: UInt64) -> PageRecord? { pagesByProcess[pid]?[page] }
     public var processes: [pid_t] { Array(pagesByProcess.keys) }
+    /// Nothing is shared.
+    public var isEmpty: Bool { pagesByProcess.isEmpty }
     /// Told of every (process, page) record as it is added (true) or removed (false): the
     /// fault engine's filter lets the faults on recorded pages stop their thread.
     public var onRecord: ((UInt64, Bool) -> Void)?
@@ -149,27 +151,40 @@ public final class PageLedger {
             table.reserveCapacity(table.count + pages.count)
             return table
         }
-        for p in pages {
-            let key = Key(frame: p.frame, page: p.page)
-            let old = holders[key] ?? -1
-            guard let g = retainJoined(old, pids) else { continue }
-            if g == old {
-                groups[Int(g)].uses -= 1
-            } else {
-                holders[key] = g
-                if old >= 0 { release(old) }
-            }
-            for pid in groups[Int(g)].pids {
-                let missing: Bool
-                if let i = pids.firstIndex(of: pid) {
-                    missing = tables[i][p.page] == nil
-                    if missing { tables[i][p.page] = PageRecord(frame: p.frame, kind: p.kind, region: p.region) }
-                } else {
-                    // A holder from before (a grandparent): its table stays in place.
-                    missing = pagesByProcess[pid]?[p.page] == nil
-                    if missing { pagesByProcess[pid, default: [:]][p.page] = PageRecord(frame: p.frame, kind: p.kind, region: p.region) }
+        let onRecord = self.onRecord
+        // The set a page joins, and where each of its holders' table is (nil: a holder from
+        // before, a grandparent, whose table stays in place), for the set met last.
+        var lastSet: Int32 = -1
+        var lastTables: [Int?] = []
+        tables.withUnsafeMutableBufferPointer { tables in
+            pages.withUnsafeBufferPointer { pages in
+                for i in pages.indices {
+                    let page = pages[i].page, frame = pages[i].frame
+                    let key = Key(frame: frame, page: page)
+                    let old = holders[key] ?? -1
+                    guard let g = retainJoined(old, pids) else { continue }
+                    if g == old {
+                        groups[Int(g)].uses -= 1
+                    } else {
+                        holders[key] = g
+                        if old >= 0 { release(old) }
+                    }
+                    if g != lastSet {
+                        lastSet = g
+                        lastTables = groups[Int(g)].pids.map { pids.firstIndex(of: $0) }
+                    }
+                    for (k, t) in lastTables.enumerated() {
+                        if let t {
+                            guard tables[t][page] == nil else { continue }
+                            tables[t][page] = PageRecord(frame: frame, kind: pages[i].kind, region: pages[i].region)
+                        } else {
+                            let pid = groups[Int(g)].pids[k]
+                            guard pagesByProcess[pid]?[page] == nil else { continue }
+                            pagesByProcess[pid, default: [:]][page] = PageRecord(frame: frame, kind: pages[i].kind, region: pages[i].region)
+                        }
+                        onRecord?(page, true)
+                    }
                 }
-                if missing { onRecord?(p.page, true) }
             }
         }
         for (i, table) in tables.enumerated() where !table.isEmpty { pagesByProcess[pids[i]] = table }
@@ -219,8 +234,8 @@ public final class PageLedger {
         var heldPid: pid_t = 0
         var held: [UInt64: PageRecord] = [:]
         defer { if !held.isEmpty { pagesByProcess[heldPid] = held } }
-        return pages.keys.sorted().map { page in
-            let record = pages[page]!
+        let onRecord = self.onRecord
+        return pages.sorted { $0.key < $1.key }.map { page, record in
             onRecord?(page, false)
             let left = leaveGroup(Key(frame: record.frame, page: page), pid)
             if left.count == 1 {

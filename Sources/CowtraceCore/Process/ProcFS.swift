@@ -49,6 +49,17 @@ public enum ProcFS {
         return fields[0].first == UInt8(ascii: "Z") || fields[0].first == UInt8(ascii: "X") || flags & pfExiting != 0
     }
 
+    /// The parent's pid in /proc/TID/stat (the field after the state letter).
+    public static func parentPid(parsingStat bytes: [UInt8]) -> pid_t? {
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.count else { return nil }
+        let fields = bytes[(close + 2)...].split(separator: UInt8(ascii: " "), maxSplits: 2)
+        return fields.count > 1 ? pid_t(String(decoding: fields[1], as: UTF8.self)) : nil
+    }
+
+    public static func parentPid(_ tid: pid_t) -> pid_t? {
+        (try? readWholeFile("/proc/\(tid)/stat", pid: tid)).flatMap(parentPid(parsingStat:))
+    }
+
     public static func state(_ tid: pid_t) -> Character? {
         (try? readWholeFile("/proc/\(tid)/stat", pid: tid)).flatMap(state(parsingStat:))
     }

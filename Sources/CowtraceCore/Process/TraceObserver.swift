@@ -39,6 +39,8 @@ public protocol TraceObserver: AnyObject {
     /// Every tracee stopped so far has been let go; the loop is about to wait. Work that
     /// needs no stopped tracee (formatting reports) is done here, while they run.
     func beforeWait()
+    /// The periodic tick (a few times a second), before the loop waits again.
+    func ticked(tracer: Tracer)
 }
 
 extension TraceObserver {
@@ -57,6 +59,7 @@ extension TraceObserver {
     public func resumeMode(for tracee: Tracee, signal: Int32, tracer: Tracer) -> ResumeMode { .syscall }
     public func finished(tracer: Tracer) {}
     public func beforeWait() {}
+    public func ticked(tracer: Tracer) {}
 }
 
 /// The parts of a siginfo an observer needs.

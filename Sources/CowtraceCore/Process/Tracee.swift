@@ -64,4 +64,4 @@ public enum ResumeMode: Sendable {
 func threadGroup(of tid: pid_t) -> pid_t? { ProcFS.status(tid)?.pid("Tgid") }
 
 /// Reads "PPid:" from /proc/TID/status.
-func parentProcess(of tid: pid_t) -> pid_t? { ProcFS.status(tid)?.pid("PPid") }
+func parentProcess(of tid: pid_t) -> pid_t? { ProcFS.parentPid(tid) }

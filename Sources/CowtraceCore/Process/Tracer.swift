@@ -123,7 +123,10 @@ public final class Tracer {
                 continue
             }
             observer?.beforeWait()
-            if cow_tick_take() != 0 { onTick?() }
+            if cow_tick_take() != 0 {
+                onTick?()
+                observer?.ticked(tracer: self)
+            }
             // Right before blocking, so that the work above cannot delay a Ctrl-C.
             if cow_interrupt_count() != interruptsSeen {
                 interruptsSeen = cow_interrupt_count()

@@ -14,6 +14,10 @@ final class DebugFiles {
         /// This session's address of the file's vaddr 0.
         let bias: UInt64
         private let callbacks: UnsafeMutablePointer<Dwfl_Callbacks>
+        /// What was found at an address of the file (its symbol and the offset into it, its
+        /// source line): libdw searches the symbol table anew for every address asked.
+        var located: [UInt64: (symbol: String?, offset: UInt64?, file: String?, line: Int?)] = [:]
+        static let locatedLimit = 1 << 16
 
         fileprivate init?(path: String) {
             callbacks = .allocate(capacity: 1)
@@ -67,4 +71,29 @@ final class DebugFiles {
 
     /// How many files are open (a debug figure: bounded).
     var count: Int { files.count }
+
+    /// Files asked to be warmed, by identity (device, inode and path): each is read once.
+    private var warmed: Set<String> = []
+
+    /// Reads the file at `path` ahead of need: its debug info (decompressed) and symbol table,
+    /// the slow part of naming a first frame in it, done while the program runs and nothing
+    /// waits for the tracer. Returns whether a file was read (nothing was, for a known one).
+    @discardableResult
+    func warm(path: String, identity: String) -> Bool {
+        if warmed.count >= 4096 { warmed.removeAll() }
+        guard warmed.insert(identity).inserted, let made = File(path: path) else { return false }
+        var bits: UnsafePointer<UInt8>?
+        var idAddress: GElf_Addr = 0
+        let n = dwfl_module_build_id(made.module, &bits, &idAddress)
+        guard n > 0, let bits else { return false }
+        let buildID = Array(UnsafeBufferPointer(start: bits, count: Int(n)))
+        guard files[buildID] == nil else { return false }
+        var bias: Dwarf_Addr = 0
+        _ = dwfl_module_getdwarf(made.module, &bias)
+        _ = dwfl_module_getsymtab(made.module)
+        files[buildID] = .some(made)
+        order.append(buildID)
+        if order.count > Self.limit { files[order.removeFirst()] = nil }
+        return true
+    }
 }

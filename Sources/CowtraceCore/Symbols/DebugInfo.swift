@@ -55,12 +55,28 @@ final class DebugInfo {
             result.module = String(cString: name)
             result.moduleOffset = address &- UInt64(start)
         }
-        // The same lookups, in the file's own session when it has one.
+        // The same lookups, in the file's own session when it has one; what it answered for an
+        // address is kept there, for every layout mapping the file (each exec'd shell).
         var symbolModule = module
         var symbolLookup = lookup
-        if let (file, bias) = sharedFile(module) {
+        var sharedFile: DebugFiles.File?
+        if let (file, bias) = self.sharedFile(module) {
             symbolModule = file.module
             symbolLookup = lookup &- bias &+ file.bias
+            sharedFile = file
+            if let known = file.located[symbolLookup] {
+                result.symbol = known.symbol
+                result.offset = known.offset.map { $0 &+ (address &- lookup) }
+                result.file = known.file
+                result.line = known.line
+                return result
+            }
+        }
+        defer {
+            if let sharedFile {
+                if sharedFile.located.count >= DebugFiles.File.locatedLimit { sharedFile.located.removeAll(keepingCapacity: true) }
+                sharedFile.located[symbolLookup] = (result.symbol, result.offset.map { $0 &- (address &- lookup) }, result.file, result.line)
+            }
         }
         var offset: GElf_Off = 0
         var sym = GElf_Sym()

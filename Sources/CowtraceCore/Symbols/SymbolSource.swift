@@ -18,6 +18,13 @@ public protocol SymbolSource: AnyObject {
     func forget(pid: pid_t, tid: pid_t)
     /// The process is gone (exit or exec).
     func processGone(_ pid: pid_t)
+    /// Reads ahead what naming frames of `pid` will need (the tracer is idle); true while
+    /// there is more to read.
+    func warm(pid: pid_t, mappings: [Mapping]) -> Bool
+}
+
+extension SymbolSource {
+    public func warm(pid: pid_t, mappings: [Mapping]) -> Bool { false }
 }
 
 extension Symbolizer: SymbolSource {}

@@ -29,15 +29,13 @@ final class OwnedFileDescriptor {
 func readWholeFile(_ path: String, pid: pid_t? = nil) throws(CowtraceError) -> [UInt8] {
     let fd = try OwnedFileDescriptor.open(path, flags: O_RDONLY, pid: pid)
     var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = try chunk.withUnsafeMutableBytes { buf in
-            Result { () throws(CowtraceError) -> Int in
-                try systemCall("read(\(path))", pid: pid) { Glibc.read(fd.raw, buf.baseAddress, buf.count) }
-            }
-        }.get()
-        if n == 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
+    // Not zeroed, and small: most are /proc files of a line or a page, read at every fork.
+    try withUnsafeTemporaryAllocation(byteCount: 16384, alignment: 8) { (chunk: UnsafeMutableRawBufferPointer) throws(CowtraceError) in
+        while true {
+            let n = try systemCall("read(\(path))", pid: pid) { Glibc.read(fd.raw, chunk.baseAddress, chunk.count) }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
     }
     return bytes
 }
