@@ -537,7 +537,8 @@ public final class CowTracker {
 
     /// The process wrote `pages`: those it alone still maps (after others copied) are reused.
     public func checkReuse(_ pid: pid_t, pages: some Sequence<UInt64>, ip: UInt64?) {
-        guard var watched = reuseWatch[pid], !watched.isEmpty else { return }
+        // Taken out while it is changed: a copy left in place would make the change copy it whole.
+        guard var watched = reuseWatch.removeValue(forKey: pid), !watched.isEmpty else { return }
         for page in pages {
             guard let (frame, kind) = watched[page], let entry = entry(pid, page) else { continue }
             watched[page] = nil
