@@ -62,8 +62,6 @@ public final class RecordEngine: CowEngine {
     private var nextLossCheck: UInt64 = 0
     /// Some clone has shared pages (for --while-shared).
     private var sharedOnce = false
-    /// The tracer's thread runs at a higher priority (set at its first wait).
-    private var prioritized = false
 
     public init(tracker: CowTracker, disassembler: Disassembler, settings: Settings) throws {
         self.settings = settings
@@ -240,14 +238,6 @@ public final class RecordEngine: CowEngine {
     /// is waiting), so the work overlaps the program instead of waiting for its next stop.
     /// Without frame numbers a copy can need the other holders' stops: only at stops then.
     public override func beforeWait() {
-        if !prioritized {
-            prioritized = true
-            // A tracer starved of CPU holds the program: a fork, an exit wait stopped until
-            // it has had its turn (measured on Redis with the machine busy: the BGSAVE child
-            // held 13 ms at its exit stop while the tracer waited to run). As root it runs
-            // ahead of the program (ten nice levels above cowtrace's own), as its reader does.
-            if geteuid() == 0 { _ = cow_raise_priority(10) }
-        }
         if tracker.framesVisible, let tracer { replay(tracer) }
         super.beforeWait()
         if settings.whileShared && sharedOnce && tracker.ledger.totalShared == 0 && !holdsNewProcesses, let tracer, !tracer.tracees.isEmpty {
