@@ -1,6 +1,11 @@
 // The record engine's collection: per-thread perf events writing page-fault samples into
-// mmap'd ring buffers, drained by a reader thread (and by the tracer before it looks) into
-// compact records, each unwound at once over its stack copy. Losses are counted, never hidden.
+// one mmap'd ring buffer per CPU, drained by a reader thread (and by the tracer before it
+// looks) into compact records, each unwound at once over its stack copy. Losses are counted,
+// never hidden. The buffers are mapped once, when the recorder is made, and each tracepoint
+// stays registered (an anchor event) until it is destroyed: adding and removing a thread
+// while the program is stopped at a fork or an exit costs a few event opens or closes, not
+// megabytes of buffer to allocate and free nor the RCU grace periods of a tracepoint's last
+// user going away (tens of milliseconds each, measured on Redis).
 #include "CCowtrace.h"
 #include "sample_unwind.h"
 #include <errno.h>
@@ -10,6 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -24,26 +30,38 @@
 #define REGS_MASK 0xff03ffULL
 #define REG_COUNT 18
 
+// One per CPU: every thread's events on that CPU write into it (PERF_EVENT_IOC_SET_OUTPUT
+// to `fd`, a dummy event of the recorder's own thread on that CPU).
 struct ring {
-    pid_t tid;
-    int fd, fd_kernel, fd_syscalls;
+    int cpu;
+    int fd;
     void *base;
     size_t length;
-    uint64_t lost_records;
-    int hung;  // its thread is gone: not polled any more
+    uint64_t lost_records;  // PERF_RECORD_LOST records read from it
+};
+
+// A thread's events: one per CPU for each kind (user faults, kernel faults, syscall entries).
+struct thread_events {
+    pid_t tid;
+    int count;
+    int fds[];
 };
 
 struct cow_recorder {
     pthread_mutex_t lock;
     pthread_t thread;
     int running, stop;
-    struct ring *rings;
+    int wake;  // eventfd: a thread added (or the end) wakes a reader asleep with nothing recorded
+    struct ring *rings;  // per CPU, mapped at the first thread added
     int ring_count;
+    struct thread_events **threads;
+    int thread_count;
+    int anchors[3];  // the tracepoints' registrations, held for the recorder's life
     int pages, stack_bytes;
     uint64_t tracepoint_user, tracepoint_kernel, tracepoint_syscalls;
     cow_sample *out;
     size_t out_count, out_capacity;
-    uint64_t lost_closed;  // losses of buffers already closed
+    uint64_t lost_closed;  // losses counted by events already closed
     pthread_t tracer;      // the thread blocked in waitpid, when `waiting`
     int waiting;
     uint64_t last_kick, last_take;
@@ -52,8 +70,8 @@ struct cow_recorder {
     unsigned char scratch[65536];  // a record that wraps around the end of its buffer
 };
 
-static long perf_event_open(struct perf_event_attr *attr, pid_t tid) {
-    return syscall(SYS_perf_event_open, attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+static long perf_event_open(struct perf_event_attr *attr, pid_t tid, int cpu) {
+    return syscall(SYS_perf_event_open, attr, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
 cow_recorder *cow_recorder_create(int buffer_pages, int stack_bytes, uint64_t tracepoint_user, uint64_t tracepoint_kernel,
@@ -67,6 +85,8 @@ cow_recorder *cow_recorder_create(int buffer_pages, int stack_bytes, uint64_t tr
     r->tracepoint_kernel = tracepoint_kernel;
     r->tracepoint_syscalls = tracepoint_syscalls;
     r->unwinder = cow_sample_unwinder_create();
+    r->anchors[0] = r->anchors[1] = r->anchors[2] = -1;
+    r->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     return r;
 }
 
@@ -76,18 +96,29 @@ static uint64_t read_lost(int fd) {
     return values[1];
 }
 
-static uint64_t ring_lost(struct ring *ring) {
-    uint64_t counted = read_lost(ring->fd) + read_lost(ring->fd_kernel) + read_lost(ring->fd_syscalls);
-    return counted > ring->lost_records ? counted : ring->lost_records;
+static uint64_t thread_lost(const struct thread_events *t) {
+    uint64_t lost = 0;
+    for (int i = 0; i < t->count; i++) lost += read_lost(t->fds[i]);
+    return lost;
+}
+
+static void close_thread(struct thread_events *t) {
+    for (int i = 0; i < t->count; i++) {
+        if (t->fds[i] >= 0) close(t->fds[i]);
+    }
+    free(t);
 }
 
 static void close_ring(struct ring *ring) {
     if (ring->base) munmap(ring->base, ring->length);
-    if (ring->fd_kernel >= 0) close(ring->fd_kernel);
-    if (ring->fd_syscalls >= 0) close(ring->fd_syscalls);
     if (ring->fd >= 0) close(ring->fd);
     ring->base = NULL;
-    ring->fd = ring->fd_kernel = ring->fd_syscalls = -1;
+    ring->fd = -1;
+}
+
+static void wake_reader(cow_recorder *r) {
+    uint64_t one = 1;
+    if (r->wake >= 0 && write(r->wake, &one, sizeof one) < 0) { /* already signalled: the counter is not 0 */ }
 }
 
 void cow_recorder_destroy(cow_recorder *r) {
@@ -96,10 +127,18 @@ void cow_recorder_destroy(cow_recorder *r) {
         pthread_mutex_lock(&r->lock);
         r->stop = 1;
         pthread_mutex_unlock(&r->lock);
+        wake_reader(r);
         pthread_join(r->thread, NULL);
     }
+    if (r->wake >= 0) close(r->wake);
+    // The threads' events before the buffers they write into, the anchors last.
+    for (int i = 0; i < r->thread_count; i++) close_thread(r->threads[i]);
+    free(r->threads);
     for (int i = 0; i < r->ring_count; i++) close_ring(&r->rings[i]);
     free(r->rings);
+    for (int i = 0; i < 3; i++) {
+        if (r->anchors[i] >= 0) close(r->anchors[i]);
+    }
     free(r->out);
     cow_sample_unwinder_destroy(r->unwinder);
     pthread_mutex_destroy(&r->lock);
@@ -253,10 +292,20 @@ static void kick(cow_recorder *r) {
     }
 }
 
+int cow_raise_priority(int steps) {
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, tid);
+    if (nice == -1 && errno != 0) return -1;
+    int raised = nice - steps < -20 ? -20 : nice - steps;
+    return setpriority(PRIO_PROCESS, tid, raised);
+}
+
 static void *reader(void *arg) {
     cow_recorder *r = arg;
-    // A reader starved of CPU loses samples: as root it runs ahead of ordinary processes.
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -10);
+    // A reader starved of CPU loses samples: as root it runs ahead of the program (and of
+    // whatever ran at cowtrace's own priority).
+    cow_raise_priority(10);
     struct pollfd *fds = NULL;
     int capacity = 0;
     for (;;) {
@@ -265,37 +314,32 @@ static void *reader(void *arg) {
         if (!stop) {
             busy = drain_all(r);
             kick(r);
-            if (capacity < r->ring_count) {
-                struct pollfd *grown = realloc(fds, sizeof(*grown) * (size_t)r->ring_count);
+            if (capacity < r->ring_count + 1) {
+                struct pollfd *grown = realloc(fds, sizeof(*grown) * (size_t)(r->ring_count + 1));
                 if (grown) {
                     fds = grown;
-                    capacity = r->ring_count;
+                    capacity = r->ring_count + 1;
                 }
             }
-            // A buffer whose thread is gone (POLLHUP) is drained above until the tracer
-            // closes it; polled, it would wake the reader at once, again and again.
+            if (capacity > 0) fds[count++] = (struct pollfd){r->wake, POLLIN, 0};
             for (int i = 0; i < r->ring_count && count < capacity; i++) {
-                if (r->rings[i].base && !r->rings[i].hung) fds[count++] = (struct pollfd){r->rings[i].fd, POLLIN, 0};
+                if (r->rings[i].base) fds[count++] = (struct pollfd){r->rings[i].fd, POLLIN, 0};
             }
         }
         int pending = r->out_count > 0 && r->waiting;
+        int idle = r->thread_count == 0 && r->out_count == 0 && r->wake >= 0;
         pthread_mutex_unlock(&r->lock);
         if (stop) break;
         if (busy) continue;
         // The kernel wakes the reader when a buffer is a quarter full (wakeup_watermark: some
         // 480 samples of 8.4 KB in 16 MiB), else it looks every few ms: no wake-up per
-        // sample, and none at all while nothing is recorded. Samples waiting for a blocked
-        // tracer are handed over within a few ms (kick).
-        int timeout = pending ? 1 : 4;
-        if (poll(fds, (nfds_t)count, timeout) > 0) {
-            pthread_mutex_lock(&r->lock);
-            for (int i = 0; i < count; i++) {
-                if (!(fds[i].revents & (POLLHUP | POLLERR | POLLNVAL))) continue;
-                for (int k = 0; k < r->ring_count; k++) {
-                    if (r->rings[k].fd == fds[i].fd) r->rings[k].hung = 1;
-                }
-            }
-            pthread_mutex_unlock(&r->lock);
+        // sample. Samples waiting for a blocked tracer are handed over within a few ms (kick).
+        // While no thread is recorded (a server attached, waiting for its next fork) it
+        // sleeps until one is added.
+        if (count == 0) idle = 0;  // no room for the eventfd: look every few ms instead
+        if (poll(fds, (nfds_t)count, idle ? -1 : pending ? 1 : 4) > 0 && (fds[0].revents & POLLIN)) {
+            uint64_t value;
+            if (read(r->wake, &value, sizeof value) < 0) { /* EAGAIN: another read took it */ }
         }
     }
     free(fds);
@@ -330,6 +374,11 @@ int cow_recorder_start(cow_recorder *r) {
 
 // ---- events --------------------------------------------------------------------
 
+static void clocked(struct perf_event_attr *a) {
+    a->use_clockid = 1;  // one clock for every event writing into a buffer (the kernel insists)
+    a->clockid = CLOCK_MONOTONIC;
+}
+
 static void attributes(cow_recorder *r, struct perf_event_attr *a, uint64_t tracepoint) {
     memset(a, 0, sizeof(*a));
     a->size = sizeof(*a);
@@ -350,85 +399,147 @@ static void attributes(cow_recorder *r, struct perf_event_attr *a, uint64_t trac
     a->sample_stack_user = (uint32_t)r->stack_bytes;
     a->read_format = PERF_FORMAT_LOST;
     a->exclude_hv = 1;
-    a->use_clockid = 1;
-    a->clockid = CLOCK_MONOTONIC;
-    a->watermark = 1;
-    a->wakeup_watermark = (uint32_t)((uint64_t)r->pages * 4096 / 4);
+    clocked(a);
 }
 
 static const char filter[] = "(error_code & 1) && (error_code & 2)";
 // The calls that take pages out of an address space: mmap (over a mapping), munmap, mremap, madvise.
 static const char mapping_calls[] = "id == 9 || id == 11 || id == 25 || id == 28";
 
-int cow_recorder_add_thread(cow_recorder *r, pid_t tid) {
-    struct ring ring = {tid, -1, -1, -1, NULL, 0, 0, 0};
-    struct perf_event_attr a;
-    attributes(r, &a, r->tracepoint_user);
-    long fd = perf_event_open(&a, tid);
-    if (fd < 0) return -1;
-    ring.fd = (int)fd;
-    int saved = 0;
-    if (r->tracepoint_user && ioctl(ring.fd, PERF_EVENT_IOC_SET_FILTER, filter) != 0) goto fail;
-    // Without privileges the buffers count against perf_event_mlock_kb and RLIMIT_MEMLOCK
-    // (EPERM past them): a smaller buffer is better than none (its losses are counted).
+// The buffers, one per CPU, each owned by a dummy event of the calling thread on that CPU
+// (per-CPU buffers may take the events of any task; it never samples). Without privileges
+// they count against perf_event_mlock_kb and RLIMIT_MEMLOCK (EPERM past them): smaller
+// buffers are better than none (their losses are counted). Called with the lock held.
+static int open_rings(cow_recorder *r) {
+    int cpus = (int)sysconf(_SC_NPROCESSORS_CONF);
+    if (cpus < 1) cpus = 1;
     for (int pages = r->pages;; pages /= 2) {
-        ring.length = (size_t)(pages + 1) * 4096;
-        ring.base = mmap(NULL, ring.length, PROT_READ | PROT_WRITE, MAP_SHARED, ring.fd, 0);
-        if (ring.base != MAP_FAILED) break;
-        ring.base = NULL;
-        if (errno != EPERM || pages == 1) goto fail;
+        struct ring *rings = calloc((size_t)cpus, sizeof(*rings));
+        if (!rings) return -1;
+        int count = 0, failure = 0;
+        for (int cpu = 0; cpu < cpus; cpu++) {
+            struct perf_event_attr a;
+            memset(&a, 0, sizeof a);
+            a.size = sizeof a;
+            a.type = PERF_TYPE_SOFTWARE;
+            a.config = PERF_COUNT_SW_DUMMY;
+            a.exclude_kernel = 1;
+            a.exclude_hv = 1;
+            a.watermark = 1;
+            a.wakeup_watermark = (uint32_t)((uint64_t)pages * 4096 / 4);
+            clocked(&a);
+            long fd = perf_event_open(&a, 0, cpu);
+            if (fd < 0) {
+                if (errno == ENODEV || errno == EINVAL) continue;  // an offline CPU: nothing runs there
+                failure = errno;
+                break;
+            }
+            struct ring ring = {cpu, (int)fd, NULL, (size_t)(pages + 1) * 4096, 0};
+            ring.base = mmap(NULL, ring.length, PROT_READ | PROT_WRITE, MAP_SHARED, ring.fd, 0);
+            if (ring.base == MAP_FAILED) {
+                failure = errno;
+                ring.base = NULL;
+                close_ring(&ring);
+                break;
+            }
+            rings[count++] = ring;
+        }
+        if (!failure && count > 0) {
+            r->rings = rings;
+            r->ring_count = count;
+            r->pages = pages;
+            return 0;
+        }
+        for (int i = 0; i < count; i++) close_ring(&rings[i]);
+        free(rings);
+        if (failure != EPERM || pages == 1) {
+            errno = failure ? failure : ENODEV;
+            return -1;
+        }
     }
-    if (r->tracepoint_kernel) {
-        attributes(r, &a, r->tracepoint_kernel);
-        fd = perf_event_open(&a, tid);
-        if (fd < 0) goto fail;
-        ring.fd_kernel = (int)fd;
-        if (ioctl(ring.fd_kernel, PERF_EVENT_IOC_SET_FILTER, filter) != 0) goto fail;
-        if (ioctl(ring.fd_kernel, PERF_EVENT_IOC_SET_OUTPUT, ring.fd) != 0) goto fail;
+}
+
+// One disabled event per tracepoint on the recorder's own thread: while it is open the
+// tracepoint stays registered, so the threads' events come and go without registering it
+// again or waiting for the grace periods of its unregistration.
+static void open_anchors(cow_recorder *r) {
+    uint64_t ids[3] = {r->tracepoint_user, r->tracepoint_kernel, r->tracepoint_syscalls};
+    for (int i = 0; i < 3; i++) {
+        if (!ids[i] || r->anchors[i] >= 0) continue;
+        struct perf_event_attr a;
+        attributes(r, &a, ids[i]);
+        a.disabled = 1;
+        long fd = perf_event_open(&a, 0, -1);
+        if (fd >= 0) r->anchors[i] = (int)fd;
     }
-    if (r->tracepoint_syscalls) {
-        attributes(r, &a, r->tracepoint_syscalls);
-        fd = perf_event_open(&a, tid);
-        if (fd < 0) goto fail;
-        ring.fd_syscalls = (int)fd;
-        if (ioctl(ring.fd_syscalls, PERF_EVENT_IOC_SET_FILTER, mapping_calls) != 0) goto fail;
-        if (ioctl(ring.fd_syscalls, PERF_EVENT_IOC_SET_OUTPUT, ring.fd) != 0) goto fail;
-    }
-    pthread_mutex_lock(&r->lock);
-    struct ring *grown = realloc(r->rings, sizeof(*grown) * (size_t)(r->ring_count + 1));
-    if (grown) {
-        r->rings = grown;
-        r->rings[r->ring_count++] = ring;
-    }
-    pthread_mutex_unlock(&r->lock);
-    if (!grown) {
-        errno = ENOMEM;
-        goto fail;
+}
+
+// Opens one event of `tracepoint` (0: software page faults) for the thread on each CPU,
+// writing into that CPU's buffer.
+static int open_kind(cow_recorder *r, struct thread_events *t, pid_t tid, uint64_t tracepoint, const char *events_filter) {
+    for (int i = 0; i < r->ring_count; i++) {
+        struct perf_event_attr a;
+        attributes(r, &a, tracepoint);
+        long fd = perf_event_open(&a, tid, r->rings[i].cpu);
+        if (fd < 0) return -1;
+        t->fds[t->count++] = (int)fd;
+        if (events_filter && ioctl((int)fd, PERF_EVENT_IOC_SET_FILTER, events_filter) != 0) return -1;
+        if (ioctl((int)fd, PERF_EVENT_IOC_SET_OUTPUT, r->rings[i].fd) != 0) return -1;
     }
     return 0;
-fail:
-    saved = errno;
-    close_ring(&ring);
-    errno = saved;
-    return -1;
+}
+
+int cow_recorder_add_thread(cow_recorder *r, pid_t tid) {
+    pthread_mutex_lock(&r->lock);
+    if (!r->rings && open_rings(r) != 0) {
+        pthread_mutex_unlock(&r->lock);
+        return -1;
+    }
+    open_anchors(r);
+    int kinds = 1 + (r->tracepoint_kernel != 0) + (r->tracepoint_syscalls != 0);
+    struct thread_events *t = calloc(1, sizeof(*t) + sizeof(int) * (size_t)(kinds * r->ring_count));
+    struct thread_events **grown = t ? realloc(r->threads, sizeof(*grown) * (size_t)(r->thread_count + 1)) : NULL;
+    if (!t || !grown) {
+        free(t);
+        pthread_mutex_unlock(&r->lock);
+        errno = ENOMEM;
+        return -1;
+    }
+    r->threads = grown;
+    t->tid = tid;
+    int failed = open_kind(r, t, tid, r->tracepoint_user, r->tracepoint_user ? filter : NULL) != 0 ||
+                 (r->tracepoint_kernel && open_kind(r, t, tid, r->tracepoint_kernel, filter) != 0) ||
+                 (r->tracepoint_syscalls && open_kind(r, t, tid, r->tracepoint_syscalls, mapping_calls) != 0);
+    if (failed) {
+        int saved = errno;
+        close_thread(t);
+        pthread_mutex_unlock(&r->lock);
+        errno = saved;
+        return -1;
+    }
+    r->threads[r->thread_count++] = t;
+    pthread_mutex_unlock(&r->lock);
+    wake_reader(r);
+    return 0;
 }
 
 int cow_recorder_has_thread(cow_recorder *r, pid_t tid) {
     pthread_mutex_lock(&r->lock);
     int found = 0;
-    for (int i = 0; i < r->ring_count && !found; i++) found = r->rings[i].tid == tid;
+    for (int i = 0; i < r->thread_count && !found; i++) found = r->threads[i]->tid == tid;
     pthread_mutex_unlock(&r->lock);
     return found;
 }
 
 void cow_recorder_remove_thread(cow_recorder *r, pid_t tid) {
     pthread_mutex_lock(&r->lock);
-    for (int i = 0; i < r->ring_count; i++) {
-        if (r->rings[i].tid != tid) continue;
-        drain_ring(r, &r->rings[i]);
-        r->lost_closed += ring_lost(&r->rings[i]);
-        close_ring(&r->rings[i]);
-        r->rings[i] = r->rings[--r->ring_count];
+    for (int i = 0; i < r->thread_count; i++) {
+        if (r->threads[i]->tid != tid) continue;
+        // What it wrote stays in the buffers: drained now, handed over at the next take.
+        drain_all(r);
+        r->lost_closed += thread_lost(r->threads[i]);
+        close_thread(r->threads[i]);
+        r->threads[i] = r->threads[--r->thread_count];
         break;
     }
     pthread_mutex_unlock(&r->lock);
@@ -444,23 +555,45 @@ void cow_recorder_maps_changed(cow_recorder *r, pid_t pid) {
 
 cow_sample *cow_recorder_take(cow_recorder *r, size_t *count) {
     pthread_mutex_lock(&r->lock);
+    // Only samples taken before the buffers are drained are handed over. A thread's samples
+    // are in several buffers (one per CPU it ran on) and one is published before the
+    // thread's next fault begins, so a sample from before `cutoff` is in a buffer by the
+    // time it is read, and so is every earlier one of its thread: what is handed over
+    // never lacks an earlier sample of the same thread (one still being written elsewhere
+    // can only be another thread's). Later ones wait for the next take.
+    uint64_t cutoff = now_ns();
     drain_all(r);
     r->waiting = 0;
     r->last_take = now_ns();
-    cow_sample *taken = r->out;
-    *count = r->out_count;
-    r->out = NULL;
-    r->out_count = r->out_capacity = 0;
+    size_t ready = 0;
+    for (size_t i = 0; i < r->out_count; i++) ready += r->out[i].time < cutoff;
+    cow_sample *taken = NULL;
+    if (ready == r->out_count) {
+        taken = r->out;
+        r->out = NULL;
+        r->out_count = r->out_capacity = 0;
+    } else if (ready > 0 && (taken = malloc(sizeof(*taken) * ready)) != NULL) {
+        size_t kept = 0, given = 0;
+        for (size_t i = 0; i < r->out_count; i++) {
+            if (r->out[i].time < cutoff) taken[given++] = r->out[i];
+            else r->out[kept++] = r->out[i];
+        }
+        r->out_count = kept;
+    } else {
+        ready = 0;
+    }
+    *count = ready;
     pthread_mutex_unlock(&r->lock);
     return taken;
 }
 
 uint64_t cow_recorder_lost(cow_recorder *r) {
     pthread_mutex_lock(&r->lock);
-    uint64_t lost = r->lost_closed;
-    for (int i = 0; i < r->ring_count; i++) lost += ring_lost(&r->rings[i]);
+    uint64_t counted = r->lost_closed, recorded = 0;
+    for (int i = 0; i < r->thread_count; i++) counted += thread_lost(r->threads[i]);
+    for (int i = 0; i < r->ring_count; i++) recorded += r->rings[i].lost_records;
     pthread_mutex_unlock(&r->lock);
-    return lost;
+    return counted > recorded ? counted : recorded;
 }
 
 uint64_t cow_recorder_samples(cow_recorder *r) {

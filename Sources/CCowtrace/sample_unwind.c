@@ -341,7 +341,7 @@ int cow_sample_unwind(cow_sample_unwinder *u, pid_t pid, const struct user_regs_
     if (!p->space) {
         p->space = unw_create_addr_space(&accessors, 0);
         if (!p->space) return 0;
-        unw_set_caching_policy(p->space, UNW_CACHE_GLOBAL);
+        use_cache_without_lock(p->space);
     }
     if (p->stale || !mapping_at(p, regs->rip)) {
         read_maps(u, p);

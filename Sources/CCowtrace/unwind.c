@@ -209,31 +209,6 @@ static unw_accessors_t accessors = {
     _UPT_get_proc_name,
 };
 
-// libunwind's shared cache of unwind rules takes a lock around every frame, and its lock
-// blocks every signal: two sigprocmask calls per frame, 500 per forked shell child. Debian's
-// build has no thread-local cache: asked for UNW_CACHE_PER_THREAD it stores UNW_CACHE_GLOBAL,
-// and its cache lookup then locks only for UNW_CACHE_GLOBAL; any other value but
-// UNW_CACHE_NONE uses the same per-address-space cache without the lock. One thread unwinds
-// each address space, so the lock guards nothing here. The policy is stored right after the
-// accessors (the address space's first member); that layout and the mapping of the
-// per-thread policy are checked through the public call before the value is stored, and
-// anything unexpected (a build with a real thread-local cache, shared by every address
-// space) keeps the locked global cache.
-static void use_cache_without_lock(unw_addr_space_t space) {
-    volatile int *policy = (volatile int *)(void *)((char *)space + sizeof(unw_accessors_t));
-    unw_set_caching_policy(space, UNW_CACHE_NONE);
-    int none = *policy == UNW_CACHE_NONE;
-    unw_set_caching_policy(space, UNW_CACHE_GLOBAL);
-    int global = *policy == UNW_CACHE_GLOBAL;
-    unw_set_caching_policy(space, UNW_CACHE_PER_THREAD);
-    int mapped = *policy == UNW_CACHE_GLOBAL;
-    if (none && global && mapped) {
-        *policy = UNW_CACHE_PER_THREAD;
-    } else {
-        unw_set_caching_policy(space, UNW_CACHE_GLOBAL);
-    }
-}
-
 cow_unwinder *cow_unwinder_create(void) {
     cow_unwinder *u = calloc(1, sizeof(*u));
     if (!u) return NULL;

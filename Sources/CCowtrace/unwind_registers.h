@@ -1,6 +1,7 @@
 // What the live unwinder (unwind.c) and the sample unwinder (sample_unwind.c) share: the
 // x86-64 general registers as libunwind numbers them, read from a saved register set, and
-// the accessors neither supports (floating-point registers, resuming the target).
+// the accessors neither supports (floating-point registers, resuming the target), and the
+// per-address-space unwind cache without libunwind's lock.
 // Not in include/: Swift does not see it.
 #ifndef COW_UNWIND_REGISTERS_H
 #define COW_UNWIND_REGISTERS_H
@@ -39,6 +40,32 @@ static inline int access_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_
 static inline int resume(unw_addr_space_t as, unw_cursor_t *cursor, void *arg) {
     (void)as; (void)cursor; (void)arg;
     return -UNW_EINVAL;
+}
+
+// libunwind's shared cache of unwind rules takes a lock around every frame, and its lock
+// blocks every signal: two sigprocmask calls per frame, 500 per forked shell child. Debian's
+// build has no thread-local cache: asked for UNW_CACHE_PER_THREAD it stores UNW_CACHE_GLOBAL,
+// and its cache lookup then locks only for UNW_CACHE_GLOBAL; any other value but
+// UNW_CACHE_NONE uses the same per-address-space cache without the lock. One thread unwinds
+// each address space (the sample unwinder's: the reader, under the recorder's lock), so the
+// lock guards nothing here. The policy is stored right after the
+// accessors (the address space's first member); that layout and the mapping of the
+// per-thread policy are checked through the public call before the value is stored, and
+// anything unexpected (a build with a real thread-local cache, shared by every address
+// space) keeps the locked global cache.
+static inline void use_cache_without_lock(unw_addr_space_t space) {
+    volatile int *policy = (volatile int *)(void *)((char *)space + sizeof(unw_accessors_t));
+    unw_set_caching_policy(space, UNW_CACHE_NONE);
+    int none = *policy == UNW_CACHE_NONE;
+    unw_set_caching_policy(space, UNW_CACHE_GLOBAL);
+    int global = *policy == UNW_CACHE_GLOBAL;
+    unw_set_caching_policy(space, UNW_CACHE_PER_THREAD);
+    int mapped = *policy == UNW_CACHE_GLOBAL;
+    if (none && global && mapped) {
+        *policy = UNW_CACHE_PER_THREAD;
+    } else {
+        unw_set_caching_policy(space, UNW_CACHE_GLOBAL);
+    }
 }
 
 #endif

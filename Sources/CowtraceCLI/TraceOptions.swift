@@ -15,7 +15,7 @@ public struct TraceOptions {
     public var breakOnSplit: Int?
     public var onBreak: OnBreak?
     public var maxSteps: Int?
-    /// Record engine: ring buffer pages per thread, stack bytes per sample, --while-shared.
+    /// Record engine: ring buffer pages per CPU, stack bytes per sample, --while-shared.
     public var bufferPages: Int?
     public var stackBytes = 8192
     public var whileShared = false
@@ -67,7 +67,7 @@ enum TraceOptionTable {
         OptionSpec(names: ["--engine"], value: .required("auto|step|fault|record"), help: "Detection engine (default auto: fault where the kernel allows; record: no stop per fault).") { o, v throws(UsageError) in
             o.engine = try choice(v, "--engine")
         },
-        OptionSpec(names: ["--buffer-pages"], value: .required("N"), help: "Record engine: ring buffer pages per thread, a power of two (default 4096 as root, 64 otherwise; halved until the mlock limit allows).") { o, v throws(UsageError) in
+        OptionSpec(names: ["--buffer-pages"], value: .required("N"), help: "Record engine: ring buffer pages per CPU, a power of two (default 4096 as root, 64 otherwise; halved until the mlock limit allows).") { o, v throws(UsageError) in
             guard let n = Int(v), n > 0, n & (n - 1) == 0 else { throw UsageError("invalid value \(v) for --buffer-pages: expected a power of two") }
             o.bufferPages = n
         },

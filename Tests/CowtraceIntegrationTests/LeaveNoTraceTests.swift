@@ -192,8 +192,8 @@ import Testing
         }
     }
 
-    /// A launched program sees the signal state, no_new_privs and seccomp mode it would
-    /// have untraced: here SIGHUP ignored (as under nohup), SIGUSR2 blocked, and SIGPIPE
+    /// A launched program sees the signal state, no_new_privs, seccomp mode and priority it
+    /// would have untraced: here SIGHUP ignored (as under nohup), SIGUSR2 blocked, and SIGPIPE
     /// ignored by the python3 that starts it.
     @Test func launchedProgramStartsAsUntraced() throws {
         let wrapper = ["/usr/bin/python3", "-c",
@@ -209,6 +209,12 @@ import Testing
         #expect(ignored & (1 << (UInt64(SIGHUP) - 1)) != 0 && blocked & (1 << (UInt64(SIGUSR2) - 1)) != 0, "\(untraced.stdout)")
         #expect(traced.stdout == untraced.stdout, "traced:\n\(traced.stdout)untraced:\n\(untraced.stdout)")
         #expect(quiet.stdout == untraced.stdout, "-q:\n\(quiet.stdout)untraced:\n\(untraced.stdout)")
+        // Its scheduling priority (stat's 19th field, nice): cowtrace's tracing thread raises
+        // its own once the program is launched, never the program's.
+        let nice = ["/usr/bin/cut", "-d", " ", "-f19", "/proc/self/stat"]
+        let niceUntraced = try Command.run(nice).stdout
+        #expect(try Command.run([Paths.cowtrace, "-q"] + nice).stdout == niceUntraced)
+        #expect(try Command.run([Paths.cowtrace, "-q", "--engine", "record"] + nice).stdout == niceUntraced)
     }
 
     /// SIGSTOP stops a launched program (its group stop is held, not resumed), SIGCONT resumes it.

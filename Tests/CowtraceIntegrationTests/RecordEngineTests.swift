@@ -51,6 +51,24 @@ import Testing
         #expect(named.allSatisfy { $0["cause"] as? String == "instruction" && hexValue($0["ip"]) == label })
     }
 
+    /// The ring buffers are per CPU: a thread that moves to another CPU before each store
+    /// leaves its samples in every buffer, and each copy is still its own store's, none lost
+    /// or given to another cause (without syscall stops: nothing but the samples' times puts
+    /// them in order).
+    @Test(arguments: [[], ["--no-syscall-stops"]])
+    func samplesOfOneThreadOnEveryCPU(_ options: [String]) throws {
+        let binary = try Fixtures.path("cpu_hop")
+        let store = try Fixtures.symbol("hop_store", in: binary)
+        let pages = try Fixtures.symbol("hops", in: binary)
+        let run = try TraceRun.run(["--engine", "record", "-q"] + options, [binary])
+        #expect(run.result.status == 0, "\(run.result.stderr.suffix(2000))")
+        let child = try #require(run.clones.first?["child"] as? Int)
+        let splits = run.splits.filter { hexValue($0["page"]).map { $0 >= pages && $0 < pages + 64 * 4096 } ?? false }
+        #expect(splits.count == 64, "\(run.result.stderr.suffix(2000))")
+        #expect(splits.allSatisfy { $0["writer"] as? Int == child && $0["cause"] as? String == "instruction" && hexValue($0["ip"]) == store })
+        #expect(run.summary?["lost_samples"] as? Int == 0)
+    }
+
     /// -p PID --engine record --while-shared on a running server: its fork is recorded, and
     /// once the child is gone cowtrace detaches by itself and ends with the summary; the
     /// process runs on, untraced, and forks again normally.
@@ -88,6 +106,39 @@ import Testing
         kill(pid, SIGUSR1)
         usleep(400_000)
         #expect(target.process.isRunning)
+    }
+
+    /// Attached to a server that does not fork, nothing is recorded and cowtrace sleeps: no
+    /// thread of it wakes every few milliseconds (its reader polled every 4 ms: some 250
+    /// context switches a second, for as long as the server waits for its next BGSAVE).
+    @Test func idleWhileNothingIsRecorded() throws {
+        let target = try Sleeper(seconds: 20)
+        defer { target.process.terminate() }
+        let tracer = Process()
+        tracer.executableURL = URL(fileURLWithPath: Paths.cowtrace)
+        tracer.arguments = ["-q", "--engine", "record", "--while-shared", "-p", "\(target.pid)"]
+        tracer.standardError = FileHandle.nullDevice
+        try tracer.run()
+        defer {
+            kill(tracer.processIdentifier, SIGINT)
+            tracer.waitUntilExit()
+        }
+        usleep(700_000)
+        // The guardian's child does the tracing.
+        let children = (try? String(contentsOfFile: "/proc/\(tracer.processIdentifier)/task/\(tracer.processIdentifier)/children", encoding: .utf8)) ?? ""
+        let tracing = try #require(children.split(separator: " ").first.flatMap { Int($0) })
+        func switches() -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(tracing)/task")) ?? []
+            return tasks.reduce(0) { sum, task in
+                let status = (try? String(contentsOfFile: "/proc/\(tracing)/task/\(task)/status", encoding: .utf8)) ?? ""
+                let line = status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") }
+                return sum + (line.flatMap { Int($0.split(separator: "\t").last ?? "") } ?? 0)
+            }
+        }
+        let before = switches()
+        usleep(1_000_000)
+        let woken = switches() - before
+        #expect(woken < 25, "\(woken) wake-ups in a second with nothing recorded")
     }
 
     /// Without syscall stops the mapping calls are recorded as samples: a shared page the

@@ -173,7 +173,8 @@ int cow_unwind(cow_unwinder *unwinder, pid_t tid, const struct user_regs_struct 
 void cow_unwinder_forget_thread(cow_unwinder *unwinder, pid_t tid);
 
 // ---- the record engine: perf ring buffers, drained while the program runs ------------
-// Write faults of traced threads come from perf ring buffers (one per thread, mmap'd):
+// Write faults of traced threads come from perf ring buffers (one per CPU, mmap'd once, each
+// taking every traced thread's events on that CPU):
 // as root the tracepoints exceptions:page_fault_user/page_fault_kernel filtered in the
 // kernel to writes on present pages, otherwise software page-fault samples with
 // exclude_kernel. Each sample carries the user registers and a copy of the top of the user
@@ -207,18 +208,19 @@ cow_recorder *cow_recorder_create(int buffer_pages, int stack_bytes, uint64_t tr
 void cow_recorder_destroy(cow_recorder *recorder);
 // Starts the reader thread. Returns 0 or an errno value.
 int cow_recorder_start(cow_recorder *recorder);
-// Opens the thread's events and maps its ring buffer. Returns 0 or -1 with errno set.
+// Opens the thread's events (the first call maps the buffers). Returns 0 or -1 with errno set.
 int cow_recorder_add_thread(cow_recorder *recorder, pid_t tid);
 int cow_recorder_has_thread(cow_recorder *recorder, pid_t tid);
 // Drains, counts its losses and closes the thread's events.
 void cow_recorder_remove_thread(cow_recorder *recorder, pid_t tid);
 // The process's mappings changed (mmap, exec): re-read them before unwinding its next sample.
 void cow_recorder_maps_changed(cow_recorder *recorder, pid_t pid);
-// Drains every buffer, then hands over the records collected so far (in drain order) in a
-// malloc'd array the caller frees; *count receives their number.
+// Drains every buffer, then hands over the records of samples taken before the call (in
+// drain order; later ones wait for the next call) in a malloc'd array the caller frees;
+// *count receives their number.
 cow_sample *cow_recorder_take(cow_recorder *recorder, size_t *count);
 // Samples the kernel could not write (full buffers), as counted so far: PERF_RECORD_LOST
-// records and the events' own counts (PERF_FORMAT_LOST), whichever is larger per buffer.
+// records and the events' own counts (PERF_FORMAT_LOST), whichever is larger.
 uint64_t cow_recorder_lost(cow_recorder *recorder);
 // The tracer is about to block in waitpid: while it waits, the reader interrupts it (SIGURG,
 // no SA_RESTART: waitpid returns EINTR) once samples are waiting, so they are replayed while
@@ -226,6 +228,9 @@ uint64_t cow_recorder_lost(cow_recorder *recorder);
 void cow_recorder_waiting(cow_recorder *recorder);
 // Samples drained so far.
 uint64_t cow_recorder_samples(cow_recorder *recorder);
+// Raises the calling thread's priority by `steps` nice levels (to -20 at most): root only.
+// Returns 0 or -1 with errno set.
+int cow_raise_priority(int steps);
 // Mounts tracefs at /sys/kernel/tracing if it is not there. Returns 0 or -1 with errno set.
 int cow_mount_tracefs(void);
 

@@ -14,7 +14,7 @@ import Glibc
 /// to explain them are the kernel's (a kernel-mode fault was seen) or unknown.
 public final class RecordEngine: CowEngine {
     public struct Settings: Sendable {
-        /// Ring buffer data pages per thread (a power of two). By default 4096 (16 MiB) as
+        /// Ring buffer data pages per CPU (a power of two). By default 4096 (16 MiB) as
         /// root, 64 without: an unprivileged user's buffers count against a small mlock limit.
         public var bufferPages: Int?
         /// Bytes of user stack copied with each sample.
@@ -27,6 +27,9 @@ public final class RecordEngine: CowEngine {
         /// chain of their faults (the syscall's name and arguments, not its result), and the
         /// mapping calls (mmap, munmap, mremap, madvise) are recorded as samples.
         public var syscallStops = true
+        /// -p: the program runs already. What its first split would load while it waits
+        /// stopped (its modules' debug information, the kernel's symbols) is loaded at attach.
+        public var attached = false
         public init() {}
     }
 
@@ -186,7 +189,18 @@ public final class RecordEngine: CowEngine {
 
     public override func firstStop(_ tracee: Tracee, tracer: Tracer) {
         replay(tracer)
+        if settings.attached && tracee.isInitial && tracee.isLeader { warmUp(tracee) }
         super.firstStop(tracee, tracer: tracer)
+    }
+
+    /// Attached to a running server: what naming its first split would cost while a stopped
+    /// fork waits is paid now, before any fork (measured on Redis: libc's debug information,
+    /// decompressed by libdw on first use, some 40 ms of a BGSAVE's 0.3 s; the kernel's
+    /// symbols, 7 ms). One lookup per module of the thread's registers loads its sections.
+    private func warmUp(_ tracee: Tracee) {
+        if !stopsAtSyscalls { _ = kernelSymbols }
+        guard let symbolizer = tracker.symbolizer, let regs = try? Ptrace.registers(tracee.tid) else { return }
+        _ = symbolizer.frames(pid: tracee.tgid, ips: [UInt64(regs.rip)], mappings: tracker.maps(tracee.tgid))
     }
 
     public override func execed(_ tracee: Tracee, tracer: Tracer) {
@@ -316,8 +330,12 @@ public final class RecordEngine: CowEngine {
             if sample.kernel == 0 && tracker.watchesReuse(pid) { tracker.checkReuse(pid, pages: [page], ip: UInt64(sample.regs.rip)) }
             return
         }
-        if pendingFaults[pid]?[page] == nil { pendingFaults[pid, default: [:]][page] = sample }
-        confirm(pid, page, tracer: tracer)
+        if pendingFaults[pid]?[page] != nil {
+            confirm(pid, page, tracer: tracer)  // an earlier fault on the page is the candidate
+        } else if !confirm(pid, page, sample, tracer: tracer) {
+            // Its copy not visible yet (or not the instruction's store): kept for later looks.
+            pendingFaults[pid, default: [:]][page] = sample
+        }
     }
 
     /// The thread stopped: its faults are over; those pagemap does not show as copies were not.
@@ -330,12 +348,19 @@ public final class RecordEngine: CowEngine {
         if pendingFaults[tracee.tgid]?.isEmpty == true { pendingFaults[tracee.tgid] = nil }
     }
 
-    /// Reads the page's frame; a new one is the sampled fault's copy.
+    /// Reads the page's frame for the pending fault on it; settled, the fault is forgotten.
     private func confirm(_ pid: pid_t, _ page: UInt64, tracer: Tracer) {
         guard let sample = pendingFaults[pid]?[page] else { return }
+        if confirm(pid, page, sample, tracer: tracer) { pendingFaults[pid]?[page] = nil }
+    }
+
+    /// Reads the page's frame; a new one is the sampled fault's copy. Returns whether the
+    /// fault is settled: the page split (or left the ledger), or the sampled instruction does
+    /// not store there (a software sample of a read explains nothing later). Most faults
+    /// settle at once and are never kept.
+    private func confirm(_ pid: pid_t, _ page: UInt64, _ sample: cow_sample, tracer: Tracer) -> Bool {
         if sample.kernel == 1 {
-            confirmKernelStore(pid, page, sample, tracer: tracer)
-            return
+            return confirmKernelStore(pid, page, sample, tracer: tracer)
         }
         var regs = sample.regs
         if let bases = segmentBases[pid_t(sample.tid)] {
@@ -361,16 +386,14 @@ public final class RecordEngine: CowEngine {
         }
         // Split (or dropped): settled. A fault whose instruction does not store there (a
         // software sample of a read) explains nothing later.
-        if tracker.ledger.record(pid, page) == nil || writes.range(on: page) == nil && instruction?.kind != .notComputable {
-            pendingFaults[pid]?[page] = nil
-        }
+        return tracker.ledger.record(pid, page) == nil || writes.range(on: page) == nil && instruction?.kind != .notComputable
     }
 
     // MARK: Without syscall stops
 
     /// A kernel-mode write fault (no syscall stop to name it): the kernel call chain says
     /// whose store it was, the syscall's name and arguments from the registers at its entry.
-    private func confirmKernelStore(_ pid: pid_t, _ page: UInt64, _ sample: cow_sample, tracer: Tracer) {
+    private func confirmKernelStore(_ pid: pid_t, _ page: UInt64, _ sample: cow_sample, tracer: Tracer) -> Bool {
         let rseq = tracer.tracees[pid_t(sample.tid)].flatMap { rseqPage($0) }
         let count = Int(sample.kernel_frame_count)
         let chain: [UInt64] = withUnsafeBytes(of: sample.kernel_frames) { Array($0.bindMemory(to: UInt64.self).prefix(count)) }
@@ -395,7 +418,7 @@ public final class RecordEngine: CowEngine {
         }
         tracker.check(pid, pages: [page], dropReason: "exit", origin: CowTracker.Origin(tid: pid_t(sample.tid), regs: sample.regs, frames: frames),
                       siblingsMayHaveWritten: false) { _ in cause }
-        if tracker.ledger.record(pid, page) == nil { pendingFaults[pid]?[page] = nil }
+        return tracker.ledger.record(pid, page) == nil
     }
 
     /// The entry of a call that takes pages out of the address space: they are dropped (the

@@ -66,7 +66,10 @@ public final class TraceSession {
         switch kind {
         case .fault: engine = FaultEngine(tracker: tracker, disassembler: disassembler)
         case .step: engine = StepEngine(tracker: tracker, disassembler: disassembler, maxSteps: options.maxSteps)
-        case .record: engine = try RecordEngine(tracker: tracker, disassembler: disassembler, settings: options.record)
+        case .record:
+            var settings = options.record
+            if case .attach = options.target { settings.attached = true }
+            engine = try RecordEngine(tracker: tracker, disassembler: disassembler, settings: settings)
         }
         engine.connect(to: tracer)
         if let n = options.breakOnSplit {

@@ -7,6 +7,9 @@ enum Fixtures {
     nonisolated(unsafe) private static var built: [String: String] = [:]
     static let directory: String = {
         let dir = NSTemporaryDirectory() + "cowtrace-fixtures-\(getpid())"
+        // A directory left by an earlier test process with the same pid holds its builds
+        // (a stale copy of cowtrace in it once made a run fail with "invalid --engine").
+        try? FileManager.default.removeItem(atPath: dir)
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }()
