@@ -1,9 +1,9 @@
 import Foundation
 import Testing
 
-/// The text log of a long run is formatted and written on a thread of its own, and nothing
-/// it holds is lost: a sleeping program's lines reach the file within the periodic flush, and
-/// every line and the summary are there however cowtrace ends.
+/// The text log of a long run is written by a thread of the sink's own, and nothing it holds
+/// is lost: a sleeping program's lines reach the file within the periodic flush, and every
+/// line and the summary are there however cowtrace ends (interrupted, its guardian killed).
 @Suite(.serialized) struct LongOutputTests {
     @Test(arguments: ["SIGINT", "guardian SIGKILL"])
     func everyLineReachesTheLog(ending: String) throws {
