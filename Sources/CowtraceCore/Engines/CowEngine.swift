@@ -350,7 +350,7 @@ public class CowEngine: TraceObserver, StopArbiter {
         guard let symbols = tracker.symbolizer, tracker.ledger.isEmpty else { return }
         for (pid, tracee) in tracer.tracees where tracee.tid == pid && !warmed.contains(pid) {
             guard let maps = try? ProcMaps.read(pid: pid) else { continue }
-            while symbols.warm(pid: pid, mappings: maps) {}
+            symbols.warm(pid: pid, mappings: maps)
             warmed.insert(pid)
             return  // one process a tick
         }

@@ -143,26 +143,12 @@ public final class CowTracker {
         var counts: [PageKind: Int] = [:]
         let childTidPage = request.flags.contains(.childSettid) ? request.childTidPointer.map { $0 & ~4095 } : nil
         let parentTidPage = request.flags.contains(.parentSettid) ? request.parentTidPointer.map { $0 & ~4095 } : nil
-        var childEntries: [PagemapEntry?]
-        if let readBefore, readBefore.count == snapshot.pages.count {
-            childEntries = readBefore
-            if let childTidPage, let i = snapshot.pages.firstIndex(where: { $0.page == childTidPage }) {
-                childEntries[i] = entries(child, [childTidPage])[0]
-            }
-        } else {
-            childEntries = entries(child, snapshot.pages.map(\.page))
-        }
-        let parentEntries: [PagemapEntry?]
-        if parentStill && framesVisible {
-            // What the snapshot read, but for the tid store's page.
-            var known: [PagemapEntry?] = snapshot.pages.map { PagemapEntry(raw: 1 << 63 | $0.frame) }
-            if let parentTidPage, let i = snapshot.pages.firstIndex(where: { $0.page == parentTidPage }) {
-                known[i] = entries(parent, [parentTidPage])[0]
-            }
-            parentEntries = known
-        } else {
-            parentEntries = entries(parent, snapshot.pages.map(\.page))
-        }
+        let all = snapshot.pages.map(\.page)
+        let childEntries = readBefore.map { again(child, $0, tidPage: childTidPage, of: all) } ?? entries(child, all)
+        // The snapshot's frames, but for the tid store's page.
+        let parentEntries = parentStill && framesVisible
+            ? again(parent, snapshot.pages.map { PagemapEntry(raw: 1 << 63 | $0.frame) }, tidPage: parentTidPage, of: all)
+            : entries(parent, all)
         var splits: [Split] = []
         var shared: [(page: UInt64, frame: UInt64, kind: PageKind, region: String)] = []
         shared.reserveCapacity(snapshot.pages.count)
@@ -203,6 +189,14 @@ public final class CowTracker {
             stream.emit(.split(split))
             breaker?.splitReported(split)
         }
+    }
+
+    /// Entries known for `pages`, with the kernel's tid store's page read again.
+    private func again(_ pid: pid_t, _ known: [PagemapEntry?], tidPage: UInt64?, of pages: [UInt64]) -> [PagemapEntry?] {
+        guard known.count == pages.count else { return entries(pid, pages) }
+        var result = known
+        if let tidPage, let i = pages.firstIndex(of: tidPage) { result[i] = entries(pid, [tidPage])[0] }
+        return result
     }
 
     /// How many pages each clone left shared, until its clone event is written.

@@ -108,6 +108,20 @@ public final class PageLedger {
     private var joined: [Int32: (among: [pid_t], to: Int32)] = [:]
     private var leftBy: [Int64: Int32] = [:]
 
+    /// `key` moves from its set (if any) to that set with `pids` added; returns the new set
+    /// (nil: fewer than two holders).
+    private func join(_ key: Key, _ pids: [pid_t]) -> Int32? {
+        let old = holders[key] ?? -1
+        guard let g = retainJoined(old, pids) else { return nil }
+        if g == old {
+            groups[Int(g)].uses -= 1  // no change: the use just counted is not a new one
+        } else {
+            holders[key] = g
+            if old >= 0 { release(old) }
+        }
+        return g
+    }
+
     /// The set `old` (or none: -1) with `pids` added, counted as one more use.
     private func retainJoined(_ old: Int32, _ pids: [pid_t]) -> Int32? {
         if let hit = joined[old], hit.among == pids {
@@ -125,15 +139,7 @@ public final class PageLedger {
 
     /// Records that `pids` all map `frame` at `page`.
     public func share(page: UInt64, frame: UInt64, kind: PageKind, region: String, among pids: [pid_t]) {
-        let key = Key(frame: frame, page: page)
-        let old = holders[key] ?? -1
-        guard let g = retainJoined(old, pids) else { return }
-        if g == old {
-            groups[Int(g)].uses -= 1  // no change: the use just counted is not a new one
-        } else {
-            holders[key] = g
-            if old >= 0 { release(old) }
-        }
+        guard let g = join(Key(frame: frame, page: page), pids) else { return }
         for pid in groups[Int(g)].pids where pagesByProcess[pid]?[page] == nil {
             pagesByProcess[pid, default: [:]][page] = PageRecord(frame: frame, kind: kind, region: region)
             onRecord?(page, true)
@@ -160,15 +166,7 @@ public final class PageLedger {
             pages.withUnsafeBufferPointer { pages in
                 for i in pages.indices {
                     let page = pages[i].page, frame = pages[i].frame
-                    let key = Key(frame: frame, page: page)
-                    let old = holders[key] ?? -1
-                    guard let g = retainJoined(old, pids) else { continue }
-                    if g == old {
-                        groups[Int(g)].uses -= 1
-                    } else {
-                        holders[key] = g
-                        if old >= 0 { release(old) }
-                    }
+                    guard let g = join(Key(frame: frame, page: page), pids) else { continue }
                     if g != lastSet {
                         lastSet = g
                         lastTables = groups[Int(g)].pids.map { pids.firstIndex(of: $0) }

@@ -40,14 +40,7 @@ public final class TracedProcess {
     func readMappings() throws -> [Mapping] {
         if mapsFile == nil { mapsFile = try OwnedFileDescriptor.open("/proc/\(pid)/maps", flags: O_RDONLY, pid: pid) }
         guard let fd = mapsFile else { return [] }
-        var bytes: [UInt8] = []
-        try withUnsafeTemporaryAllocation(byteCount: 16384, alignment: 8) { (chunk: UnsafeMutableRawBufferPointer) throws(CowtraceError) in
-            while true {
-                let n = try fd.pread(into: chunk, offset: UInt64(bytes.count), what: "pread(/proc/\(pid)/maps)", pid: pid)
-                bytes.append(contentsOf: chunk[0..<n])
-                if n < chunk.count { break }
-            }
-        }
+        let bytes = try fd.readAll(what: "/proc/\(pid)/maps", pid: pid)
         return try ProcMaps.parse(bytes: bytes)
     }
 

@@ -63,16 +63,29 @@ final class DebugFiles {
             return known
         }
         let made = File(path: path)
-        files[buildID] = .some(made)
+        keep(buildID, made)
+        return made
+    }
+
+    private func keep(_ buildID: [UInt8], _ file: File?) {
+        files[buildID] = .some(file)
         order.append(buildID)
         if order.count > Self.limit { files[order.removeFirst()] = nil }
-        return made
+    }
+
+    /// A module's build-id (its main file loaded first); nil when it has none.
+    static func buildID(of module: OpaquePointer) -> [UInt8]? {
+        var bias: GElf_Addr = 0
+        var bits: UnsafePointer<UInt8>?
+        var idAddress: GElf_Addr = 0
+        guard dwfl_module_getelf(module, &bias) != nil, case let n = dwfl_module_build_id(module, &bits, &idAddress), n > 0, let bits else { return nil }
+        return Array(UnsafeBufferPointer(start: bits, count: Int(n)))
     }
 
     /// How many files are open (a debug figure: bounded).
     var count: Int { files.count }
 
-    /// Files asked to be warmed, by identity (device, inode and path): each is read once.
+    /// Files asked to be warmed, by identity (inode and path): each is read once.
     private var warmed: Set<String> = []
 
     /// Reads the file at `path` ahead of need: its debug info (decompressed) and symbol table,
@@ -81,19 +94,12 @@ final class DebugFiles {
     @discardableResult
     func warm(path: String, identity: String) -> Bool {
         if warmed.count >= 4096 { warmed.removeAll() }
-        guard warmed.insert(identity).inserted, let made = File(path: path) else { return false }
-        var bits: UnsafePointer<UInt8>?
-        var idAddress: GElf_Addr = 0
-        let n = dwfl_module_build_id(made.module, &bits, &idAddress)
-        guard n > 0, let bits else { return false }
-        let buildID = Array(UnsafeBufferPointer(start: bits, count: Int(n)))
-        guard files[buildID] == nil else { return false }
+        guard warmed.insert(identity).inserted, let made = File(path: path),
+              let buildID = Self.buildID(of: made.module), files[buildID] == nil else { return false }
         var bias: Dwarf_Addr = 0
         _ = dwfl_module_getdwarf(made.module, &bias)
         _ = dwfl_module_getsymtab(made.module)
-        files[buildID] = .some(made)
-        order.append(buildID)
-        if order.count > Self.limit { files[order.removeFirst()] = nil }
+        keep(buildID, made)
         return true
     }
 }

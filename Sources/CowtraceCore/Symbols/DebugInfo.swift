@@ -105,13 +105,10 @@ final class DebugInfo {
         if let known = shared[module] { return known }
         var found: (file: DebugFiles.File, bias: UInt64)?
         var bias: GElf_Addr = 0
-        var bits: UnsafePointer<UInt8>?
-        var idAddress: GElf_Addr = 0
         var mainFile: UnsafePointer<CChar>?
-        if let files, dwfl_module_getelf(module, &bias) != nil,
-           case let n = dwfl_module_build_id(module, &bits, &idAddress), n > 0, let bits,
+        if let files, let buildID = DebugFiles.buildID(of: module), dwfl_module_getelf(module, &bias) != nil,
            dwfl_module_info(module, nil, nil, nil, nil, nil, &mainFile, nil) != nil, let mainFile,
-           let file = files.file(buildID: Array(UnsafeBufferPointer(start: bits, count: Int(n))), path: String(cString: mainFile)) {
+           let file = files.file(buildID: buildID, path: String(cString: mainFile)) {
             found = (file, UInt64(bias))
         }
         shared[module] = .some(found)

@@ -18,13 +18,12 @@ public protocol SymbolSource: AnyObject {
     func forget(pid: pid_t, tid: pid_t)
     /// The process is gone (exit or exec).
     func processGone(_ pid: pid_t)
-    /// Reads ahead what naming frames of `pid` will need (the tracer is idle); true while
-    /// there is more to read.
-    func warm(pid: pid_t, mappings: [Mapping]) -> Bool
+    /// Reads ahead what naming frames of `pid` will need (the tracer is idle).
+    func warm(pid: pid_t, mappings: [Mapping])
 }
 
 extension SymbolSource {
-    public func warm(pid: pid_t, mappings: [Mapping]) -> Bool { false }
+    public func warm(pid: pid_t, mappings: [Mapping]) {}
 }
 
 extension Symbolizer: SymbolSource {}

@@ -81,14 +81,12 @@ public final class Symbolizer {
         pruneSessions()
     }
 
-    /// Reads ahead the debug info of a file `pid` maps as code, while it runs and the tracer
-    /// has nothing else to do: one file a call, so that a stop coming meanwhile waits for one
-    /// file's reading at most. Returns whether a file was read (there may be more).
-    public func warm(pid: pid_t, mappings: [Mapping]) -> Bool {
+    /// Reads ahead the debug info of the files `pid` maps as code, while it runs and the
+    /// tracer has nothing else to do (a stop coming meanwhile waits for the reading).
+    public func warm(pid: pid_t, mappings: [Mapping]) {
         for m in mappings where m.executable && m.path.hasPrefix("/") && m.inode != 0 {
-            if debugFiles.warm(path: "/proc/\(pid)/root" + m.path, identity: "\(m.inode) \(m.path)") { return true }
+            debugFiles.warm(path: "/proc/\(pid)/root" + m.path, identity: "\(m.inode) \(m.path)")
         }
-        return false
     }
 
     /// The process is gone (exit): nothing of it stays, so a reused pid starts afresh.

@@ -23,19 +23,23 @@ final class OwnedFileDescriptor {
         }
         return done
     }
+
+    /// Everything from offset 0 to the end (a /proc seq file starts over at offset 0).
+    func readAll(what: String, pid: pid_t? = nil) throws(CowtraceError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        // Not zeroed, and small: most are /proc files of a line or a page, read at every fork.
+        try withUnsafeTemporaryAllocation(byteCount: 16384, alignment: 8) { (chunk: UnsafeMutableRawBufferPointer) throws(CowtraceError) in
+            while true {
+                let n = try pread(into: chunk, offset: UInt64(bytes.count), what: "pread(\(what))", pid: pid)
+                bytes.append(contentsOf: chunk[0..<n])
+                if n < chunk.count { break }
+            }
+        }
+        return bytes
+    }
 }
 
 /// Reads a whole (small, /proc) file. /proc files report size 0, so read until EOF.
 func readWholeFile(_ path: String, pid: pid_t? = nil) throws(CowtraceError) -> [UInt8] {
-    let fd = try OwnedFileDescriptor.open(path, flags: O_RDONLY, pid: pid)
-    var bytes: [UInt8] = []
-    // Not zeroed, and small: most are /proc files of a line or a page, read at every fork.
-    try withUnsafeTemporaryAllocation(byteCount: 16384, alignment: 8) { (chunk: UnsafeMutableRawBufferPointer) throws(CowtraceError) in
-        while true {
-            let n = try systemCall("read(\(path))", pid: pid) { Glibc.read(fd.raw, chunk.baseAddress, chunk.count) }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-    }
-    return bytes
+    try OwnedFileDescriptor.open(path, flags: O_RDONLY, pid: pid).readAll(what: path, pid: pid)
 }
