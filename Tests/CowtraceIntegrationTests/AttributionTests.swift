@@ -257,7 +257,10 @@ import Testing
         let split = try #require(run.splits(onPage: pageOf(target)).first, "\(run.result.stderr)")
         #expect(split["cause"] as? String == "unknown")
         #expect((split["note"] as? String)?.contains("--max-steps") == true)
-        #expect(run.summary?["steps"] as? Int == 5)
+        // Five steps issued; one may be cut short by the parent's SIGCHLD stop once nothing is
+        // shared any more, and is then not counted (it never ran).
+        let steps = try #require(run.summary?["steps"] as? Int)
+        #expect((4...5).contains(steps))
         #expect(run.result.stderr.contains("--max-steps 5 reached"))
     }
 }

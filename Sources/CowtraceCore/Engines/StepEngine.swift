@@ -74,6 +74,13 @@ public final class StepEngine: CowEngine {
             // Running free, its syscalls no longer stop it (-q): its mask may change unseen.
             // Inside a syscall it stops at the exit first (a fork's parent, before its ledger).
             if tracee.inFlight == nil { masks.invalidate(tracee.tid) }
+            // A step under way when the last page stopped being shared (a signal stop came
+            // first) never runs: not counted, and its registers are stale by the next fork.
+            if let thread = tracee.observerState as? ThreadState {
+                if thread.pending != nil { stepsIssued -= 1 }
+                thread.pending = nil
+                thread.before = nil
+            }
             return .run
         }
         let thread = state(tracee)
