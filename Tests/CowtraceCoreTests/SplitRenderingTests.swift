@@ -99,11 +99,11 @@ import Testing
         #expect(fast.contains("<store+16> fixture.c:12  movq %rax, (%rdi)  (8 bytes at 0x70001010); frame 0x1234 -> 0x5678"))
     }
 
-    /// A log longer than a buffer is written by the sink's own thread: the very bytes the
-    /// renderer produced, in order, with a flush between (the 250 ms tick: everything so far
-    /// is in the file when it returns), and all of it once the sink goes away (the end of
-    /// the run, an interruption).
-    @Test func aSinkWritingOnItsThreadWritesTheSameBytes() throws {
+    /// A log longer than a buffer is written in line (a file, the default) or by the sink's own
+    /// thread (a pipe, here forced on a file): the very bytes the renderer produced, in order,
+    /// with a flush between (the 250 ms tick: everything so far is in the file when it
+    /// returns), and all of it once the sink goes away (the end of the run, an interruption).
+    @Test(arguments: [false, true]) func aSinkWritesTheSameBytes(onThread: Bool) throws {
         let splits = (0..<6000).map { i in Self.splits[i % Self.splits.count] }
         var printed: [[BacktraceFrame]] = []
         var expected = ""
@@ -117,7 +117,7 @@ import Testing
         let fd = mkstemp(&name)
         let path = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         defer { unlink(path) }
-        var sink: OutputSink? = OutputSink(fd: fd, owns: true)
+        var sink: OutputSink? = OutputSink(fd: fd, owns: true, onThread: onThread ? true : nil)
         var renderer: TextRenderer? = TextRenderer(sink: sink!, detail: .quiet)
         var flushedEarly = "", threadedEarly = false
         for (i, s) in splits.enumerated() {
@@ -130,18 +130,41 @@ import Testing
         }
         renderer = nil
         sink = nil  // no flush of ours: the sink's end writes what is left
-        #expect(threadedEarly)
+        #expect(threadedEarly == onThread)
         #expect(flushedEarly.split(separator: "\n").filter { $0.contains("cow: split") }.count == 4001)
         #expect(expected.hasPrefix(flushedEarly))
         #expect(try RunLogReader.readFile(path) == expected)
     }
 
-    /// A write that fails on the sink's thread is said at the end, as one that fails in line.
-    @Test func aWriteErrorOnTheThreadIsSaid() throws {
-        let sink = try OutputSink.open(path: "/dev/full")
+    /// Only a pipe or socket gets a writing thread (its reader sets the pace); a file or a
+    /// device is written in line, so the tracer stays one thread (a second one slows every
+    /// system call and allocation of its own).
+    @Test func onlyPipesAndSocketsAreWrittenOnAThread() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]); close(fds[1]) }
+        #expect(OutputSink.writesOnThread(fds[1]))
+        var pair: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        defer { close(pair[0]); close(pair[1]) }
+        #expect(OutputSink.writesOnThread(pair[0]))
+        let null = open("/dev/null", O_WRONLY)
+        defer { close(null) }
+        #expect(!OutputSink.writesOnThread(null))
+        var name = Array("/tmp/cowtrace-inline-XXXXXX".utf8CString)
+        let file = mkstemp(&name)
+        defer { close(file); unlink(String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+        #expect(!OutputSink.writesOnThread(file))
+    }
+
+    /// A write that fails, in line or on the sink's thread, is said at the end.
+    @Test(arguments: [false, true]) func aWriteErrorIsSaid(onThread: Bool) throws {
+        let fd = open("/dev/full", O_WRONLY | O_CLOEXEC)
+        #expect(fd >= 0)
+        let sink = OutputSink(fd: fd, owns: true, name: "/dev/full", onThread: onThread ? true : nil)
         let line = Array(String(repeating: "x", count: 999).utf8) + [10]
         for _ in 0..<(3 * OutputSink.flushSize / line.count) { sink.write(bytes: line) }
-        #expect(sink.threaded)
+        #expect(sink.threaded == onThread)
         #expect(sink.failure == "write to /dev/full failed: No space left on device (ENOSPC)")
     }
 

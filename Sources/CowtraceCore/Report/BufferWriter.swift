@@ -1,7 +1,8 @@
 import Glibc
 
-/// Writes an output's full buffers on a thread of its own, so that a long log (a line per
-/// split) costs the tracer the formatting, not the write syscalls and their page-cache copies.
+/// Writes a pipe's or socket's full buffers on a thread of its own, so that a long log (a
+/// line per split) does not hold the tracer while the reader catches up (a file is written in
+/// line: `OutputSink.writesOnThread`).
 /// Bounded double buffering: one buffer is filled by the tracer while at most one other is
 /// being written (the tracer waits when both are full); the written one comes back for reuse.
 /// Only bytes cross between the threads, never trace events: no reference counts or

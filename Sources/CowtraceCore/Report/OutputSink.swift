@@ -16,22 +16,41 @@ public final class OutputSink {
     private let lineBuffered: Bool
     /// The errno of the first failed write.
     public private(set) var writeError: Int32?
-    /// Full buffers of a file or pipe are written on a thread of its own, started with the
-    /// first full buffer, never before: a run that writes little needs none, and a program
-    /// launched before it exists inherits cowtrace's signal state untouched (glibc installs
-    /// a handler for its internal SIGSETXID at the first pthread_create, and exec would reset
-    /// that signal to default where it had been inherited ignored).
+    /// Full buffers of a pipe or socket are written on a thread of its own (`BufferWriter`),
+    /// started with the first full buffer, never before: a run that writes little needs none,
+    /// and a program launched before it exists inherits cowtrace's signal state untouched
+    /// (glibc installs a handler for its internal SIGSETXID at the first pthread_create, and
+    /// exec would reset that signal to default where it had been inherited ignored).
     private var writer: BufferWriter?
     private var triedWriter = false
+    /// Whether full buffers may go to a writing thread (`writesOnThread`).
+    private let mayThread: Bool
     /// Whether full buffers go to the writing thread (the tests' proof that it was used).
     var threaded: Bool { writer != nil }
 
-    public init(fd: Int32, owns: Bool = false, name: String? = nil) {
+    /// `onThread` overrides `writesOnThread(fd)` (the tests' way to a thread on a file).
+    public init(fd: Int32, owns: Bool = false, name: String? = nil, onThread: Bool? = nil) {
         self.fd = fd
         self.ownsDescriptor = owns
         self.name = name ?? (fd == STDOUT_FILENO ? "stdout" : fd == STDERR_FILENO ? "stderr" : "descriptor \(fd)")
         self.lineBuffered = isatty(fd) != 0
+        self.mayThread = onThread ?? Self.writesOnThread(fd)
         buffer.reserveCapacity(Self.flushSize + (1 << 14))
+    }
+
+    /// Only a pipe or socket gets a writing thread: its reader sets the pace, and the tracer
+    /// must not wait for it at every buffer. A file (or /dev/null) takes a 256 KiB write in
+    /// a page-cache copy, about 0.15 ms, which is what its bytes cost anyway; a second thread
+    /// would cost the tracer far more, on every system call and allocation of the whole run:
+    /// the kernel's descriptor lookups take references once the descriptor table is shared,
+    /// glibc's cancellable calls (wait4, pread) and malloc take their multi-thread paths
+    /// (scale.sh 4: ~0.6 s of the tracing thread's CPU for 262,144 splits, against ~0.05 s of
+    /// writes in line).
+    static func writesOnThread(_ fd: Int32) -> Bool {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return false }
+        let type = st.st_mode & S_IFMT
+        return type == S_IFIFO || type == S_IFSOCK
     }
 
     /// "-" is stdout; anything else is created or truncated. A file gets a descriptor above
@@ -80,9 +99,9 @@ public final class OutputSink {
         if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && bytes.last == 10 { flush() }
     }
 
-    /// A full buffer: to the writing thread (a file or pipe), else written here.
+    /// A full buffer: to the writing thread (a pipe or socket), else written here.
     private func handOver() {
-        if writer == nil && !triedWriter && !lineBuffered && writeError == nil {
+        if writer == nil && !triedWriter && mayThread && !lineBuffered && writeError == nil {
             triedWriter = true
             writer = BufferWriter.start(fd: fd)
         }
