@@ -12,6 +12,17 @@ import Testing
         #expect(StraceFormat.quoted(Array("\"\\".utf8), truncated: false) == #""\"\\""#)
     }
 
+    /// Every width of the hex the logs write, against the standard library's.
+    @Test func hexDigitsOfEveryWidth() {
+        var values: [UInt64] = [0, 1, 9, 10, 15, 16, 0x7f00, .max]
+        for shift in 0..<64 { values += [1 << UInt64(shift), (1 << UInt64(shift)) - 1, 0xa5a5_a5a5_a5a5_a5a5 >> UInt64(shift)] }
+        for v in values {
+            var out: [UInt8] = [0x3e]
+            HexDigits.append(v, into: &out)
+            #expect(String(decoding: out, as: UTF8.self) == ">0x" + String(v, radix: 16))
+        }
+    }
+
     @Test func flagsAndAddresses() {
         #expect(StraceFormat.address(0) == "NULL")
         #expect(StraceFormat.address(0x7f00) == "0x7f00")

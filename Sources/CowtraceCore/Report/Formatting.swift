@@ -19,3 +19,15 @@ extension String {
         count >= width ? self : String(repeating: pad, count: width - count) + self
     }
 }
+
+extension Array where Element == UInt8 {
+    /// A literal's bytes in one copy (appending `"…".utf8` goes through the generic path).
+    mutating func append(literal: StaticString) {
+        literal.withUTF8Buffer { append(contentsOf: $0) }
+    }
+
+    /// A string's bytes in one copy where they are contiguous (native strings are).
+    mutating func append(utf8 text: String) {
+        if text.utf8.withContiguousStorageIfAvailable({ append(contentsOf: $0) }) == nil { append(contentsOf: text.utf8) }
+    }
+}

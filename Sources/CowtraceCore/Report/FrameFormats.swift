@@ -27,13 +27,28 @@ final class FrameFormats {
         return text
     }
 
-    /// "#0-#N as above: …" for a backtrace printed in full before.
-    func repeatedText(_ frames: [BacktraceFrame]) -> [UInt8] {
-        if sameStorage(lastRepeatedFrames, frames) { return lastRepeatedText }
-        let text = repeatedTextLookedUp(frames)
-        (lastRepeatedFrames, lastRepeatedText) = (frames, text)
-        return text
+    /// "#0-#N as above: …" for a backtrace printed in full before, appended straight from the
+    /// cache (a returned array costs a retain and release per split).
+    func appendRepeatedText(_ frames: [BacktraceFrame], into out: inout [UInt8]) {
+        if !sameStorage(lastRepeatedFrames, frames) {
+            (lastRepeatedFrames, lastRepeatedText) = (frames, repeatedTextLookedUp(frames))
+        }
+        lastRepeatedText.withUnsafeBufferPointer { out.append(contentsOf: $0) }
     }
+
+    /// What the splits of one instruction share in the text log, up to the address written.
+    /// `frames` (the split's backtrace) lets the last one be recognised without comparing
+    /// frame #0's strings.
+    func appendInstructionText(_ w: InstructionWrite, frames: [BacktraceFrame], into out: inout [UInt8]) {
+        if !(w.ip == lastInstructionIP && w.size == lastInstructionSize && sameStorage(frames, lastInstructionFrames)
+            && w.text == lastInstructionString) {
+            let text = instructionText(w, top: frames.first)
+            (lastInstructionIP, lastInstructionSize, lastInstructionFrames) = (w.ip, w.size, frames)
+            (lastInstructionString, lastInstructionText) = (w.text, text)
+        }
+        lastInstructionText.withUnsafeBufferPointer { out.append(contentsOf: $0) }
+    }
+
     private var lastRepeatedFrames: [BacktraceFrame] = []
     private var lastRepeatedText: [UInt8] = []
 
@@ -50,19 +65,6 @@ final class FrameFormats {
         return text
     }
 
-    /// What the splits of one instruction share in the text log, up to the address written.
-    /// `frames` (the split's backtrace) lets the last one be recognised without comparing
-    /// frame #0's strings.
-    func instructionText(_ w: InstructionWrite, frames: [BacktraceFrame]) -> [UInt8] {
-        if w.ip == lastInstructionIP && w.size == lastInstructionSize && sameStorage(frames, lastInstructionFrames)
-            && w.text == lastInstructionString {
-            return lastInstructionText
-        }
-        let text = instructionText(w, top: frames.first)
-        (lastInstructionIP, lastInstructionSize, lastInstructionFrames) = (w.ip, w.size, frames)
-        (lastInstructionString, lastInstructionText) = (w.text, text)
-        return text
-    }
     private var lastInstructionIP: UInt64 = 0
     private var lastInstructionSize = -1
     private var lastInstructionFrames: [BacktraceFrame] = []

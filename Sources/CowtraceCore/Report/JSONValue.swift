@@ -107,18 +107,21 @@ public indirect enum JSONValue: Equatable, Sendable {
 /// "0x" and lowercase hex digits, written straight into bytes (addresses are formatted for
 /// every split; String(radix:) allocates several times).
 enum HexDigits {
+    /// The digits are laid out in a word on the stack and appended in one copy (a line per
+    /// split carries three of these).
     static func append(_ value: UInt64, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "0"))
-        out.append(UInt8(ascii: "x"))
-        if value == 0 {
-            out.append(UInt8(ascii: "0"))
-            return
-        }
-        var shift = (63 - value.leadingZeroBitCount) / 4 * 4
-        while shift >= 0 {
-            let digit = UInt8((value >> UInt64(shift)) & 15)
-            out.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
-            shift -= 4
+        let count = value == 0 ? 1 : (67 - value.leadingZeroBitCount) / 4
+        var digits: (UInt64, UInt64, UInt16) = (0, 0, 0)  // "0x" and at most 16 digits
+        withUnsafeMutableBytes(of: &digits) { raw in
+            raw[0] = UInt8(ascii: "0")
+            raw[1] = UInt8(ascii: "x")
+            var v = value
+            for i in stride(from: count + 1, through: 2, by: -1) {
+                let digit = UInt8(v & 15)
+                raw[i] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+                v >>= 4
+            }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<(count + 2)]))
         }
     }
 

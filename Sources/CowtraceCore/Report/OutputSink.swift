@@ -94,6 +94,13 @@ public final class OutputSink {
         if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && buffer.last == 10 { flush() }
     }
 
+    /// The same, with `value` handed to `build` rather than captured: a closure capturing a
+    /// split copies it (a retain and release of each of its strings and arrays, per line).
+    public func append<Value>(_ value: Value, _ build: (Value, inout [UInt8]) -> Void) {
+        build(value, &buffer)
+        if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && buffer.last == 10 { flush() }
+    }
+
     public func write(bytes: [UInt8]) {
         buffer.append(contentsOf: bytes)
         if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && bytes.last == 10 { flush() }

@@ -70,12 +70,13 @@ public final class SyscallLog {
     }
 
     /// The same, with the text appended as bytes by `build` straight into the output buffer
-    /// (a split's line: no String built per split).
-    public func line(tid: pid_t, build: (inout [UInt8]) -> Void) {
+    /// (a split's line: no String built per split); `value` is handed to `build`, not
+    /// captured (a capture would copy a split).
+    public func line<Value>(tid: pid_t, _ value: Value, build: (Value, inout [UInt8]) -> Void) {
         interrupt(for: tid)
         if open != nil { emit(" <unfinished ...>\n"); open = nil }
-        sink.append { out in
-            if traceeCount > 1 {
+        if traceeCount > 1 {
+            sink.append(tid) { tid, out in
                 // "[pid NNNNN] ", the pid right-aligned in 5 columns.
                 out.append(contentsOf: "[pid ".utf8)
                 let digits = decimalDigits(Int(tid))
@@ -83,7 +84,9 @@ public final class SyscallLog {
                 appendDecimal(Int(tid), into: &out)
                 out.append(contentsOf: "] ".utf8)
             }
-            build(&out)
+        }
+        sink.append(value) { value, out in
+            build(value, &out)
             out.append(10)
         }
         column = 0

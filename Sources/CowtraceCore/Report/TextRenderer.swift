@@ -59,7 +59,8 @@ public final class TextRenderer: EventRenderer {
             log.annotation(tid: s.parent, "cow: \(s.total) page\(s.total == 1 ? "" : "s") now shared with \(s.child) (anon \(s.anon), file \(s.file), zero \(s.zero))")
         case .split(let split):
             let repeated = split.backtrace.count > 1 && !firstPrinting(split.backtrace)
-            log.line(tid: split.writer) { Self.describe(split, formats: formats, repeated: repeated, into: &$0) }
+            let formats = formats
+            log.line(tid: split.writer, split) { split, out in Self.describe(split, formats: formats, repeated: repeated, into: &out) }
         case .reuse(let r):
             log.line(tid: r.pid, "cow: reuse \(hex(r.page)) \(r.region): last holder wrote its own frame \(Self.frameText(r.frame)), no copy")
         case .drop(let d):
@@ -93,18 +94,18 @@ public final class TextRenderer: EventRenderer {
     /// The same, appended as bytes (the text log's hot path: a split per page copied). What
     /// a loop repeats (the instruction and its frame, the backtrace) comes from `formats`.
     static func describe(_ s: Split, formats: FrameFormats?, repeated: Bool, into out: inout [UInt8]) {
-        out.append(contentsOf: "cow: split ".utf8)
+        out.append(literal: "cow: split ")
         HexDigits.append(s.page, into: &out)
         out.append(UInt8(ascii: " "))
-        out.append(contentsOf: s.region.utf8)
-        out.append(contentsOf: " (".utf8)
-        out.append(contentsOf: s.kind.rawValue.utf8)
-        if s.hugePage == true { out.append(contentsOf: ", 4 KiB of a huge page".utf8) }
+        out.append(utf8: s.region)
+        out.append(literal: " (")
+        out.append(utf8: s.kind.rawValue)
+        if s.hugePage == true { out.append(literal: ", 4 KiB of a huge page") }
         out.append(UInt8(ascii: ")"))
         switch s.cause {
         case .instruction(let w):
             if let formats {
-                out.append(contentsOf: formats.instructionText(w, frames: s.backtrace))
+                formats.appendInstructionText(w, frames: s.backtrace, into: &out)
             } else {
                 out.append(contentsOf: instructionText(w, top: s.backtrace.first).utf8)
             }
@@ -128,28 +129,28 @@ public final class TextRenderer: EventRenderer {
         }
         let before = FrameNumber.known(s.frameBefore), after = FrameNumber.known(s.frameAfter)
         if before == nil && after == nil {
-            out.append(contentsOf: "; frames unknown".utf8)
+            out.append(literal: "; frames unknown")
         } else {
-            out.append(contentsOf: "; frame ".utf8)
+            out.append(literal: "; frame ")
             appendFrame(before, into: &out)
-            out.append(contentsOf: " -> ".utf8)
+            out.append(literal: " -> ")
             appendFrame(after, into: &out)
         }
         if repeated {
             if let formats {
-                out.append(contentsOf: formats.repeatedText(s.backtrace))
+                formats.appendRepeatedText(s.backtrace, into: &out)
             } else {
                 out.append(contentsOf: repeatedText(s.backtrace).utf8)
             }
         } else if let formats {
-            out.append(contentsOf: formats.backtraceText(s.backtrace, sourceText: s.sourceText).utf8)
+            out.append(utf8: formats.backtraceText(s.backtrace, sourceText: s.sourceText))
         } else {
             out.append(contentsOf: backtraceText(s.backtrace, sourceText: s.sourceText).utf8)
         }
     }
 
     private static func appendFrame(_ known: UInt64?, into out: inout [UInt8]) {
-        if let known { HexDigits.append(known, into: &out) } else { out.append(contentsOf: "unknown".utf8) }
+        if let known { HexDigits.append(known, into: &out) } else { out.append(literal: "unknown") }
     }
 
     /// " by 0x… <symbol+off> file:line  text  (N bytes at ": what an instruction's splits
