@@ -93,7 +93,7 @@ public struct JSONEventEncoder {
         JSONValue.hex(FrameNumber.known(s.frameAfter)).encode(into: &out)
         out.append(contentsOf: #","huge_page":"#.utf8)
         out.append(contentsOf: (s.hugePage.map { $0 ? "true" : "false" } ?? "null").utf8)
-        let parts = instructionParts(w, top: s.backtrace.first)
+        let parts = instructionParts(w, frames: s.backtrace)
         out.append(contentsOf: parts.beforeAddress)
         HexDigits.append(w.address, into: &out)
         out.append(contentsOf: parts.beforeRangeAddress)
@@ -139,6 +139,28 @@ public struct JSONEventEncoder {
         let beforeAddress: [UInt8]
         let beforeRangeAddress: [UInt8]
         let beforeStack: [UInt8]
+    }
+
+    /// The last instruction's parts, recognised without copying what it was keyed by (a copy
+    /// of the write and frame #0 costs a retain and release of each of their strings, per
+    /// split): the same address, size, text and bytes, from the same backtrace array (the
+    /// symbolizer hands a loop's splits one), so the same frame #0.
+    private var lastPartsIP: UInt64 = 0
+    private var lastPartsSize = -1
+    private var lastPartsFrames: [BacktraceFrame] = []
+    private var lastPartsText = ""
+    private var lastPartsBytes: [UInt8] = []
+    private var lastParts: InstructionParts?
+
+    private mutating func instructionParts(_ w: InstructionWrite, frames: [BacktraceFrame]) -> InstructionParts {
+        if let parts = lastParts, w.ip == lastPartsIP, w.size == lastPartsSize, sameStorage(frames, lastPartsFrames),
+           w.text == lastPartsText, w.bytes == lastPartsBytes {
+            return parts
+        }
+        let parts = instructionParts(w, top: frames.first)
+        (lastPartsIP, lastPartsSize, lastPartsFrames, lastPartsText, lastPartsBytes) = (w.ip, w.size, frames, w.text, w.bytes)
+        lastParts = parts
+        return parts
     }
 
     private mutating func instructionParts(_ w: InstructionWrite, top: BacktraceFrame?) -> InstructionParts {
