@@ -43,14 +43,15 @@ import Testing
         #expect(hexValue(split["address"]) == target + 16 * 8)
     }
 
-    /// The same pid forks, lets its child go, execs, and forks again: its store after the exec
-    /// is caught at the instruction (nm's label), as in a process that never exec'd.
+    /// The same pid forks, lets its child go, execs parent_store, which forks again: its store
+    /// after the exec is caught at the instruction (nm's label), as in a process that never
+    /// exec'd.
     @Test(arguments: engines)
     func storeAfterAnExecIsTheInstruction(_ engine: String) throws {
-        let binary = try Fixtures.path("exec_then_store")
-        let label = try Fixtures.symbol("after_exec_store", in: binary)
+        let binary = try Fixtures.path("parent_store")
+        let label = try Fixtures.symbol("parent_store", in: binary)
         let target = try Fixtures.symbol("target", in: binary)
-        let run = try TraceRun.run(["--engine", engine] + ["-q"], [binary])
+        let run = try TraceRun.run(["--engine", engine] + ["-q"], [try Fixtures.path("exec_then_store"), binary])
         #expect(run.result.status == 0, "\(run.result.stderr)")
         #expect(run.clones.count == 2)
         let splits = run.splits(onPage: pageOf(target))
