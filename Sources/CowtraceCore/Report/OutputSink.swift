@@ -39,13 +39,13 @@ public final class OutputSink {
     }
 
     /// Only a pipe or socket gets a writing thread: its reader sets the pace, and the tracer
-    /// must not wait for it at every buffer. A file (or /dev/null) takes a 256 KiB write in
-    /// a page-cache copy, about 0.15 ms, which is what its bytes cost anyway; a second thread
-    /// would cost the tracer far more, on every system call and allocation of the whole run:
-    /// the kernel's descriptor lookups take references once the descriptor table is shared,
-    /// glibc's cancellable calls (wait4, pread) and malloc take their multi-thread paths
-    /// (scale.sh 4: ~0.6 s of the tracing thread's CPU for 262,144 splits, against ~0.05 s of
-    /// writes in line).
+    /// must not wait for it at every buffer. A file (or a device) takes a 256 KiB write in a
+    /// page-cache copy, which is what its bytes cost anyway; a second thread would cost the
+    /// tracer more, on every system call and allocation of the whole run: the kernel's
+    /// descriptor lookups take references once the descriptor table is shared, glibc's
+    /// cancellable calls (wait4, pread) and malloc take their multi-thread paths (scale.sh 4,
+    /// 262,144 splits: the tracing thread's CPU best of 7, 7.62 s with the thread, 7.02 s in
+    /// line, 7.07 s --summary-only; the writes in line take 0.03-0.16 s of it).
     static func writesOnThread(_ fd: Int32) -> Bool {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return false }
