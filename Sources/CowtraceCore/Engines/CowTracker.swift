@@ -129,13 +129,15 @@ public final class CowTracker {
     /// At the parent's clone exit: which snapshot pages the child shares, and which were
     /// already copied inside clone (by the kernel's CLONE_CHILD_SETTID / CLONE_PARENT_SETTID
     /// stores, or for no reason we can name).
-    /// `parentStill`: the parent is one thread that has run no instruction since the snapshot
-    /// (taken at the clone's entry, or at its event stop), so only the kernel's
-    /// CLONE_PARENT_SETTID store can have changed its pages since: that page alone is read again.
+    /// `parentStill`: the parent has run no instruction since the snapshot (taken at the
+    /// clone's entry, or at its event stop; one thread, or its others stopped before it), so
+    /// only the kernel's CLONE_PARENT_SETTID store can have changed its pages since: that page
+    /// alone is read again. `parentFrames`: its frames at the snapshot, when the snapshot's
+    /// differ (they hold the frames shared at the clone).
     /// `childEntries`: the child's entries of the snapshot's pages, read since the fork
     /// (only its CLONE_CHILD_SETTID page is read again).
     public func cloneCompleted(_ snapshot: Snapshot, child: pid_t, request: CloneRequest, parentStill: Bool = false,
-                               childEntries readBefore: [PagemapEntry?]? = nil) {
+                               parentFrames: [UInt64]? = nil, childEntries readBefore: [PagemapEntry?]? = nil) {
         let parent = snapshot.parent
         // Right after fork the child maps exactly what its parent maps.
         pages.inheritMappings(child: child, from: parent)
@@ -147,7 +149,7 @@ public final class CowTracker {
         let childEntries = readBefore.map { again(child, $0, tidPage: childTidPage, of: all) } ?? entries(child, all)
         // The snapshot's frames, but for the tid store's page.
         let parentEntries = parentStill && framesVisible
-            ? again(parent, snapshot.pages.map { PagemapEntry(raw: 1 << 63 | $0.frame) }, tidPage: parentTidPage, of: all)
+            ? again(parent, (parentFrames ?? snapshot.pages.map(\.frame)).map { PagemapEntry(raw: 1 << 63 | $0) }, tidPage: parentTidPage, of: all)
             : entries(parent, all)
         var splits: [Split] = []
         var shared: [(page: UInt64, frame: UInt64, kind: PageKind, region: String)] = []

@@ -111,16 +111,27 @@ public final class PageLedger {
     /// `key` moves from its set (if any) to that set with `pids` added; returns the new set
     /// (nil: fewer than two holders).
     private func join(_ key: Key, _ pids: [pid_t]) -> Int32? {
-        let old = holders[key] ?? -1
-        guard let g = retainJoined(old, pids) else { return nil }
-        if g == old {
-            groups[Int(g)].uses -= 1  // no change: the use just counted is not a new one
-        } else {
-            holders[key] = g
-            if old >= 0 { release(old) }
+        // One lookup for both the read and the write (a fork joins thousands of pages).
+        var g: Int32?
+        Self.update(&holders[key, default: -1]) { slot in
+            let old = slot
+            g = retainJoined(old, pids)
+            guard let g else { return }
+            if g == old {
+                groups[Int(g)].uses -= 1  // no change: the use just counted is not a new one
+            } else {
+                slot = g
+                if old >= 0 { release(old) }
+            }
         }
+        if g == nil { holders[key] = nil }  // it had no set (one with holders always has a set after)
         return g
     }
+
+    private static func update<T>(_ value: inout T, _ body: (inout T) -> Void) { body(&value) }
+
+    /// Stands for "no record" while a table's slot is looked up once to be filled if empty.
+    private static let absent = PageRecord(frame: .max, kind: .anon, region: "")
 
     /// The set `old` (or none: -1) with `pids` added, counted as one more use.
     private func retainJoined(_ old: Int32, _ pids: [pid_t]) -> Int32? {
@@ -173,8 +184,13 @@ public final class PageLedger {
                     }
                     for (k, t) in lastTables.enumerated() {
                         if let t {
-                            guard tables[t][page] == nil else { continue }
-                            tables[t][page] = PageRecord(frame: frame, kind: pages[i].kind, region: pages[i].region)
+                            var added = false
+                            Self.update(&tables[t][page, default: Self.absent]) { slot in
+                                guard slot.frame == Self.absent.frame else { return }
+                                slot = PageRecord(frame: frame, kind: pages[i].kind, region: pages[i].region)
+                                added = true
+                            }
+                            guard added else { continue }
                         } else {
                             let pid = groups[Int(g)].pids[k]
                             guard pagesByProcess[pid]?[page] == nil else { continue }
