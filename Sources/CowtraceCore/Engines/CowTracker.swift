@@ -142,7 +142,7 @@ public final class CowTracker {
         // Right after fork the child maps exactly what its parent maps.
         pages.inheritMappings(child: child, from: parent)
         symbolizer?.inherit(child: child, from: parent)
-        var counts: [PageKind: Int] = [:]
+        var anon = 0, file = 0, zero = 0  // not a dictionary: one hash a page, 10,000 pages a fork
         let childTidPage = request.flags.contains(.childSettid) ? request.childTidPointer.map { $0 & ~4095 } : nil
         let parentTidPage = request.flags.contains(.parentSettid) ? request.parentTidPointer.map { $0 & ~4095 } : nil
         let all = snapshot.pages.map(\.page)
@@ -167,7 +167,11 @@ public final class CowTracker {
             }
             if childFrame == p.frame && parentFrame == p.frame {
                 shared.append(p)
-                counts[p.kind, default: 0] += 1
+                switch p.kind {
+                case .anon: anon += 1
+                case .file: file += 1
+                case .zero: zero += 1
+                }
                 continue
             }
             let before = ledger.holders(frame: p.frame, page: p.page).subtracting([parent])
@@ -184,7 +188,7 @@ public final class CowTracker {
         }
         ledger.shareAll(shared, among: [parent, child])
         let sharedPages = SharedPages(parent: parent, child: child, call: request.call.rawValue,
-                                      anon: counts[.anon] ?? 0, file: counts[.file] ?? 0, zero: counts[.zero] ?? 0)
+                                      anon: anon, file: file, zero: zero)
         sharedAtClone[child] = sharedPages.total
         stream.emit(.shared(sharedPages))
         for split in splits {
