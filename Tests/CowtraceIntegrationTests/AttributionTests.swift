@@ -43,6 +43,25 @@ import Testing
         #expect(hexValue(split["address"]) == target + 16 * 8)
     }
 
+    /// The same pid forks, lets its child go, execs parent_store, which forks again: its store
+    /// after the exec is caught at the instruction (nm's label), as in a process that never
+    /// exec'd.
+    @Test(arguments: engines)
+    func storeAfterAnExecIsTheInstruction(_ engine: String) throws {
+        let binary = try Fixtures.path("parent_store")
+        let label = try Fixtures.symbol("parent_store", in: binary)
+        let target = try Fixtures.symbol("target", in: binary)
+        let run = try TraceRun.run(["--engine", engine] + ["-q"], [try Fixtures.path("exec_then_store"), binary])
+        #expect(run.result.status == 0, "\(run.result.stderr)")
+        #expect(run.clones.count == 2)
+        let splits = run.splits(onPage: pageOf(target))
+        #expect(splits.count == 1, "\(splits)")
+        let split = try #require(splits.first)
+        #expect(split["writer"] as? Int == run.clones.last?["pid"] as? Int)
+        #expect(split["cause"] as? String == "instruction", "\(split)")
+        #expect(hexValue(split["ip"]) == label)
+    }
+
     /// A second thread of the parent stores into the shared page while the main thread
     /// makes syscalls: the copy is the thread's store (its frame #0 at the label, in the
     /// thread's function), never the main thread's syscall, with or without -q.

@@ -42,6 +42,9 @@ public final class FaultEngine: CowEngine {
     private let excludeKernel: Bool
     /// tid -> perf event fd.
     private var events: [pid_t: Int32] = [:]
+    /// Threads whose event is parked: disabled while their process shares nothing, enabled
+    /// again at its next fork (a pre-fork server or a shell opened and closed one per child).
+    private var parked: Set<pid_t> = []
     public private(set) var faults = 0
     /// A disabled page-fault event on our own thread, held for the whole run: while one
     /// exists the kernel keeps its software-event static key on, so opening and closing
@@ -97,6 +100,14 @@ public final class FaultEngine: CowEngine {
     }
 
     private func openEvent(_ tid: pid_t) {
+        if parked.contains(tid), let fd = events[tid] {
+            // Enabled before the thread runs again: nothing it writes from now on is missed.
+            if cow_perf_event_enable(fd, 1) == 0 {
+                parked.remove(tid)
+                return
+            }
+            closeEvent(tid)
+        }
         guard events[tid] == nil else { return }
         let fd = cow_perf_event_open_pagefaults(tid, cookie, excludeKernel ? 1 : 0, 0)
         if fd >= 0 {
@@ -108,7 +119,15 @@ public final class FaultEngine: CowEngine {
     }
 
     private func closeEvent(_ tid: pid_t) {
+        parked.remove(tid)
         if let fd = events.removeValue(forKey: tid) { close(fd) }
+    }
+
+    /// Nothing shared any more: the thread runs at full speed with its event off (a
+    /// disabled event counts and traps nothing), kept for the process's next fork.
+    private func parkEvent(_ tid: pid_t) {
+        guard let fd = events[tid], !parked.contains(tid) else { return }
+        if cow_perf_event_enable(fd, 0) == 0 { parked.insert(tid) } else { closeEvent(tid) }
     }
 
     private func setEvent(_ tracee: Tracee, _ thread: ThreadState, enabled: Bool) {
@@ -120,7 +139,7 @@ public final class FaultEngine: CowEngine {
         if isHeld(tracee) { return .hold }
         signalDelivered(tracee, signal)
         guard tracker.shares(tracee.tgid) else {
-            if events[tracee.tid] != nil { closeEvent(tracee.tid) }  // nothing shared any more: full speed
+            parkEvent(tracee.tid)  // nothing shared any more: full speed
             tracee.observerState = nil
             masks.restoreAfterStep(tracee.tid)  // a step cut short by this stop is abandoned
             // Running free, its syscalls no longer stop it (-q): its mask may change unseen.
@@ -235,6 +254,13 @@ public final class FaultEngine: CowEngine {
     }
 
     override func codeChanged(_ pid: pid_t) { instructions.invalidate(pid) }
+
+    /// The kernel took the program's events off at exec (remove_on_exec): a parked one
+    /// enabled at its next fork would count nothing.
+    public override func execed(_ tracee: Tracee, tracer: Tracer) {
+        for tid in Array(events.keys) where tracer.tracees[tid].map({ $0.tgid == tracee.tgid }) ?? true { closeEvent(tid) }
+        super.execed(tracee, tracer: tracer)
+    }
 
     override func threadGone(_ tracee: Tracee) {
         closeEvent(tracee.tid)

@@ -10,6 +10,9 @@ public final class Tracee {
     var awaitingFirstStop = true
     /// Entry seen, exit not yet.
     var inFlight: InFlightSyscall?
+    /// During its syscall-entry stop: everything it ran before is reported (its traps, steps
+    /// or samples came first) and the call itself has not run, so it stored nothing unseen.
+    var atSyscallEntry = false
     /// During its exit stop: the call that just finished and how.
     var finished: (call: InFlightSyscall, outcome: SyscallOutcome)?
     /// The process has exec'd at least once since we started tracing it.

@@ -219,7 +219,10 @@ public final class Tracer {
             return
         }
         switch info.op {
-        case 1: syscallEntry(tracee, info)
+        case 1:
+            tracee.atSyscallEntry = true
+            syscallEntry(tracee, info)
+            tracee.atSyscallEntry = false
         case 2: syscallExit(tracee, info)
         default: break
         }
@@ -633,7 +636,15 @@ public final class Tracer {
         var busy: Set<pid_t> = []
         for tracee in tracees.values.filter({ processes.contains($0.tgid) && $0.tid != thread }) where tracees[tracee.tid] === tracee {
             if tracee.stopped {
-                if isHandling(tracee.tid) || hasDeferredStop(tracee.tid) { busy.insert(tracee.tgid) }
+                if isHandling(tracee.tid) {
+                    // At a syscall entry it has nothing more to report; elsewhere its stop
+                    // may still show a store of its own (a fault, a syscall's exit).
+                    if !tracee.atSyscallEntry { busy.insert(tracee.tgid) }
+                } else {
+                    // A stop reaped earlier and queued for the loop: reported now, as a
+                    // stop reaped here is (left queued, it made the process a contender).
+                    for item in waiter.take(where: { $0.pid == tracee.tid }) { handle(item.pid, item.status) }
+                }
                 continue
             }
             // Held in vfork, it runs no user code and cannot stop before its child lets it go.
