@@ -134,19 +134,28 @@ import Testing
         let target = try LeaveNoTraceTests.spawn([binary, "40000"], stdout: ready, stderr: "/dev/null")
         defer { kill(target, SIGKILL); _ = LeaveNoTraceTests.wait(target, seconds: 5) }
         for _ in 0..<1000 where !((try? String(contentsOfFile: ready, encoding: .utf8)) ?? "").contains("ready") { usleep(10_000) }
-        let out = Fixtures.directory + "/mm-\(UUID().uuidString).log"
-        let reader = try LeaveNoTraceTests.spawn([Paths.cowtrace, "pages", "\(target)"], stdout: "/dev/null", stderr: out)
         // Killed once cowtrace has its pagemap open (the maps are read): the pages are being read.
         let pagemap = "/proc/\(target)/pagemap"
-        let opened = {
+        let opened = { (reader: pid_t) in
             (3..<16).contains { fd in
                 var buffer = [CChar](repeating: 0, count: 256)
                 let n = readlink("/proc/\(reader)/fd/\(fd)", &buffer, buffer.count - 1)
                 return n > 0 && String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == pagemap
             }
         }
-        for _ in 0..<20_000 where !opened() { usleep(200) }
-        #expect(opened(), "cowtrace never opened \(pagemap)")
+        // A read can end between two looks (the whole of it takes milliseconds): then it is
+        // made again, until one is caught with the file open.
+        var reader: pid_t = 0, out = "", caught = false
+        for _ in 0..<10 where !caught {
+            out = Fixtures.directory + "/mm-\(UUID().uuidString).log"
+            reader = try LeaveNoTraceTests.spawn([Paths.cowtrace, "pages", "\(target)"], stdout: "/dev/null", stderr: out)
+            var status: Int32 = 0
+            while !caught && waitpid(reader, &status, WNOHANG) == 0 {
+                caught = opened(reader)
+                if !caught { usleep(100) }
+            }
+        }
+        #expect(caught, "cowtrace was never seen with \(pagemap) open")
         kill(target, SIGKILL)
         let status = LeaveNoTraceTests.wait(reader)
         let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
