@@ -143,6 +143,39 @@ import Testing
 
     /// Without syscall stops the mapping calls are recorded as samples: a shared page the
     /// child discards with madvise(MADV_DONTNEED) is dropped (reason madvise), not copied.
+    /// A parent's second thread stores into 256 shared pages without pause (on a CPU of its
+    /// own) while the main thread forks, four times. Each fork is taken at its event stop
+    /// (-q), after the writer ran on; the other threads are stopped before the snapshot and
+    /// held, so the parent's pages are not read again at the clone's exit. For each child,
+    /// each page is the parent's copy exactly once: the writer's store (nm's `beside_store`)
+    /// or, copied between the kernel's fork and the event stop, a copy inside clone (the
+    /// frames shared at the clone are the child's; the parent's, those the snapshot read).
+    /// None is missed (taking the shared frames for the parent's shows those copies as pages
+    /// still shared, dropped at the child's exit), none unexplained, none the children's.
+    @Test(arguments: [["--engine", "record", "--no-syscall-stops"], ["--engine", "record"]])
+    func forkBesideARunningWriterThread(_ options: [String]) throws {
+        let binary = try Fixtures.path("fork_beside_writer")
+        let store = try Fixtures.symbol("beside_store", in: binary)
+        let pages = try Fixtures.symbol("beside", in: binary)
+        let run = try TraceRun.run(["-q"] + options, [binary])
+        #expect(run.result.status == 0, "\(run.result.stderr.suffix(2000))")
+        let parent = try #require(run.clones.first?["pid"] as? Int)
+        let children = run.clones.filter { $0["shares_memory"] as? Bool == false }.compactMap { $0["child"] as? Int }
+        #expect(children.count == 4)
+        let splits = run.splits.filter { hexValue($0["page"]).map { $0 >= pages && $0 < pages + 256 * 4096 } ?? false }
+        for child in children {
+            let copied = splits.filter { ($0["others"] as? [Int])?.contains(child) == true }.compactMap { hexValue($0["page"]) }
+            #expect(copied.count == 256 && Set(copied).count == 256, "child \(child): \(copied.count) splits; \(run.result.stderr.suffix(2000))")
+        }
+        let odd = splits.filter { split in
+            guard split["writer"] as? Int == parent else { return true }
+            if split["cause"] as? String == "instruction" { return hexValue(split["ip"]) != store }
+            return split["cause"] as? String != "unknown" || (split["note"] as? String)?.contains("copied in the parent inside clone") != true
+        }
+        #expect(odd.isEmpty, "\(odd.prefix(3))")
+        #expect(run.summary?["lost_samples"] as? Int == 0)
+    }
+
     @Test func discardedPageIsADropWithoutSyscallStops() throws {
         let binary = try Fixtures.path("no_cow")
         let run = try TraceRun.run(["--engine", "record", "-q", "--no-syscall-stops"], [binary, "dontneed"])

@@ -142,11 +142,16 @@ public class CowEngine: TraceObserver, StopArbiter {
         if tracker.shares(tracee.tgid) { entrySweep(tracee, call, clone: clone) }
         if let clone, !clone.sharesMemory {
             // The other threads stay stopped until the ledger is built at clone exit: what
-            // they would write right after the fork would go unwatched.
+            // they would write right after the fork would go unwatched. Stopped before the
+            // snapshot, each of them in a stop, they run nothing until then: the process is as
+            // still as a single thread inside clone, whose pages are not read again at its exit.
             let siblings = tracer.tracees.values.contains(where: { $0.tgid == tracee.tgid && $0.tid != tracee.tid })
-            clones[tracee.tid] = CloneInFlight(snapshot: tracker.snapshot(parent: tracee.tgid), takenLate: tracer.lateEntry,
-                                               holdsSiblings: siblings)
             if siblings { tracer.pauseThreads(of: tracee.tgid, except: tracee.tid) }
+            // (A break's prompt may step a thread: then the pages are read again.)
+            let still = tracker.breaker == nil
+                && (!siblings || !exitingThreads.contains { tracer.tracees[$0]?.tgid == tracee.tgid } && tracer.othersStopped(of: tracee.tgid, except: tracee.tid))
+            clones[tracee.tid] = CloneInFlight(snapshot: tracker.snapshot(parent: tracee.tgid), takenLate: tracer.lateEntry,
+                                               holdsSiblings: siblings, parentStill: still)
         }
         fireBreak(tracee, tracer: tracer)
     }
@@ -162,8 +167,8 @@ public class CowEngine: TraceObserver, StopArbiter {
         var child: pid_t?
         if let clone, let inFlight = clones[tracee.tid], case .value(let value) = outcome, value > 0 {
             child = pid_t(value)
-            tracker.cloneCompleted(inFlight.snapshot, child: pid_t(value), request: clone,
-                                   parentStill: !inFlight.holdsSiblings, childEntries: inFlight.childEntries)
+            tracker.cloneCompleted(inFlight.snapshot, child: pid_t(value), request: clone, parentStill: inFlight.parentStill,
+                                   parentFrames: inFlight.parentFrames, childEntries: inFlight.childEntries)
         }
         // Before a new child runs: what changed now is this syscall's doing.
         if tracker.shares(tracee.tgid) {
@@ -217,12 +222,18 @@ public class CowEngine: TraceObserver, StopArbiter {
         // tid store can differ (a page copied eagerly at fork, pinned, is the child's copy).
         let siblings = tracer.tracees.values.contains { $0.tgid == parent.tgid && $0.tid != parent.tid }
         let entries = tracker.entries(child, snapshot.pages.map(\.page))
+        // The parent (if still) maps what the snapshot read, not the frames shared at the clone.
+        var parentFrames: [UInt64]?
         for (i, entry) in entries.enumerated() {
             guard let entry, entry.present, entry.frame != 0, entry.frame != snapshot.pages[i].frame else { continue }
             let page = snapshot.pages[i].page
             if page == childTidPage && page != parentTidPage { continue }
-            if page == parentTidPage || siblings { snapshot.pages[i].frame = entry.frame }
+            if page == parentTidPage || siblings {
+                if parentFrames == nil { parentFrames = snapshot.pages.map(\.frame) }
+                snapshot.pages[i].frame = entry.frame
+            }
         }
+        clones[parent.tid]?.parentFrames = parentFrames
         clones[parent.tid]?.snapshot = snapshot
         clones[parent.tid]?.childEntries = entries
     }

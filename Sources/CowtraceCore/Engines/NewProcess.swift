@@ -32,6 +32,13 @@ struct CloneInFlight {
     var takenLate: Bool
     /// The process's other threads are held stopped until the clone's exit.
     var holdsSiblings: Bool
+    /// Nothing but the kernel's CLONE_PARENT_SETTID store can change the parent's pages from
+    /// the snapshot to the clone's exit: it is one thread, or its other threads were all
+    /// stopped before the snapshot (and are held).
+    var parentStill: Bool
+    /// The parent's frames as the snapshot read them, where the snapshot was made to hold the
+    /// frames shared at the clone instead (read at the event stop, in the child).
+    var parentFrames: [UInt64]? = nil
     /// The child's pagemap entries of the snapshot's pages, read at the clone's event stop
     /// (a late snapshot): until the clone's exit only its CLONE_CHILD_SETTID store can change them.
     var childEntries: [PagemapEntry?]? = nil

@@ -97,6 +97,7 @@ public final class PageLedger {
         groupNumbers[groups[Int(g)].pids] = nil
         groups[Int(g)].pids = []
         freeGroups.append(g)
+        freedCount += 1
         // A freed number may come back as another set: what was learnt of it is void.
         joined = [:]
         leftBy = [:]
@@ -110,17 +111,44 @@ public final class PageLedger {
 
     /// `key` moves from its set (if any) to that set with `pids` added; returns the new set
     /// (nil: fewer than two holders).
-    private func join(_ key: Key, _ pids: [pid_t]) -> Int32? {
-        let old = holders[key] ?? -1
-        guard let g = retainJoined(old, pids) else { return nil }
-        if g == old {
-            groups[Int(g)].uses -= 1  // no change: the use just counted is not a new one
-        } else {
-            holders[key] = g
-            if old >= 0 { release(old) }
+    /// `last`: the move made last in a bulk join (the same `pids`), reused without a lookup
+    /// while no set number has been freed since.
+    private func join(_ key: Key, _ pids: [pid_t], last: UnsafeMutablePointer<LastMove>? = nil) -> Int32? {
+        // One lookup for both the read and the write (a fork joins thousands of pages).
+        var g: Int32?
+        Self.update(&holders[key, default: -1]) { slot in
+            let old = slot
+            if let last, last.pointee.from == old, last.pointee.freed == freedCount {
+                groups[Int(last.pointee.to)].uses += 1
+                g = last.pointee.to
+            } else {
+                g = retainJoined(old, pids)
+                if let last, let g { last.pointee = LastMove(from: old, to: g, freed: freedCount) }
+            }
+            guard let g else { return }
+            if g == old {
+                groups[Int(g)].uses -= 1  // no change: the use just counted is not a new one
+            } else {
+                slot = g
+                if old >= 0 { release(old) }
+            }
         }
+        if g == nil { holders[key] = nil }  // it had no set (one with holders always has a set after)
         return g
     }
+
+    private static func update<T>(_ value: inout T, _ body: (inout T) -> Void) { body(&value) }
+
+    struct LastMove {
+        var from: Int32 = -2
+        var to: Int32 = -1
+        var freed = 0
+    }
+    /// Set numbers freed so far: a move worked out before may name a number reused since.
+    private var freedCount = 0
+
+    /// Stands for "no record" while a table's slot is looked up once to be filled if empty.
+    private static let absent = PageRecord(frame: .max, kind: .anon, region: "")
 
     /// The set `old` (or none: -1) with `pids` added, counted as one more use.
     private func retainJoined(_ old: Int32, _ pids: [pid_t]) -> Int32? {
@@ -148,13 +176,16 @@ public final class PageLedger {
 
     /// `share` for many pages among the same processes (a fork: every page the parent has
     /// present joins the child), with the tables sized once and each process's own table
-    /// held while it is filled.
+    /// held while it is filled. Processes that share nothing yet (the fork of a process that
+    /// shares nothing: a server's BGSAVE) end up with the same records: one table is filled
+    /// and given to each of them, copied at its first change (after the fork, not inside it).
     public func shareAll(_ pages: [(page: UInt64, frame: UInt64, kind: PageKind, region: String)], among pids: [pid_t]) {
         guard !pages.isEmpty else { return }
         holders.reserveCapacity(holders.count + pages.count)
-        var tables = pids.map { pid in
+        let fresh = pids.count > 1 && Set(pids).count == pids.count && pids.allSatisfy { pagesByProcess[$0] == nil }
+        var tables = pids.enumerated().map { i, pid in
             var table = pagesByProcess.removeValue(forKey: pid) ?? [:]
-            table.reserveCapacity(table.count + pages.count)
+            if !fresh || i == 0 { table.reserveCapacity(table.count + pages.count) }
             return table
         }
         let onRecord = self.onRecord
@@ -162,19 +193,27 @@ public final class PageLedger {
         // before, a grandparent, whose table stays in place), for the set met last.
         var lastSet: Int32 = -1
         var lastTables: [Int?] = []
+        var lastMove = LastMove()
         tables.withUnsafeMutableBufferPointer { tables in
             pages.withUnsafeBufferPointer { pages in
                 for i in pages.indices {
                     let page = pages[i].page, frame = pages[i].frame
-                    guard let g = join(Key(frame: frame, page: page), pids) else { continue }
+                    guard let g = withUnsafeMutablePointer(to: &lastMove, { join(Key(frame: frame, page: page), pids, last: $0) }) else { continue }
                     if g != lastSet {
                         lastSet = g
                         lastTables = groups[Int(g)].pids.map { pids.firstIndex(of: $0) }
                     }
                     for (k, t) in lastTables.enumerated() {
                         if let t {
-                            guard tables[t][page] == nil else { continue }
-                            tables[t][page] = PageRecord(frame: frame, kind: pages[i].kind, region: pages[i].region)
+                            if fresh && t != 0 { continue }  // the first table's records, at the end
+                            var added = false
+                            Self.update(&tables[t][page, default: Self.absent]) { slot in
+                                guard slot.frame == Self.absent.frame else { return }
+                                slot = PageRecord(frame: frame, kind: pages[i].kind, region: pages[i].region)
+                                added = true
+                            }
+                            guard added else { continue }
+                            if fresh { for _ in 1..<pids.count { onRecord?(page, true) } }
                         } else {
                             let pid = groups[Int(g)].pids[k]
                             guard pagesByProcess[pid]?[page] == nil else { continue }
@@ -185,7 +224,11 @@ public final class PageLedger {
                 }
             }
         }
-        for (i, table) in tables.enumerated() where !table.isEmpty { pagesByProcess[pids[i]] = table }
+        if fresh {
+            if !tables[0].isEmpty { for pid in pids { pagesByProcess[pid] = tables[0] } }
+        } else {
+            for (i, table) in tables.enumerated() where !table.isEmpty { pagesByProcess[pids[i]] = table }
+        }
     }
 
     /// `pid` no longer maps its old frame at `page` (it wrote it, or the page is gone).

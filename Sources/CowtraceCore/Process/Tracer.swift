@@ -542,6 +542,17 @@ public final class Tracer {
     /// handled or with a stop of their own still to handle.
     public func resumeThreads(of tgid: pid_t) { resumeStopped { $0.tgid == tgid } }
 
+    /// Whether every thread of `tgid` but `tid` is in a stop we reaped and have not yet
+    /// handled nor resumed from; none with a stop of its own still queued (handling it may
+    /// let it go on: from its exit stop the kernel stores its CLONE_CHILD_CLEARTID word on
+    /// the way out), and no thread /proc lists that we have not seen stop (a new one whose
+    /// CLONE_CHILD_SETTID store may still come). A stopped thread runs nothing.
+    public func othersStopped(of tgid: pid_t, except tid: pid_t) -> Bool {
+        ProcFS.threads(of: tgid).allSatisfy { other in
+            other == tid || tracees[other].map { $0.tgid == tgid && $0.stopped && !hasDeferredStop(other) && !isHandling(other) } == true
+        }
+    }
+
     /// Makes a running tracee stop. PTRACE_INTERRUPT works on seized tracees only; the
     /// others get a SIGSTOP of ours, recognised and swallowed when it is reported. A seized
     /// tracee is always interrupted, even one whose first stop is due: an attached thread's
