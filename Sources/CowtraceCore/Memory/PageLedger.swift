@@ -112,18 +112,18 @@ public final class PageLedger {
     /// `key` moves from its set (if any) to that set with `pids` added; returns the new set
     /// (nil: fewer than two holders).
     /// `last`: the move made last in a bulk join (the same `pids`), reused without a lookup
-    /// while no set number has been freed since.
-    private func join(_ key: Key, _ pids: [pid_t], last: UnsafeMutablePointer<LastMove>? = nil) -> Int32? {
+    /// while no set number has been freed since (a fresh one matches nothing).
+    private func join(_ key: Key, _ pids: [pid_t], last: inout LastMove) -> Int32? {
         // One lookup for both the read and the write (a fork joins thousands of pages).
         var g: Int32?
         Self.update(&holders[key, default: -1]) { slot in
             let old = slot
-            if let last, last.pointee.from == old, last.pointee.freed == freedCount {
-                groups[Int(last.pointee.to)].uses += 1
-                g = last.pointee.to
+            if last.from == old, last.freed == freedCount {
+                groups[Int(last.to)].uses += 1
+                g = last.to
             } else {
                 g = retainJoined(old, pids)
-                if let last, let g { last.pointee = LastMove(from: old, to: g, freed: freedCount) }
+                if let g { last = LastMove(from: old, to: g, freed: freedCount) }
             }
             guard let g else { return }
             if g == old {
@@ -167,7 +167,8 @@ public final class PageLedger {
 
     /// Records that `pids` all map `frame` at `page`.
     public func share(page: UInt64, frame: UInt64, kind: PageKind, region: String, among pids: [pid_t]) {
-        guard let g = join(Key(frame: frame, page: page), pids) else { return }
+        var none = LastMove()
+        guard let g = join(Key(frame: frame, page: page), pids, last: &none) else { return }
         for pid in groups[Int(g)].pids where pagesByProcess[pid]?[page] == nil {
             pagesByProcess[pid, default: [:]][page] = PageRecord(frame: frame, kind: kind, region: region)
             onRecord?(page, true)
@@ -198,7 +199,7 @@ public final class PageLedger {
             pages.withUnsafeBufferPointer { pages in
                 for i in pages.indices {
                     let page = pages[i].page, frame = pages[i].frame
-                    guard let g = withUnsafeMutablePointer(to: &lastMove, { join(Key(frame: frame, page: page), pids, last: $0) }) else { continue }
+                    guard let g = join(Key(frame: frame, page: page), pids, last: &lastMove) else { continue }
                     if g != lastSet {
                         lastSet = g
                         lastTables = groups[Int(g)].pids.map { pids.firstIndex(of: $0) }

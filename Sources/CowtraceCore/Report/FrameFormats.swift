@@ -8,9 +8,7 @@ final class FrameFormats {
     private var bytes: [UInt64: (bytes: [UInt8], text: String)] = [:]
     private var instructions: [UInt64: (write: InstructionWrite, top: BacktraceFrame?, text: [UInt8])] = [:]
     private var repeated: [[UInt64]: (frames: [BacktraceFrame], text: [UInt8])] = [:]
-    private var lastInstruction: (write: InstructionWrite, top: BacktraceFrame?, text: [UInt8])?
     private var lastText: (frames: [BacktraceFrame], source: String?, text: String)?
-    private var lastRepeated: (frames: [BacktraceFrame], text: [UInt8])?
     private var lastObject: (frames: [BacktraceFrame], json: JSONValue)?
     private let limit = 4096
 
@@ -42,7 +40,7 @@ final class FrameFormats {
     func appendInstructionText(_ w: InstructionWrite, frames: [BacktraceFrame], into out: inout [UInt8]) {
         if !(w.ip == lastInstructionIP && w.size == lastInstructionSize && sameStorage(frames, lastInstructionFrames)
             && w.text == lastInstructionString) {
-            let text = instructionText(w, top: frames.first)
+            let text = instructionTextLookedUp(w, top: frames.first)
             (lastInstructionIP, lastInstructionSize, lastInstructionFrames) = (w.ip, w.size, frames)
             (lastInstructionString, lastInstructionText) = (w.text, text)
         }
@@ -52,16 +50,12 @@ final class FrameFormats {
     private var lastRepeatedFrames: [BacktraceFrame] = []
     private var lastRepeatedText: [UInt8] = []
 
+    /// Past the last one (recognised by the callers above): the table, else formatted now.
     private func repeatedTextLookedUp(_ frames: [BacktraceFrame]) -> [UInt8] {
-        if let last = lastRepeated, sameStorage(last.frames, frames) { return last.text }
         let key = frames.map(\.ip)
-        if let hit = repeated[key], hit.frames == frames {
-            lastRepeated = hit
-            return hit.text
-        }
+        if let hit = repeated[key], hit.frames == frames { return hit.text }
         let text = Array(TextRenderer.repeatedText(frames).utf8)
         if repeated.count < limit { repeated[key] = (frames, text) }
-        lastRepeated = (frames, text)
         return text
     }
 
@@ -71,17 +65,10 @@ final class FrameFormats {
     private var lastInstructionString = ""
     private var lastInstructionText: [UInt8] = []
 
-    func instructionText(_ w: InstructionWrite, top: BacktraceFrame?) -> [UInt8] {
-        if let last = lastInstruction, last.write.ip == w.ip, last.write.text == w.text, last.write.size == w.size, last.top == top {
-            return last.text
-        }
-        if let hit = instructions[w.ip], hit.write.text == w.text, hit.write.size == w.size, hit.top == top {
-            lastInstruction = hit
-            return hit.text
-        }
+    private func instructionTextLookedUp(_ w: InstructionWrite, top: BacktraceFrame?) -> [UInt8] {
+        if let hit = instructions[w.ip], hit.write.text == w.text, hit.write.size == w.size, hit.top == top { return hit.text }
         let text = Array(TextRenderer.instructionText(w, top: top).utf8)
         if instructions.count < limit { instructions[w.ip] = (w, top, text) }
-        lastInstruction = (w, top, text)
         return text
     }
 

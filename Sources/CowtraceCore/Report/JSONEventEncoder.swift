@@ -133,8 +133,6 @@ public struct JSONEventEncoder {
     /// around the address written (twice: `address` and `ranges`) and the stack id.
     private var instructionFields: [UInt64: (write: InstructionWrite, top: BacktraceFrame?, parts: InstructionParts)] = [:]
 
-    private var lastInstruction: (write: InstructionWrite, top: BacktraceFrame?, parts: InstructionParts)?
-
     private struct InstructionParts {
         let beforeAddress: [UInt8]
         let beforeRangeAddress: [UInt8]
@@ -164,12 +162,7 @@ public struct JSONEventEncoder {
     }
 
     private mutating func instructionParts(_ w: InstructionWrite, top: BacktraceFrame?) -> InstructionParts {
-        if let last = lastInstruction, last.write.ip == w.ip, last.write.text == w.text, last.write.size == w.size,
-           last.write.bytes == w.bytes, last.top == top {
-            return last.parts
-        }
         if let hit = instructionFields[w.ip], hit.write.text == w.text, hit.write.size == w.size, hit.write.bytes == w.bytes, hit.top == top {
-            lastInstruction = hit
             return hit.parts
         }
         func encoded(_ fields: [(String, JSONValue)]) -> [UInt8] {
@@ -191,7 +184,6 @@ public struct JSONEventEncoder {
                 + encoded([("syscall", .null), ("syscall_line", .null), ("clone_flag", .null), ("symbol", symbol), ("source", .string(top?.source))])
                 + Array(#","stack":"#.utf8))
         if instructionFields.count < 4096 { instructionFields[w.ip] = (w, top, parts) }
-        lastInstruction = (w, top, parts)
         return parts
     }
 

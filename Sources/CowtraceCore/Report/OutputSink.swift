@@ -85,25 +85,30 @@ public final class OutputSink {
 
     public func write(_ text: String) {
         buffer.append(contentsOf: text.utf8)
-        if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && text.utf8.last == 10 { flush() }
+        appended(endingLine: text.utf8.last == 10)
     }
 
     /// Appends what `build` writes straight into the buffer (no intermediate copy).
     public func append(_ build: (inout [UInt8]) -> Void) {
         build(&buffer)
-        if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && buffer.last == 10 { flush() }
+        appended(endingLine: buffer.last == 10)
     }
 
     /// The same, with `value` handed to `build` rather than captured: a closure capturing a
     /// split copies it (a retain and release of each of its strings and arrays, per line).
     public func append<Value>(_ value: Value, _ build: (Value, inout [UInt8]) -> Void) {
         build(value, &buffer)
-        if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && buffer.last == 10 { flush() }
+        appended(endingLine: buffer.last == 10)
     }
 
     public func write(bytes: [UInt8]) {
         buffer.append(contentsOf: bytes)
-        if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && bytes.last == 10 { flush() }
+        appended(endingLine: bytes.last == 10)
+    }
+
+    /// After each append: a full buffer goes out, and a terminal gets each line as it ends.
+    private func appended(endingLine: Bool) {
+        if buffer.count >= Self.flushSize { handOver() } else if lineBuffered && endingLine { flush() }
     }
 
     /// A full buffer: to the writing thread (a pipe or socket), else written here.
