@@ -45,4 +45,13 @@ import Testing
         #expect(ProcFS.parentPid(parsingStat: Array("7 (a) b) (c) R 42 7 7 0".utf8)) == 42)
         #expect(ProcFS.parentPid(parsingStat: Array("1 (x) S".utf8)) == nil)
     }
+    /// libdw's default debug path is ":.debug:/usr/lib/debug" (libdwfl.h): beside the file, in
+    /// its .debug directory, under /usr/lib/debug; named by .gnu_debuglink, else the file's name.
+    @Test func debugLinkCandidatesFollowLibdwDefaultPath() {
+        #expect(DebugFileLookup.linkCandidates(file: "/usr/bin/bash", debuglink: "0b1d.debug")
+                == ["/usr/bin/0b1d.debug", "/usr/bin/.debug/0b1d.debug", "/usr/lib/debug/usr/bin/0b1d.debug"])
+        #expect(DebugFileLookup.linkCandidates(file: "/opt/app/server", debuglink: nil)
+                == ["/opt/app/.debug/server", "/usr/lib/debug/opt/app/server"])
+        #expect(DebugFileLookup.linkCandidates(file: "relative/file", debuglink: "x.debug").isEmpty)
+    }
 }

@@ -132,4 +132,32 @@ import Testing
             #expect(start + UInt64(within) == offset, "\(name) at \(addressLine)")
         }
     }
+    /// A program with no debug file anywhere (bash): libdw's standard search ends by loading
+    /// the debuginfod client (libcurl, GnuTLS, Kerberos) into cowtrace, for a server nobody
+    /// named. The dynamic linker's own account (LD_DEBUG=files) says what was loaded; libc's
+    /// frame #0 still gets its source line from libc6-dbg's file by build-id, as addr2line says.
+    @Test func noDebuginfodClientWithoutServers() throws {
+        let json = Fixtures.directory + "/events-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: json) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["LD_DEBUG"] = "files"
+        environment["DEBUGINFOD_URLS"] = nil
+        let result = try Command.run([Paths.cowtrace, "-q", "--json", json, "-o", "/dev/null", "/bin/bash", "-c", "/bin/true; /bin/true"],
+                                     environment: environment)
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("file=libdw.so.1"), "LD_DEBUG had no effect: \(result.stderr.prefix(500))")
+        #expect(!result.stderr.contains("libdebuginfod"))
+        let events = TraceRun.parseEvents((try? String(contentsOfFile: json, encoding: .utf8)) ?? "")
+        let libcFrames = events.filter { $0["event"] as? String == "split" }.compactMap { ($0["backtrace"] as? [[String: Any]])?.first }
+            .filter { ($0["module"] as? String)?.hasSuffix("/libc.so.6") == true }
+        let frame = try #require(libcFrames.first, "no libc frame #0 among the splits")
+        let module = try #require(frame["module"] as? String)
+        let offset = try #require(hexValue(frame["module_offset"]))
+        // addr2line joins libc's relative directory twice ("./posix/./posix/fork.c:127"): the
+        // file's name and the line are what must agree.
+        let line = try Fixtures.sourceLine(of: offset, in: module)
+        let source = try #require(frame["source"] as? String, "no source line: \(frame)")
+        #expect(!line.hasPrefix("??") && (source as NSString).lastPathComponent == (line as NSString).lastPathComponent,
+                "\(frame) against addr2line \(line)")
+    }
 }

@@ -21,7 +21,7 @@ final class DebugFiles {
 
         fileprivate init?(path: String) {
             callbacks = .allocate(capacity: 1)
-            callbacks.initialize(to: Dwfl_Callbacks(find_elf: dwfl_build_id_find_elf, find_debuginfo: dwfl_standard_find_debuginfo,
+            callbacks.initialize(to: Dwfl_Callbacks(find_elf: dwfl_build_id_find_elf, find_debuginfo: DebugFileLookup.find,
                                                     section_address: dwfl_offline_section_address, debuginfo_path: nil))
             guard let dwfl = dwfl_begin(callbacks) else {
                 callbacks.deallocate()

@@ -27,7 +27,7 @@ final class DebugInfo {
         self.files = files
         callbacks = .allocate(capacity: 1)
         callbacks.initialize(to: Dwfl_Callbacks(find_elf: dwfl_linux_proc_find_elf,
-                                                find_debuginfo: dwfl_standard_find_debuginfo,
+                                                find_debuginfo: DebugFileLookup.find,
                                                 section_address: nil, debuginfo_path: nil))
         guard let dwfl = dwfl_begin(callbacks) else {
             callbacks.deallocate()
