@@ -195,7 +195,17 @@ public final class SummaryCollector: EventRenderer {
             builder.add(split, time: builder.log.keepsEvents ? encoder.elapsed() : nil)
         case .drop(let d) where !builder.log.keepsEvents:
             builder.addDrops(d.pages.count)
-        case .shared, .reuse, .drop, .clone, .exit, .summary:
+        case .shared(let s):
+            // Typed too: a fork, a clone and an exit are events per child.
+            for pid in [s.parent, s.child] {
+                if let seen = encoder.firstSight(of: pid) { builder.addProcess(pid, program: seen.program, name: seen.name) }
+            }
+            builder.add(s)
+        case .clone(let c):
+            builder.add(c)
+        case .exit(let e):
+            builder.add(e)
+        case .reuse, .drop, .summary:
             encoder.encode(event) { kind, fields in try? builder.add(kind, fields) }
         default: break
         }

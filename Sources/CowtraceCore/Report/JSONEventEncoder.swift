@@ -207,12 +207,19 @@ public struct JSONEventEncoder {
     /// A `process` event the first time a pid is named: its executable and its name as ps
     /// shows it (comm: redis-server runs /usr/bin/redis-check-rdb), for "prog pid N".
     private mutating func nameProgram(_ pid: pid_t, _ emit: (String, [(String, JSONValue)]) -> Void) {
-        guard programsSeen.insert(pid).inserted else { return }
+        guard let (path, comm) = firstSight(of: pid) else { return }
+        emit("process", [("pid", .int32(pid)), ("program", .string(path)), ("name", .string(comm))])
+    }
+
+    /// The program and name of a pid seen for the first time (its `process` event); nil
+    /// after the first time, or when the pid is gone.
+    mutating func firstSight(of pid: pid_t) -> (program: String, name: String?)? {
+        guard programsSeen.insert(pid).inserted else { return nil }
         var buffer = [CChar](repeating: 0, count: 4096)
-        guard let n = try? systemCall("readlink", pid: pid, { readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1) }) else { return }
+        guard let n = try? systemCall("readlink", pid: pid, { readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1) }) else { return nil }
         let path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let comm = (try? readWholeFile("/proc/\(pid)/comm", pid: pid)).map { String(decoding: $0.prefix { $0 != 10 }, as: UTF8.self) }
-        emit("process", [("pid", .int32(pid)), ("program", .string(path)), ("name", .string(comm))])
+        return (path, comm)
     }
 
     /// Microseconds since this encoder was made (the start of the trace).

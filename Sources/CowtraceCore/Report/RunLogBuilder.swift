@@ -190,6 +190,35 @@ public struct RunLogBuilder {
         if log.keepsEvents { log.splits.append(split) }
     }
 
+    /// The run's other events of a live run, with the values their JSON objects would read
+    /// back as (`add(_:_:)` from `JSONEventEncoder.encode`; the report tests hold them equal),
+    /// without building and searching the objects: a fork and an exit are events per child.
+    public mutating func addProcess(_ pid: pid_t, program: String, name: String?) {
+        sequence += 1
+        log.programs[pid] = program
+        if let name, !name.isEmpty { log.names[pid] = name }
+    }
+
+    public mutating func add(_ s: SharedPages) {
+        sequence += 1
+        log.shares.append(RunLog.Share(parent: s.parent, child: s.child, call: s.call, anon: s.anon, file: s.file, zero: s.zero))
+    }
+
+    public mutating func add(_ c: CloneRecord) {
+        sequence += 1
+        log.clones.append(RunLog.Clone(pid: c.pid, child: c.child, call: c.syscall, flags: c.flags, sharesMemory: c.sharesMemory,
+                                       sharedPages: c.sharedPages))
+    }
+
+    public mutating func add(_ e: ExitRecord) {
+        guard e.isLeader else { return }
+        sequence += 1
+        switch e.how {
+        case .exited(let code): log.exits.append(RunLog.Exit(pid: e.tid, status: Int(code), signal: nil))
+        case .killed(let signal, _): log.exits.append(RunLog.Exit(pid: e.tid, status: nil, signal: SignalNames.name(signal)))
+        }
+    }
+
     /// Drops of a live run that keeps no events: only their count matters (a process
     /// leaving thousands of shared pages at its exit).
     public mutating func addDrops(_ count: Int) {
