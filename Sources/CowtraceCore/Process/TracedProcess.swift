@@ -13,8 +13,8 @@ public final class TracedProcess {
     private var pagemapFailed = false
     /// /proc/PID/maps as last read; nil once it may have changed.
     var mappings: [Mapping]?
-    /// Decoded instructions by address.
-    var instructions: [UInt64: DecodedInstruction] = [:]
+    /// Decoded instructions by address: its fork family's table (see `InstructionTable`).
+    var instructions = InstructionTable()
 
     init(pid: pid_t) {
         self.pid = pid
@@ -50,7 +50,7 @@ public final class TracedProcess {
         pagemapFile = nil
         mapsFile = nil
         mappings = nil
-        instructions.removeAll()
+        instructions = InstructionTable()
     }
 
     var openDescriptors: Int { (pagemapFile == nil ? 0 : 1) + (mapsFile == nil ? 0 : 1) + (memory.isOpen ? 1 : 0) }
@@ -77,18 +77,26 @@ public final class ProcessTable {
         processes.removeValue(forKey: pid)?.close()
     }
 
-    /// A child right after fork maps what its parent maps, and its code is the parent's: the
-    /// instructions decoded in the parent serve the child (a forked child writes with the
-    /// same instructions as its parent did before it, and every child of a pre-fork server
-    /// or a shell would decode them again).
+    /// A child right after fork maps what its parent maps, and its code is the parent's: it
+    /// joins its parent's instruction table (a forked child writes with the same instructions
+    /// as its parent did before it, and with those its siblings did after their forks: every
+    /// child of a pre-fork server or a shell would decode them again, reading its memory).
     func inheritMappings(child: pid_t, from parent: pid_t) {
         open(child)
         guard let parent = processes[parent], let child = processes[child] else { return }
         if let mappings = parent.mappings { child.mappings = mappings }
-        if child.instructions.isEmpty { child.instructions = parent.instructions }
+        if child.instructions.byAddress.isEmpty { child.instructions = parent.instructions }
     }
 
     /// For the debug report: what is kept must follow the live processes.
     public var count: Int { processes.count }
     public var openDescriptors: Int { processes.values.reduce(0) { $0 + $1.openDescriptors } }
+}
+
+/// Instructions decoded from the code of a fork family: a child maps its parent's code at the
+/// same addresses, so what one of them decodes serves them all. A process whose code changes
+/// (exec, or a mapping of code changed: `InstructionCache.invalidate`) leaves for a table of
+/// its own; the others keep theirs. Dropped with the last process holding it.
+final class InstructionTable {
+    var byAddress: [UInt64: DecodedInstruction] = [:]
 }
