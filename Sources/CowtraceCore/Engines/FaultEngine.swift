@@ -43,7 +43,8 @@ public final class FaultEngine: CowEngine {
     /// tid -> perf event fd.
     private var events: [pid_t: Int32] = [:]
     /// Threads whose event is parked: disabled while their process shares nothing, enabled
-    /// again at its next fork (a pre-fork server or a shell opened and closed one per child).
+    /// again at its next fork (a pre-fork server or a shell opened and closed one per child);
+    /// without a filter that holds traps back only (`parkEvent`).
     private var parked: Set<pid_t> = []
     public private(set) var faults = 0
     /// A disabled page-fault event on our own thread, held for the whole run: while one
@@ -124,8 +125,13 @@ public final class FaultEngine: CowEngine {
     }
 
     /// Nothing shared any more: the thread runs at full speed with its event off (a
-    /// disabled event counts and traps nothing), kept for the process's next fork.
+    /// disabled event counts and traps nothing), kept for the process's next fork. Behind a
+    /// filter that holds traps back the event stays on: none of the process's pages is marked
+    /// any more, so its faults stop nothing (a page of another process's at the same address
+    /// may, and is let go), and turning it off and on again cost two ioctls a child of a shell
+    /// (~14 us each: many_children).
     private func parkEvent(_ tid: pid_t) {
+        guard filter?.holdsTrapsBack != true else { return }
         guard let fd = events[tid], !parked.contains(tid) else { return }
         if cow_perf_event_enable(fd, 0) == 0 { parked.insert(tid) } else { closeEvent(tid) }
     }

@@ -1,4 +1,5 @@
 import CCowtrace
+import Glibc
 
 /// Which page faults stop a thread under the fault engine: only those on pages some traced
 /// process shares. A fault on any other page (a first touch, a text fault, the stack
@@ -31,4 +32,22 @@ final class FaultFilter {
     func remove(_ page: UInt64) { cow_fault_filter_remove(filter, page) }
 
     func isMarked(_ page: UInt64) -> Bool { cow_fault_filter_marked(filter, page) != 0 }
+
+    /// Whether a fault the program drops also drops its sigtrap (Linux 6.10+): only then does
+    /// an event with nothing marked stop nothing.
+    let holdsTrapsBack: Bool = FaultFilter.kernelAtLeast(6, 10)
+
+    static func kernelAtLeast(_ major: Int, _ minor: Int) -> Bool {
+        var name = utsname()
+        guard uname(&name) == 0 else { return false }
+        let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return releaseAtLeast(release, major, minor)
+    }
+
+    /// "6.18.0-1-amd64" against 6.10.
+    static func releaseAtLeast(_ release: String, _ major: Int, _ minor: Int) -> Bool {
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        guard numbers.count == 2 else { return false }
+        return (numbers[0], numbers[1]) >= (major, minor)
+    }
 }
