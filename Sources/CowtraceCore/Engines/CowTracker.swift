@@ -27,7 +27,8 @@ public final class CowTracker {
     private var nextToken = FrameNumber.firstToken
     /// Answers what only the wait loop knows: the stops other threads have made and not yet
     /// reported, and where their rseq areas are.
-    public weak var arbiter: (any StopArbiter)?
+    /// The engine, which owns this tracker: unowned, not weak (see `CowEngine.tracer`).
+    public unowned var arbiter: (any StopArbiter)?
     /// The checks under way (nested while others settle): whether each one's cause would be
     /// a store into a given page (not a change merely seen).
     private var checking: [pid_t: (UInt64) -> Bool] = [:]
