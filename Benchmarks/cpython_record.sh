@@ -38,9 +38,10 @@ print(f"  cowtrace: {len(by_worker)} pages copied by the worker = {len(by_worker
       f" ({len(splits)} splits in all, {summary.get('lost_samples')} samples lost);"
       f" {abs(len(by_worker) * 4 - total) / max(total, 1) * 100:.0f}% off the worker's Private_Dirty at its end"
       f" (which also counts pages it allocated)")
-functions = collections.Counter()
-for s in by_worker:
-    functions[(s.get("symbol") or s["cause"]).split("+")[0]] += 1
+sys.path.insert(0, "Benchmarks")
+from cowlog import places
+where = places(events)
+functions = collections.Counter(where(s) for s in by_worker)
 for name, pages in functions.most_common(6):
     print(f"    {pages:7d}  {name}")
 PY

@@ -151,7 +151,10 @@ events = [json.loads(l) for l in open(events_path)]
 summary = [e for e in events if e["event"] == "summary"]
 if summary and summary[-1].get("lost_samples") is not None:
     print(f"samples lost (last round): {summary[-1]['lost_samples']}")
+sys.path.insert(0, "Benchmarks")
+from cowlog import places
+where = places(events)
 for who, pick in (("parent", lambda s: s["writer"] == server), ("child", lambda s: s["writer"] != server)):
-    functions = collections.Counter((s.get("symbol") or s["cause"]).split("+")[0] for s in events if s["event"] == "split" and pick(s))
+    functions = collections.Counter(where(s) for s in events if s["event"] == "split" and pick(s))
     print(f"  top functions copying pages in the {who} (last round): " + ", ".join(f"{n} {c}" for n, c in functions.most_common(5)))
 PY
