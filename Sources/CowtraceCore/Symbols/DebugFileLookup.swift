@@ -18,9 +18,19 @@ enum DebugFileLookup {
         }
         let fd = dwfl_build_id_find_debuginfo(module, userdata, name, base, file, debuglink, crc, found)
         if fd >= 0 { return fd }
-        // No debug file by build-id: libdw's search by name finds one only where one exists.
-        guard let file, linkCandidates(file: String(cString: file), debuglink: debuglink.map { String(cString: $0) })
-            .contains(where: { access($0, F_OK) == 0 }) else {
+        // No debug file by build-id: libdw's search by name finds one only where one exists,
+        // beside the file or beside what it links to (/lib64/ld-linux-x86-64.so.2).
+        guard let file else {
+            errno = 0
+            return -1
+        }
+        let link = debuglink.map { String(cString: $0) }
+        var paths = [String(cString: file)]
+        if let resolved = realpath(file, nil) {
+            paths.append(String(cString: resolved))
+            free(resolved)
+        }
+        guard paths.flatMap({ linkCandidates(file: $0, debuglink: link) }).contains(where: { access($0, F_OK) == 0 }) else {
             errno = 0
             return -1
         }
