@@ -114,6 +114,7 @@ public final class TraceSession {
         let progress = !options.followOutputs && !options.statusLine || options.interactive ? nil
             : try LiveProgress.start(tracer: tracer, stream: stream, sharedPages: { [unowned engine] in engine.tracker.ledger.totalShared },
                                      showStatus: options.statusLine)
+        engine.periodicTicks = progress != nil
         let status = try tracer.run()
         progress?.stop()
         if let files = options.reportFiles {
