@@ -62,6 +62,24 @@ import Testing
         #expect(hexValue(split["ip"]) == label)
     }
 
+    /// The parent's event, turned off while it waited for its first child with SIGTRAP
+    /// blocked, is on again for its next fork, which comes before the tracer's next tick:
+    /// its store after that fork is the instruction (nm's label), found by its trap.
+    @Test func storeAfterAForkWithTrapsBlockedIsTheInstruction() throws {
+        let binary = try Fixtures.path("blocked_then_fork")
+        let label = try Fixtures.symbol("refork_store", in: binary)
+        let page = try Fixtures.symbol("page", in: binary)
+        let run = try TraceRun.run(["--engine", "fault", "-q"], [binary])
+        #expect(run.result.status == 0, "\(run.result.stderr)")
+        #expect(run.clones.count == 2)
+        let parent = run.clones.first?["pid"] as? Int
+        let splits = run.splits(onPage: pageOf(page)).filter { $0["writer"] as? Int == parent }
+        #expect(splits.count == 1, "\(run.splits(onPage: pageOf(page)))")
+        let split = try #require(splits.first)
+        #expect(split["cause"] as? String == "instruction", "\(split)")
+        #expect(hexValue(split["ip"]) == label)
+    }
+
     /// A second thread of the parent stores into the shared page while the main thread
     /// makes syscalls: the copy is the thread's store (its frame #0 at the label, in the
     /// thread's function), never the main thread's syscall, with or without -q.

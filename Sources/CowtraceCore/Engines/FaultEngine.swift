@@ -134,9 +134,13 @@ public final class FaultEngine: CowEngine {
     /// go), and a shell's next child comes sooner. Turning it off and on at every child cost
     /// two ioctls (~14 us each: many_children); left on for good, its program's every page
     /// fault runs the filter (~0.1 us: 8% of a first touch).
-    private func parkEvent(_ tid: pid_t) {
+    /// An event a step turned off (SIGTRAP blocked) is parked at once: the thread's state,
+    /// which knows it is off, goes now, and the next fork turns on only parked events.
+    private func parkEvent(_ tracee: Tracee) {
+        let tid = tracee.tid
         guard events[tid] != nil, !parked.contains(tid) else { return }
-        if filter?.holdsTrapsBack == true && periodicTicks {
+        let steppedOff = (tracee.observerState as? ThreadState)?.eventDisabled == true
+        if filter?.holdsTrapsBack == true && periodicTicks && !steppedOff {
             idle.insert(tid)
         } else {
             turnOff(tid)
@@ -170,7 +174,7 @@ public final class FaultEngine: CowEngine {
         if isHeld(tracee) { return .hold }
         signalDelivered(tracee, signal)
         guard tracker.shares(tracee.tgid) else {
-            parkEvent(tracee.tid)  // nothing shared any more: full speed
+            parkEvent(tracee)  // nothing shared any more: full speed
             tracee.observerState = nil
             masks.restoreAfterStep(tracee.tid)  // a step cut short by this stop is abandoned
             // Running free, its syscalls no longer stop it (-q): its mask may change unseen.
