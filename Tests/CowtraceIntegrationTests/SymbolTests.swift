@@ -123,12 +123,14 @@ import Testing
                                        "-ex", "info address \(name)", module]).stdout
             let lines = gdb.split(separator: "\n").map(String.init)
             // "fork + 526 in section .text of …" and "Symbol "__fork" is at 0xd3e80 in a file …"
+            // (or, with debug information, "… is a function at address 0xd4890.")
             let symbolLine = try #require(lines.first { $0.contains(" in section .text") })
             let gdbOffset = symbolLine.components(separatedBy: " + ").count > 1
                 ? Int(symbolLine.components(separatedBy: " + ")[1].split(separator: " ")[0]) : 0
             #expect(gdbOffset == within, "\(name): gdb says \(symbolLine)")
             let addressLine = try #require(lines.first { $0.hasPrefix("Symbol \"\(name)\" is") }, "gdb: \(gdb)")
-            let start = try #require(addressLine.split(separator: " ").first { $0.hasPrefix("0x") }.flatMap { UInt64($0.dropFirst(2), radix: 16) })
+            let start = try #require(addressLine.split(separator: " ").first { $0.hasPrefix("0x") }
+                .flatMap { UInt64(String($0.dropFirst(2).prefix { $0.isHexDigit }), radix: 16) })
             #expect(start + UInt64(within) == offset, "\(name) at \(addressLine)")
         }
     }
