@@ -357,12 +357,12 @@ public class CowEngine: TraceObserver, StopArbiter {
     /// Processes whose code files' debug info was read ahead since their exec.
     private var warmed: Set<pid_t> = []
 
-    /// While nothing is shared the tracer only waits: it reads ahead the debug info of the
-    /// programs' code files (libdw decompresses a separate debug file in tens to hundreds of
-    /// milliseconds: a Python server's first split after its fork waited for libpython's).
     /// Whether `ticked` comes every 250 ms (the live progress runs): work may wait for it.
     public var periodicTicks = false
 
+    /// While nothing is shared the tracer only waits: it reads ahead the debug info of the
+    /// programs' code files (libdw decompresses a separate debug file in tens to hundreds of
+    /// milliseconds: a Python server's first split after its fork waited for libpython's).
     public func ticked(tracer: Tracer) {
         guard let symbols = tracker.symbolizer, tracker.ledger.isEmpty else { return }
         for (pid, tracee) in tracer.tracees where tracee.tid == pid && !warmed.contains(pid) {

@@ -133,9 +133,9 @@ public final class FaultEngine: CowEngine {
     /// faults stop nothing (a page of another process's at the same address may, and is let
     /// go), and a shell's next child comes sooner. Turning it off and on at every child cost
     /// two ioctls (~14 us each: many_children); left on for good, its program's every page
-    /// fault runs the filter (~0.1 us: 8% of a first touch).
-    /// An event a step turned off (SIGTRAP blocked) is parked at once: the thread's state,
-    /// which knows it is off, goes now, and the next fork turns on only parked events.
+    /// fault runs the filter (~0.1 us: 8% of a first touch). Not one a step turned off
+    /// (SIGTRAP blocked): the thread's state that knows it is off goes now, and the next fork
+    /// turns on only parked events.
     private func parkEvent(_ tracee: Tracee) {
         let tid = tracee.tid
         guard events[tid] != nil, !parked.contains(tid) else { return }

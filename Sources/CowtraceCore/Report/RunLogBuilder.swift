@@ -71,9 +71,7 @@ public struct RunLogBuilder {
             log.exits.append(RunLog.Exit(pid: try required("pid", pid32), status: optional("status", int),
                                          signal: optional("signal") { $0.stringValue }))
         case "process":
-            let pid = try required("pid", pid32)
-            log.programs[pid] = try required("program") { $0.stringValue }
-            if let name = optional("name", { $0.stringValue }), !name.isEmpty { log.names[pid] = name }
+            name(try required("pid", pid32), program: try required("program") { $0.stringValue }, name: optional("name") { $0.stringValue })
         case "summary":
             var sweeps: [String: Int] = [:]
             if case .object(let bySyscall)? = object["full_sweeps_by_syscall"] {
@@ -195,6 +193,11 @@ public struct RunLogBuilder {
     /// without building and searching the objects: a fork and an exit are events per child.
     public mutating func addProcess(_ pid: pid_t, program: String, name: String?) {
         sequence += 1
+        self.name(pid, program: program, name: name)
+    }
+
+    /// A pid's program, and its name as ps shows it when it has one.
+    private mutating func name(_ pid: pid_t, program: String, name: String?) {
         log.programs[pid] = program
         if let name, !name.isEmpty { log.names[pid] = name }
     }
